@@ -1,0 +1,78 @@
+"""The reference semantics: run a program statement by statement on parameter pytrees.
+
+This is the plain path: a program becomes a Python function of JAX arrays, which callers
+``jax.jit`` (one compile per program). The fast interpreter (``optevo.dsl.interpreter``)
+must agree with it; tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from .ops import OPS, Space
+from .program import INPUTS, Program, check
+
+
+class TreeSpace(Space):
+    """Tensors are lists of parameter leaves; scalars are 0-d arrays or Python floats.
+
+    Python-float constants stay Python floats until they meet an array, so constant
+    arithmetic such as ``1 - 0.9`` in ``interp`` happens in double precision, exactly as
+    optax's own optimizers compute ``1 - b1``."""
+
+    def map(self, f, *args):
+        n = next((len(a) for a in args if isinstance(a, list)), None)
+        if n is None:
+            return f(*args)
+        return [f(*[a[i] if isinstance(a, list) else a for a in args]) for i in range(n)]
+
+    def total(self, x):
+        if isinstance(x, list):
+            return sum(jnp.sum(leaf) for leaf in x)
+        return x
+
+    def leaf_total(self, x):
+        if isinstance(x, list):
+            return [jnp.broadcast_to(jnp.sum(leaf), leaf.shape) for leaf in x]
+        return x
+
+
+TREE = TreeSpace()
+
+
+def run(program: Program, w, g, m, v, lr, space: Space = TREE):
+    """One step of ``program`` in ``space``; returns (update, new_m, new_v) as produced
+    (outputs may be scalars)."""
+    env = dict(zip(INPUTS, (w, g, m, v, lr)))
+    for s in program.stmts:
+        args = [env[a] if isinstance(a, str) else a for a in s.args]
+        env[s.target] = OPS[s.op].impl(space, *args)
+    return tuple(env[r] for r in program.returns)
+
+
+def _broadcast_leaves(x, like):
+    if isinstance(x, list):
+        return x
+    return [jnp.broadcast_to(jnp.asarray(x, leaf.dtype), leaf.shape) for leaf in like]
+
+
+def update_fn(program: Program) -> Callable[..., Tuple[Any, Any, Any]]:
+    """``f(w, g, m, v, lr) -> (update, m, v)`` on pytrees: the reference update function.
+
+    ``w, g, m, v`` share the parameters' tree structure; scalar outputs are broadcast over
+    it. Pure and traceable: wrap it in ``jax.jit`` or call it inside a jitted train step."""
+    check(program)
+
+    def f(w, g, m, v, lr):
+        leaves_w, treedef = jax.tree.flatten(w)
+        leaves = [leaves_w] + [jax.tree.leaves(x) for x in (g, m, v)]
+        out = run(program, *leaves, jnp.asarray(lr, jnp.float32))
+        return tuple(
+            jax.tree.unflatten(treedef, [o.astype(lw.dtype) for o, lw in
+                                         zip(_broadcast_leaves(x, leaves_w), leaves_w)])
+            for x in out)
+
+    return f

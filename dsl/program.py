@@ -1,0 +1,142 @@
+"""Programs as data: a straight-line list of assignments, and their canonical text form.
+
+A program is ``def train(w, g, m, v, lr): ... return update, m, v``. Each statement assigns
+one op applied to variables or constants. Inputs are ``w`` (weights), ``g`` (gradient),
+``m`` and ``v`` (two state slots that start at zero) and ``lr`` (the schedule's value this
+step); the three returned names hold the update and the new ``m`` and ``v``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Dict, List, Tuple, Union
+
+from .ops import OPS, SCALAR, TENSOR
+
+INPUTS: Tuple[str, ...] = ("w", "g", "m", "v", "lr")
+INPUT_KINDS: Dict[str, str] = {"w": TENSOR, "g": TENSOR, "m": TENSOR, "v": TENSOR, "lr": SCALAR}
+OUTPUTS: Tuple[str, ...] = ("update", "m", "v")
+
+Arg = Union[str, float]  # a variable name or a constant
+
+
+class ProgramError(ValueError):
+    """An invalid program: one line that names the file, the line and what is wrong."""
+
+    def __init__(self, msg: str, line: int = 0, filename: str = ""):
+        self.msg = msg
+        self.line = line
+        self.filename = filename
+        super().__init__(self.__str__())
+
+    def __str__(self):
+        where = self.filename or "<program>"
+        if self.line:
+            where += f":{self.line}"
+        return f"{where}: {self.msg}"
+
+    def with_filename(self, filename: str) -> "ProgramError":
+        return ProgramError(self.msg, self.line, filename)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stmt:
+    """``target = op(*args)``; ``line`` is the source line (not part of equality)."""
+
+    target: str
+    op: str
+    args: Tuple[Arg, ...]
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def vars(self) -> Tuple[str, ...]:
+        return tuple(a for a in self.args if isinstance(a, str))
+
+    def text(self) -> str:
+        return f"{self.target} = {format_expr(self.op, self.args)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    stmts: Tuple[Stmt, ...]
+    returns: Tuple[str, str, str] = OUTPUTS
+
+    def __post_init__(self):
+        object.__setattr__(self, "stmts", tuple(self.stmts))
+        object.__setattr__(self, "returns", tuple(self.returns))
+
+    def __len__(self):
+        return len(self.stmts)
+
+    def text(self, name: str = "train") -> str:
+        """The canonical text form; ``parse(p.text()) == p``."""
+        lines = [f"def {name}({', '.join(INPUTS)}):"]
+        lines += [f"  {s.text()}" for s in self.stmts]
+        lines.append(f"  return {', '.join(self.returns)}")
+        return "\n".join(lines) + "\n"
+
+    __str__ = text
+
+    def constants(self) -> List[float]:
+        return [a for s in self.stmts for a in s.args if not isinstance(a, str)]
+
+    def replace(self, stmts=None, returns=None) -> "Program":
+        return Program(self.stmts if stmts is None else stmts,
+                       self.returns if returns is None else returns)
+
+
+def format_const(c: float) -> str:
+    """Shortest text that reads back as the same float."""
+    return repr(float(c))
+
+
+def format_arg(a: Arg) -> str:
+    return a if isinstance(a, str) else format_const(a)
+
+
+def format_expr(op: str, args) -> str:
+    spec = OPS[op]
+    if spec.infix:
+        return f"{format_arg(args[0])} {spec.infix} {format_arg(args[1])}"
+    return f"{op}({', '.join(format_arg(a) for a in args)})"
+
+
+def check(program: Program) -> List[str]:
+    """Validate ``program`` and infer the kind (tensor/scalar) each statement produces.
+
+    Raises ProgramError (with the statement's line) for an unknown op, a wrong number of
+    arguments, a variable read before it is assigned, a non-finite constant, a returned name
+    that is never assigned. Returns one kind per statement. A scalar output is broadcast over
+    the parameters by the executors.
+    """
+    env = dict(INPUT_KINDS)
+    kinds = []
+    for s in program.stmts:
+        op = OPS.get(s.op)
+        if op is None:
+            raise ProgramError(f"unknown function {s.op!r}", s.line)
+        if len(s.args) != op.arity:
+            raise ProgramError(
+                f"{s.op} takes {op.arity} argument{'s' if op.arity != 1 else ''}, "
+                f"got {len(s.args)}", s.line)
+        arg_kinds = []
+        for a in s.args:
+            if isinstance(a, str):
+                if a not in env:
+                    raise ProgramError(f"variable {a!r} is used before it is assigned", s.line)
+                arg_kinds.append(env[a])
+            else:
+                if not math.isfinite(a):
+                    raise ProgramError(f"constant {a!r} is not finite", s.line)
+                arg_kinds.append(SCALAR)
+        if not isinstance(s.target, str) or not s.target.isidentifier():
+            raise ProgramError(f"bad assignment target {s.target!r}", s.line)
+        kind = op.out_kind(arg_kinds)
+        env[s.target] = kind
+        kinds.append(kind)
+    if len(program.returns) != 3:
+        raise ProgramError("the program must return three values: update, m, v")
+    for r in program.returns:
+        if r not in env:
+            raise ProgramError(f"returned variable {r!r} is never assigned")
+    return kinds

@@ -1,0 +1,113 @@
+"""The Task API: what a proxy task must provide so that optevo can score an optimizer on it.
+
+A task is a small, fully jittable training problem. The evaluation engines (the reference
+path in ``optevo.dsl`` and the fast interpreter) run, for one seed::
+
+    k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
+    params = task.init_params(k_init)
+    for t in range(steps):
+        batch = task.train_batch(jax.random.fold_in(k_data, t))
+        g = jax.grad(task.loss)(params, batch)
+        update, m, v = program(w=params, g=g, m=m, v=v, lr=task.lr_schedule(t, steps) * lr_scale)
+        params = params - update
+    fitness = task.val_loss(params)
+
+Every method is traced by ``jax.jit``: use ``jax.numpy`` only, keep datasets as arrays held by
+the task (they become constants of the compiled program), and draw batches with the key given.
+Nothing may be downloaded: data must ship with an installed package.
+
+To add a task, subclass :class:`Task`, fill in the methods, and register it::
+
+    from optevo.proxy_tasks import register
+
+    @register("my_task")
+    class MyTask(Task):
+        ...
+
+Every constructor argument must have a default, so that ``get_task("my_task")`` works; a
+config or the CLI may override them as keyword arguments (``steps``, ``batch_size``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict
+
+import jax.numpy as jnp
+
+PyTree = Any
+
+
+class Task:
+    """Base class of proxy tasks. Subclasses set the attributes and implement the methods.
+
+    Attributes:
+      name: registry name.
+      steps: default number of training steps.
+      batch_size: default mini-batch size (0 for full-batch or data-free tasks).
+      seeds: default number of seeds a fitness is averaged over.
+      max_abs_weight: a run whose largest |parameter| ends above this is diverged: blown-up
+        weights can give a float32 loss that reads as perfect.
+    """
+
+    name: str = "task"
+    steps: int = 100
+    batch_size: int = 0
+    seeds: int = 4
+    max_abs_weight: float = 1e4
+
+    def init_params(self, key) -> PyTree:
+        """Initial parameters for one seed: a pytree of float32 arrays."""
+        raise NotImplementedError
+
+    def train_batch(self, key) -> PyTree:
+        """One training mini-batch drawn with ``key`` (a pytree of arrays, may be empty)."""
+        return ()
+
+    def loss(self, params: PyTree, batch: PyTree) -> jnp.ndarray:
+        """Scalar training loss of ``params`` on ``batch``; its gradient feeds the optimizer."""
+        raise NotImplementedError
+
+    def val_loss(self, params: PyTree) -> jnp.ndarray:
+        """Scalar validation loss on held-out data: the fitness (lower is better)."""
+        raise NotImplementedError
+
+    def metrics(self, params: PyTree) -> Dict[str, jnp.ndarray]:
+        """Extra scalar metrics for reports (e.g. accuracy). Optional."""
+        return {}
+
+    def lr_schedule(self, step, total_steps) -> jnp.ndarray:
+        """The value of the program's ``lr`` input at ``step`` (order 1; constant by default).
+
+        The engines multiply it by the run's learning-rate scale (1.0 unless tuned)."""
+        return jnp.float32(1.0)
+
+    def describe(self) -> str:
+        """One line for reports."""
+        return f"{self.name}: {self.steps} steps, batch {self.batch_size}, {self.seeds} seeds"
+
+
+_REGISTRY: Dict[str, Callable[..., Task]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a Task subclass available as ``get_task(name)``."""
+
+    def deco(cls):
+        if name in _REGISTRY:
+            raise ValueError(f"task {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def task_names():
+    return sorted(_REGISTRY)
+
+
+def get_task(name: str, **overrides) -> Task:
+    """An instance of the registered task ``name``; ``overrides`` go to its constructor."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+    return _REGISTRY[name](**overrides)

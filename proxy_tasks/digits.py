@@ -1,0 +1,113 @@
+"""``digits_mlp``: a small MLP classifying scikit-learn's 8x8 handwritten digits.
+
+The data (1797 images, 64 pixels with values 0..16, 10 classes) ships with scikit-learn, so
+nothing is downloaded. A fixed, seeded permutation splits it into train and validation parts;
+pixels are standardised with the training split's per-pixel mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import Task, register
+from ._common import dense_init, make_schedule, softmax_cross_entropy
+
+_DATA_CACHE: Dict[tuple, tuple] = {}
+
+
+def _load_split(n_val: int, split_seed: int):
+    """(x_train, y_train, x_val, y_val) as numpy arrays; deterministic for given arguments."""
+    cache_key = (n_val, split_seed)
+    if cache_key not in _DATA_CACHE:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x = np.asarray(d.data, np.float32)
+        y = np.asarray(d.target, np.int32)
+        perm = np.random.RandomState(split_seed).permutation(len(y))
+        x, y = x[perm], y[perm]
+        x_tr, y_tr, x_va, y_va = x[n_val:], y[n_val:], x[:n_val], y[:n_val]
+        mean = x_tr.mean(axis=0)
+        std = x_tr.std(axis=0)
+        std = np.where(std < 1e-3, 1.0, std)  # a few border pixels are always 0
+        x_tr = ((x_tr - mean) / std).astype(np.float32)
+        x_va = ((x_va - mean) / std).astype(np.float32)
+        _DATA_CACHE[cache_key] = (x_tr, y_tr, x_va, y_va)
+    return _DATA_CACHE[cache_key]
+
+
+@register("digits_mlp")
+class DigitsMLP(Task):
+    """Softmax cross-entropy of a ``64 -> hidden -> ... -> 10`` tanh MLP on load_digits.
+
+    Args:
+      steps, batch_size, seeds: run length, mini-batch size, number of seeds per fitness.
+      hidden: width of each hidden layer; depth: number of hidden layers.
+      n_val: size of the validation split (the rest, 1797 - n_val, is the training split).
+      split_seed: seed of the fixed train/validation permutation (not the run seed).
+      schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``steps``) for the ``lr`` input.
+      max_abs_weight: divergence threshold on the largest |parameter|.
+
+    Parameters: {"w1", "b1", ..., "w{depth+1}", "b{depth+1}"}, float32. Batches are index draws
+    (with replacement) from the training split using the given key.
+    """
+
+    def __init__(self, steps: int = 300, batch_size: int = 32, hidden: int = 32, depth: int = 1,
+                 seeds: int = 8, n_val: int = 597, split_seed: int = 0,
+                 schedule: str = "constant", max_abs_weight: float = 1e3):
+        self.steps = int(steps)
+        self.batch_size = int(batch_size)
+        self.hidden = int(hidden)
+        self.depth = int(depth)
+        self.seeds = int(seeds)
+        self.n_val = int(n_val)
+        self.split_seed = int(split_seed)
+        self.schedule = schedule
+        self.max_abs_weight = float(max_abs_weight)
+        self._sched = make_schedule(schedule)
+        x_tr, y_tr, x_va, y_va = _load_split(self.n_val, self.split_seed)
+        self.x_train, self.y_train = jnp.asarray(x_tr), jnp.asarray(y_tr)
+        self.x_val, self.y_val = jnp.asarray(x_va), jnp.asarray(y_va)
+        self.n_train = int(x_tr.shape[0])
+        self.sizes = [64] + [self.hidden] * self.depth + [10]
+
+    def init_params(self, key):
+        keys = jax.random.split(key, len(self.sizes) - 1)
+        params = {}
+        for i, (k, a, b) in enumerate(zip(keys, self.sizes[:-1], self.sizes[1:]), start=1):
+            params[f"w{i}"] = dense_init(k, a, b)
+            params[f"b{i}"] = jnp.zeros((b,), jnp.float32)
+        return params
+
+    def _logits(self, params, x):
+        n = len(self.sizes) - 1
+        h = x
+        for i in range(1, n):
+            h = jnp.tanh(h @ params[f"w{i}"] + params[f"b{i}"])
+        return h @ params[f"w{n}"] + params[f"b{n}"]
+
+    def train_batch(self, key):
+        idx = jax.random.randint(key, (self.batch_size,), 0, self.n_train)
+        return {"x": self.x_train[idx], "y": self.y_train[idx]}
+
+    def loss(self, params, batch):
+        return softmax_cross_entropy(self._logits(params, batch["x"]), batch["y"])
+
+    def val_loss(self, params):
+        return softmax_cross_entropy(self._logits(params, self.x_val), self.y_val)
+
+    def metrics(self, params):
+        pred = jnp.argmax(self._logits(params, self.x_val), axis=-1)
+        return {"accuracy": jnp.mean((pred == self.y_val).astype(jnp.float32))}
+
+    def lr_schedule(self, step, total_steps):
+        return self._sched(step, total_steps)
+
+    def describe(self):
+        return (f"{self.name}: {self.steps} steps, batch {self.batch_size}, MLP 64-"
+                + "-".join(str(s) for s in self.sizes[1:]) + f", {self.seeds} seeds, "
+                f"{self.n_train} train / {self.n_val} val, {self.schedule} lr")

@@ -1,0 +1,95 @@
+"""From per-seed final losses to one fitness value (pure Python / numpy, no jax needed).
+
+A program is trained on ``S`` seeds; seed ``s`` gives a final validation loss ``L_s`` and a
+divergence flag ``d_s`` (see :func:`is_diverged`). Then
+
+* if any ``d_s`` is set, the fitness is the worst value, ``+inf`` (lower is better), so a
+  program that blows up on one seed out of many can never win by its lucky seeds;
+* otherwise the fitness is the mean ``L = (1/S) sum_s L_s`` with standard error
+  ``SE = std_s(L_s, ddof=1) / sqrt(S)`` (``0`` for ``S = 1``).
+
+Fitness values are compared across tasks after :func:`normalize`: ``L / L_baseline``, where
+``L_baseline`` is the AdamW start program's mean loss on the same task and seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, NamedTuple, Optional
+
+import numpy as np
+
+WORST = float("inf")
+
+
+class Aggregate(NamedTuple):
+    """Result of :func:`aggregate`.
+
+    mean: mean loss over seeds, or ``inf`` if any seed diverged.
+    stderr: standard error of that mean (sample std with ddof=1 over sqrt(S)); ``inf`` if any
+      seed diverged, ``0.0`` for a single seed.
+    any_diverged / all_diverged: whether at least one / every seed diverged.
+    n_diverged: how many seeds diverged.
+    """
+
+    mean: float
+    stderr: float
+    any_diverged: bool
+    all_diverged: bool
+    n_diverged: int
+
+
+def is_diverged(final_loss, params_max_abs, max_abs_weight: float) -> bool:
+    """True when a run must count as diverged.
+
+    A run diverged when its final loss is NaN or +-inf, when the largest absolute parameter
+    ``params_max_abs = max_i |w_i|`` is NaN/inf, or when ``params_max_abs > max_abs_weight``.
+    The last test matters because blown-up weights can saturate a float32 softmax and read as
+    a (near) perfect loss, or drive a bounded objective to a spuriously good value.
+    """
+    loss = float(np.asarray(final_loss))
+    wmax = float(np.asarray(params_max_abs))
+    if not math.isfinite(loss) or not math.isfinite(wmax):
+        return True
+    return wmax > float(max_abs_weight)
+
+
+def aggregate(losses: Iterable[float], diverged: Optional[Iterable[bool]] = None) -> Aggregate:
+    """Mean and standard error of per-seed ``losses``; the worst value if any seed diverged.
+
+    ``diverged`` holds one flag per seed (default: all False). A seed whose loss is not finite
+    is treated as diverged even if its flag is False. With no diverged seed:
+    ``mean = sum(L_s)/S`` and ``stderr = sqrt(sum((L_s - mean)^2) / (S - 1)) / sqrt(S)``
+    (``0.0`` for ``S = 1``). With any diverged seed: ``mean = stderr = inf`` (worst fitness).
+    """
+    losses = np.asarray(list(losses), dtype=np.float64).reshape(-1)
+    if losses.size == 0:
+        raise ValueError("aggregate needs at least one seed")
+    if diverged is None:
+        flags = np.zeros(losses.shape, dtype=bool)
+    else:
+        flags = np.asarray(list(diverged), dtype=bool).reshape(-1)
+        if flags.shape != losses.shape:
+            raise ValueError(f"{losses.size} losses but {flags.size} divergence flags")
+    flags = flags | ~np.isfinite(losses)
+    n_div = int(flags.sum())
+    if n_div:
+        return Aggregate(WORST, WORST, True, n_div == losses.size, n_div)
+    mean = float(losses.mean())
+    se = float(losses.std(ddof=1) / math.sqrt(losses.size)) if losses.size > 1 else 0.0
+    return Aggregate(mean, se, False, False, 0)
+
+
+def normalize(loss: float, baseline_loss: float) -> float:
+    """``loss / baseline_loss``: below 1 is better than the baseline (the AdamW start).
+
+    ``inf`` (a diverged program) stays ``inf``; NaN becomes ``inf``. The baseline must be a
+    positive finite number (task ``val_loss`` values are positive by construction).
+    """
+    b = float(baseline_loss)
+    if not (math.isfinite(b) and b > 0):
+        raise ValueError(f"baseline loss must be positive and finite, got {baseline_loss!r}")
+    x = float(loss)
+    if math.isnan(x) or math.isinf(x):
+        return WORST
+    return x / b

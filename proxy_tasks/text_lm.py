@@ -1,0 +1,134 @@
+"""``text_lm``: a tiny character-level language model on text from the Python standard library.
+
+The corpus is ``pydoc_data.topics.topics`` (the help texts of the ``help()`` topics, about
+465K characters on CPython 3.x; it ships with every Python, so nothing is downloaded). Topics
+are joined in sorted-key order and the first ``n_chars`` characters are kept. The exact text
+depends on the Python version, so losses are comparable only within one Python version.
+
+Vocabulary: every character occurring at least ``min_count`` times gets its own id (sorted by
+code point, ids 1..V-1); rarer characters share id 0. The stream is split into a training
+part (first ``1 - val_frac``) and a validation part (the rest).
+
+Model: the previous ``context`` characters are embedded (``embed`` dims each), concatenated,
+fed through one tanh hidden layer (``hidden`` units) and a softmax over the vocabulary that
+predicts the next character. Parameters {"emb", "w1", "b1", "w2", "b2"}, float32.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import Task, register
+from ._common import dense_init, make_schedule, softmax_cross_entropy
+
+_CORPUS_CACHE: Dict[tuple, tuple] = {}
+
+
+def load_corpus(n_chars: int, min_count: int):
+    """(ids as a uint8 numpy array, vocabulary string with '\\x00' standing for the rare id 0)."""
+    cache_key = (n_chars, min_count)
+    if cache_key not in _CORPUS_CACHE:
+        from pydoc_data.topics import topics
+
+        text = "".join(topics[k] for k in sorted(topics))[: int(n_chars)]
+        counts = collections.Counter(text)
+        kept = sorted(c for c, n in counts.items() if n >= min_count)
+        if len(kept) > 255:
+            raise ValueError("vocabulary too large for uint8 ids; raise min_count")
+        table = {c: i + 1 for i, c in enumerate(kept)}
+        ids = np.fromiter((table.get(c, 0) for c in text), dtype=np.uint8, count=len(text))
+        _CORPUS_CACHE[cache_key] = (ids, "\x00" + "".join(kept))
+    return _CORPUS_CACHE[cache_key]
+
+
+@register("text_lm")
+class TextLM(Task):
+    """Next-character cross-entropy of a context-window MLP language model.
+
+    Args:
+      steps, batch_size, seeds: run length, windows per mini-batch, seeds per fitness.
+      context: number of previous characters the model sees; embed: embedding width per
+        character; hidden: hidden-layer width.
+      n_chars: corpus length used; min_count: characters rarer than this share one id.
+      val_frac: fraction of the stream (its end) held out; n_val_windows: number of fixed,
+        evenly spaced validation windows that ``val_loss`` averages over.
+      schedule: ``"constant"`` or ``"cosine"`` lr input.
+      max_abs_weight: divergence threshold on the largest |parameter|.
+
+    A batch is ``batch_size`` windows of ``context + 1`` characters starting at uniformly random
+    positions of the training stream (drawn with the batch key); the model predicts the last
+    character of each window from the first ``context``.
+    """
+
+    def __init__(self, steps: int = 300, batch_size: int = 64, context: int = 8, embed: int = 8,
+                 hidden: int = 64, seeds: int = 8, n_chars: int = 200_000, min_count: int = 100,
+                 val_frac: float = 0.1, n_val_windows: int = 2048, schedule: str = "constant",
+                 max_abs_weight: float = 1e3):
+        self.steps = int(steps)
+        self.batch_size = int(batch_size)
+        self.context = int(context)
+        self.embed = int(embed)
+        self.hidden = int(hidden)
+        self.seeds = int(seeds)
+        self.schedule = schedule
+        self.max_abs_weight = float(max_abs_weight)
+        self._sched = make_schedule(schedule)
+        ids, vocab = load_corpus(n_chars, min_count)
+        self.vocab = vocab
+        self.vocab_size = len(vocab)
+        n_val = int(len(ids) * float(val_frac))
+        train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+        w = self.context + 1
+        if len(train) <= w or len(val) <= w:
+            raise ValueError("corpus too short for the context length")
+        self.train_ids = jnp.asarray(train, jnp.int32)
+        self.n_train_starts = len(train) - w + 1
+        starts = np.linspace(0, len(val) - w, int(n_val_windows)).astype(np.int64)
+        self.val_windows = jnp.asarray(val[starts[:, None] + np.arange(w)[None, :]], jnp.int32)
+
+    def init_params(self, key):
+        k0, k1, k2 = jax.random.split(key, 3)
+        d_in = self.context * self.embed
+        return {
+            "emb": jax.random.normal(k0, (self.vocab_size, self.embed), jnp.float32),
+            "w1": dense_init(k1, d_in, self.hidden),
+            "b1": jnp.zeros((self.hidden,), jnp.float32),
+            "w2": dense_init(k2, self.hidden, self.vocab_size),
+            "b2": jnp.zeros((self.vocab_size,), jnp.float32),
+        }
+
+    def _loss_on_windows(self, params, windows):
+        x = params["emb"][windows[:, :-1]].reshape(windows.shape[0], -1)
+        h = jnp.tanh(x @ params["w1"] + params["b1"])
+        return softmax_cross_entropy(h @ params["w2"] + params["b2"], windows[:, -1])
+
+    def train_batch(self, key):
+        starts = jax.random.randint(key, (self.batch_size,), 0, self.n_train_starts)
+        idx = starts[:, None] + jnp.arange(self.context + 1)[None, :]
+        return self.train_ids[idx]
+
+    def loss(self, params, batch):
+        return self._loss_on_windows(params, batch)
+
+    def val_loss(self, params):
+        return self._loss_on_windows(params, self.val_windows)
+
+    def metrics(self, params):
+        w = self.val_windows
+        x = params["emb"][w[:, :-1]].reshape(w.shape[0], -1)
+        logits = jnp.tanh(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
+        acc = jnp.mean((jnp.argmax(logits, -1) == w[:, -1]).astype(jnp.float32))
+        return {"accuracy": acc, "bits_per_char": self.val_loss(params) / jnp.log(2.0)}
+
+    def lr_schedule(self, step, total_steps):
+        return self._sched(step, total_steps)
+
+    def describe(self):
+        return (f"{self.name}: {self.steps} steps, batch {self.batch_size}, context {self.context},"
+                f" embed {self.embed}, hidden {self.hidden}, vocab {self.vocab_size}, "
+                f"{self.seeds} seeds, {self.schedule} lr")

@@ -1,0 +1,1 @@
+"""optevo.simplify"""
