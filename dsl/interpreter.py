@@ -1,0 +1,259 @@
+"""The fast path: programs encoded as arrays, run by one interpreter compiled per length bucket.
+
+A program becomes integer arrays (op variant, argument registers, destination) plus its
+constants. The interpreter keeps two register banks for a batch of ``Ns`` seeds at once:
+
+* tensor registers ``T``: ``(NT, Ns, P)``, the parameters flattened to one vector of ``P``;
+  slots 0-3 hold ``w, g, m, v`` and persist across steps (they are the loop carry);
+* scalar registers ``S``: ``(NS, Ns, 1)``: ``lr``, statement results and the constants.
+  Scalars never occupy full-size registers.
+
+Every statement has its own destination register (static single assignment), so a bucket of
+``L`` statements needs ``L + 5`` tensor registers. Each statement slot is one ``lax.switch``
+over the op variants; the switch index is not batched (all seeds run the same program), so
+XLA executes only the chosen branch. Op implementations come from the op table
+(``optevo.dsl.ops``), run here in a flat-vector :class:`FlatSpace` instead of the reference
+executor's pytree space, so both paths compute the same formulas.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, NamedTuple, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .liveness import strip_dead
+from .ops import CONSTANT, OP_LIST, REDUCE, SCALAR, TENSOR, Space
+from .program import INPUTS, Program, check
+
+TENSOR_ARG, SCALAR_ARG = 0, 1
+N_ARGS = 4  # three arguments and, for interp with a constant weight, its complement
+
+
+class FlatSpace(Space):
+    """Tensors are ``(Ns, P)`` arrays, scalars ``(Ns, 1)``; leaves are slices of the last axis."""
+
+    def __init__(self, leaf_sizes: Sequence[int]):
+        self.bounds = np.cumsum([0] + list(leaf_sizes))
+        self.size = int(self.bounds[-1])
+
+    def map(self, f, *args):
+        return f(*args)
+
+    def total(self, x):
+        return jnp.sum(x, axis=-1, keepdims=True)
+
+    def leaf_total(self, x):
+        if x.shape[-1] != self.size:  # a scalar
+            return x
+        parts = [jnp.broadcast_to(jnp.sum(x[..., a:b], axis=-1, keepdims=True),
+                                  x.shape[:-1] + (int(b - a),))
+                 for a, b in zip(self.bounds[:-1], self.bounds[1:])]
+        return jnp.concatenate(parts, axis=-1)
+
+
+class Code(NamedTuple):
+    """One program as arrays (a pytree of numpy arrays; stacks along a new leading axis)."""
+
+    op: np.ndarray  # (L,) int32 branch index
+    args: np.ndarray  # (L, 4) int32 register index in the bank given by kinds
+    kinds: np.ndarray  # (L, 4) int32 TENSOR_ARG / SCALAR_ARG
+    dst_t: np.ndarray  # (L,) int32 tensor destination (scratch for scalar results)
+    dst_s: np.ndarray  # (L,) int32 scalar destination (scratch for tensor results)
+    consts: np.ndarray  # (C,) float32
+    out: np.ndarray  # (3,) int32 registers of update, m, v
+    out_kinds: np.ndarray  # (3,) int32
+    n: np.ndarray  # () int32 number of live statements
+
+
+def _fetch(T, S, idx, kind):
+    """Argument ``idx`` of the given kind as an array that broadcasts against tensors."""
+    s = lax.dynamic_index_in_dim(S, idx, 0, keepdims=False)
+    t = lax.dynamic_index_in_dim(T, idx, 0, keepdims=False)
+    return jnp.where(kind == SCALAR_ARG, s, t)
+
+
+def _pick(ts, S, idx, kinds, j):
+    """Operand ``j`` inside a branch: its tensor slice or its broadcast scalar."""
+    return jnp.where(kinds[j] == SCALAR_ARG,
+                     lax.dynamic_index_in_dim(S, idx[j], 0, keepdims=False), ts[j])
+
+
+def _variant_table(space: FlatSpace):
+    """Branches of the switch, as (key, fn); fn(ts, S, idx, kinds) -> (tensor, scalar result).
+
+    ``ts`` are the three tensor-register slices named by ``idx`` (sliced outside the switch:
+    passing the whole tensor bank into a conditional makes XLA copy it around every
+    in-place write); each branch picks tensor or scalar operands itself, so the pick fuses
+    with the op into one loop. Keys:
+    ("nop",), (op, "T") tensor result (scalar operands broadcast), (op, "SV") scalar result of
+    a reduction over tensors, (op, "S") scalar from scalars, ("interp", "TC"/"SC") interp
+    whose weight is a constant with its complement precomputed."""
+
+    def scalar(S, idx, j):
+        return lax.dynamic_index_in_dim(S, idx[j], 0, keepdims=False)
+
+    def zeros_t(ts):
+        return jnp.zeros_like(ts[0])
+
+    def zeros_s(S):
+        return jnp.zeros(S.shape[1:], S.dtype)
+
+    def t_branch(op):
+        def fn(ts, S, idx, kinds):
+            xs = [_pick(ts, S, idx, kinds, j) for j in range(op.arity)]
+            return jnp.broadcast_to(op.impl(space, *xs), ts[0].shape), zeros_s(S)
+        return fn
+
+    def s_branch(op, from_tensors):
+        def fn(ts, S, idx, kinds):
+            if from_tensors:
+                xs = [_pick(ts, S, idx, kinds, j) for j in range(op.arity)]
+            else:
+                xs = [scalar(S, idx, j) for j in range(op.arity)]
+            out = jnp.asarray(op.impl(space, *xs), S.dtype)
+            return zeros_t(ts), jnp.broadcast_to(out, S.shape[1:])
+        return fn
+
+    def interp_tc(ts, S, idx, kinds):
+        x, y = _pick(ts, S, idx, kinds, 0), _pick(ts, S, idx, kinds, 1)
+        a, c = scalar(S, idx, 2), scalar(S, idx, 3)
+        return jnp.broadcast_to(c * x + a * y, ts[0].shape), zeros_s(S)
+
+    def interp_sc(ts, S, idx, kinds):
+        x, y, a, c = (scalar(S, idx, j) for j in range(4))
+        return zeros_t(ts), c * x + a * y
+
+    table: List[Tuple[tuple, callable]] = [
+        (("nop",), lambda ts, S, idx, kinds: (zeros_t(ts), zeros_s(S)))]
+    for op in OP_LIST:
+        if op.rule == CONSTANT:
+            table.append(((op.name, "S"), s_branch(op, False)))
+            continue
+        if op.rule != REDUCE:
+            table.append(((op.name, "T"), t_branch(op)))
+        else:
+            table.append(((op.name, "SV"), s_branch(op, True)))
+        table.append(((op.name, "S"), s_branch(op, False)))
+    # interp(x, y, a) with constant a: (1 - a) precomputed in double, as the reference does.
+    table += [(("interp", "TC"), interp_tc), (("interp", "SC"), interp_sc)]
+    return table
+
+
+class Interpreter:
+    """Runs encoded programs of at most ``length`` live statements on flat parameters."""
+
+    def __init__(self, leaf_sizes: Sequence[int], length: int, unroll: bool = False):
+        self.space = FlatSpace(leaf_sizes)
+        self.length = length
+        self.unroll = unroll
+        table = _variant_table(self.space)
+        self.branch_keys = [k for k, _ in table]
+        self.branches = [f for _, f in table]
+        self.index: Dict[tuple, int] = {k: i for i, k in enumerate(self.branch_keys)}
+        L = length
+        self.n_tensor = L + 5  # w g m v, one per statement, scratch
+        self.t_scratch = L + 4
+        self.s_scratch = L + 1  # lr, one per statement, scratch, constants
+        self.const_base = L + 2
+        self.n_consts = 4 * L
+        self.n_scalar = self.const_base + self.n_consts
+
+    # --- encoding (host side, numpy) ------------------------------------------------------
+    def encode(self, program: Program) -> Code:
+        """Arrays for ``program`` (dead statements removed). Raises ValueError if too long."""
+        prog = strip_dead(program)
+        kinds = check(prog)
+        L = self.length
+        if len(prog.stmts) > L:
+            raise ValueError(f"program has {len(prog.stmts)} live statements; bucket holds {L}")
+        op = np.zeros(L, np.int32)
+        args = np.zeros((L, N_ARGS), np.int32)
+        akind = np.full((L, N_ARGS), SCALAR_ARG, np.int32)
+        dst_t = np.full(L, self.t_scratch, np.int32)
+        dst_s = np.full(L, self.s_scratch, np.int32)
+        consts: List[float] = []
+        reg = {"w": (TENSOR_ARG, 0), "g": (TENSOR_ARG, 1), "m": (TENSOR_ARG, 2),
+               "v": (TENSOR_ARG, 3), "lr": (SCALAR_ARG, 0)}
+        assert tuple(reg) == INPUTS
+
+        def const(c: float) -> Tuple[int, int]:
+            consts.append(float(c))
+            return SCALAR_ARG, self.const_base + len(consts) - 1
+
+        for i, (s, kind) in enumerate(zip(prog.stmts, kinds)):
+            refs = [reg[a] if isinstance(a, str) else const(a) for a in s.args]
+            arg_kinds = [TENSOR if k == TENSOR_ARG else SCALAR for k, _ in refs]
+            if s.op == "interp" and not isinstance(s.args[2], str):
+                refs.append(const(np.float32(1.0 - float(s.args[2]))))
+                key = ("interp", "TC" if kind == TENSOR else "SC")
+            elif kind == TENSOR:
+                key = (s.op, "T")
+            elif TENSOR in arg_kinds:
+                key = (s.op, "SV")
+            else:
+                key = (s.op, "S")
+            op[i] = self.index[key]
+            for j, (k, r) in enumerate(refs):
+                akind[i, j], args[i, j] = k, r
+            if kind == TENSOR:
+                dst_t[i] = 4 + i
+                reg[s.target] = (TENSOR_ARG, 4 + i)
+            else:
+                dst_s[i] = 1 + i
+                reg[s.target] = (SCALAR_ARG, 1 + i)
+        c = np.zeros(self.n_consts, np.float32)
+        c[:len(consts)] = consts
+        outs = [reg[r] for r in prog.returns]
+        return Code(op, args, akind, dst_t, dst_s, c,
+                    np.array([r for _, r in outs], np.int32),
+                    np.array([k for k, _ in outs], np.int32), np.int32(len(prog.stmts)))
+
+    # --- execution (traced) ---------------------------------------------------------------
+    def init_regs(self, code: Code, w: jnp.ndarray):
+        """Registers for a batch of seeds: ``w`` is ``(Ns, P)``; state starts at zero."""
+        ns, p = w.shape
+        T = jnp.zeros((self.n_tensor, ns, p), jnp.float32).at[0].set(w)
+        S = jnp.zeros((self.n_scalar, ns, 1), jnp.float32)
+        S = S.at[self.const_base:].set(jnp.broadcast_to(code.consts[:, None, None],
+                                                         (self.n_consts, ns, 1)))
+        return T, S
+
+    def step(self, code: Code, T, S, g, lr):
+        """One optimizer step: reads ``g`` ``(Ns, P)`` and ``lr`` ``(Ns, 1)``, runs the
+        program, and leaves ``w - update``, new ``m`` and new ``v`` in registers 0, 2, 3."""
+        T = T.at[1].set(g)
+        S = S.at[0].set(lr)
+
+        def slot(i, regs):
+            T, S = regs
+            idx = code.args[i]
+            ts = tuple(lax.dynamic_index_in_dim(T, idx[j], 0, keepdims=False)
+                       for j in range(3))
+            out_t, out_s = lax.switch(code.op[i], self.branches, ts, S, idx, code.kinds[i])
+            T = lax.dynamic_update_index_in_dim(T, out_t, code.dst_t[i], 0)
+            S = lax.dynamic_update_index_in_dim(S, out_s, code.dst_s[i], 0)
+            return T, S
+
+        if self.unroll:
+            for i in range(self.length):
+                T, S = slot(i, (T, S))
+        else:
+            T, S = lax.fori_loop(0, code.n, slot, (T, S))
+        upd, m, v = (_fetch(T, S, code.out[j], code.out_kinds[j]) for j in range(3))
+        upd, m, v = (jnp.broadcast_to(x, T.shape[1:]) for x in (upd, m, v))
+        # Read the outputs into their own buffers before the in-place writes below; fused
+        # reads and writes of the same bank would make XLA copy the whole bank every step.
+        upd, m, v = lax.optimization_barrier((upd, m, v))
+        return T.at[0].add(-upd).at[2].set(m).at[3].set(v), S
+
+
+def bucket_for(n: int, buckets: Sequence[int]) -> int:
+    """The smallest bucket length that holds ``n`` live statements."""
+    for b in sorted(buckets):
+        if n <= b:
+            return b
+    raise ValueError(f"program has {n} live statements; the largest bucket holds {max(buckets)}")
