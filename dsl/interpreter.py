@@ -18,6 +18,7 @@ executor's pytree space, so both paths compute the same formulas.
 
 from __future__ import annotations
 
+import itertools
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import jax
@@ -26,7 +27,7 @@ import numpy as np
 from jax import lax
 
 from .liveness import strip_dead
-from .ops import CONSTANT, OP_LIST, REDUCE, SCALAR, TENSOR, Space
+from .ops import CONSTANT, OP_LIST, OPS, SCALAR, TENSOR, Space
 from .program import INPUTS, Program, check
 
 TENSOR_ARG, SCALAR_ARG = 0, 1
@@ -76,68 +77,78 @@ def _fetch(T, S, idx, kind):
     return jnp.where(kind == SCALAR_ARG, s, t)
 
 
-def _pick(ts, S, idx, kinds, j):
-    """Operand ``j`` inside a branch: its tensor slice or its broadcast scalar."""
-    return jnp.where(kinds[j] == SCALAR_ARG,
-                     lax.dynamic_index_in_dim(S, idx[j], 0, keepdims=False), ts[j])
+def _pick(T, S, idx, kinds, j):
+    """Operand ``j`` inside a branch: its tensor register or its broadcast scalar."""
+    return _fetch(T, S, idx[j], kinds[j])
 
 
 def _variant_table(space: FlatSpace):
-    """Branches of the switch, as (key, fn); fn(ts, S, idx, kinds) -> (tensor, scalar result).
+    """Branches of the switch, as (key, fn); fn(T, S, idx, kinds) -> (tensor, scalar result).
 
-    ``ts`` are the three tensor-register slices named by ``idx`` (sliced outside the switch:
-    passing the whole tensor bank into a conditional makes XLA copy it around every
-    in-place write); each branch picks tensor or scalar operands itself, so the pick fuses
-    with the op into one loop. Keys:
-    ("nop",), (op, "T") tensor result (scalar operands broadcast), (op, "SV") scalar result of
-    a reduction over tensors, (op, "S") scalar from scalars, ("interp", "TC"/"SC") interp
-    whose weight is a constant with its complement precomputed."""
+    Each branch reads its own operands from the banks, so XLA fuses reading, picking tensor
+    or scalar, and the op into one loop with no intermediate copies (measured: slicing
+    outside the switch costs 1.8x per statement). Keys: ("nop",); (op, "S") scalar result
+    from scalars; (op, "T") elementwise tensor result (scalar operands broadcast);
+    (op, "T"/"SV", kinds) tensor/scalar result of a non-elementwise op for one combination
+    of argument kinds; ("interp", "TC"/"SC") interp whose weight is a constant, with its
+    complement precomputed."""
 
     def scalar(S, idx, j):
         return lax.dynamic_index_in_dim(S, idx[j], 0, keepdims=False)
 
-    def zeros_t(ts):
-        return jnp.zeros_like(ts[0])
+    def zeros_t(T):
+        return jnp.zeros(T.shape[1:], T.dtype)
 
     def zeros_s(S):
         return jnp.zeros(S.shape[1:], S.dtype)
 
-    def t_branch(op):
-        def fn(ts, S, idx, kinds):
-            xs = [_pick(ts, S, idx, kinds, j) for j in range(op.arity)]
-            return jnp.broadcast_to(op.impl(space, *xs), ts[0].shape), zeros_s(S)
+    def operands(T, S, idx, kinds, arity, static_kinds):
+        if static_kinds is None:  # elementwise: pick per element, scalars broadcast
+            return [_pick(T, S, idx, kinds, j) for j in range(arity)]
+        return [scalar(S, idx, j) if k == SCALAR else
+                lax.dynamic_index_in_dim(T, idx[j], 0, keepdims=False)
+                for j, k in enumerate(static_kinds)]
+
+    def t_branch(op, static_kinds=None):
+        def fn(T, S, idx, kinds):
+            xs = operands(T, S, idx, kinds, op.arity, static_kinds)
+            return jnp.broadcast_to(op.impl(space, *xs), T.shape[1:]), zeros_s(S)
         return fn
 
-    def s_branch(op, from_tensors):
-        def fn(ts, S, idx, kinds):
-            if from_tensors:
-                xs = [_pick(ts, S, idx, kinds, j) for j in range(op.arity)]
-            else:
-                xs = [scalar(S, idx, j) for j in range(op.arity)]
+    def s_branch(op, static_kinds):
+        def fn(T, S, idx, kinds):
+            xs = operands(T, S, idx, kinds, op.arity, static_kinds)
             out = jnp.asarray(op.impl(space, *xs), S.dtype)
-            return zeros_t(ts), jnp.broadcast_to(out, S.shape[1:])
+            return zeros_t(T), jnp.broadcast_to(out, S.shape[1:])
         return fn
 
-    def interp_tc(ts, S, idx, kinds):
-        x, y = _pick(ts, S, idx, kinds, 0), _pick(ts, S, idx, kinds, 1)
+    def interp_tc(T, S, idx, kinds):
+        x, y = _pick(T, S, idx, kinds, 0), _pick(T, S, idx, kinds, 1)
         a, c = scalar(S, idx, 2), scalar(S, idx, 3)
-        return jnp.broadcast_to(c * x + a * y, ts[0].shape), zeros_s(S)
+        return jnp.broadcast_to(c * x + a * y, T.shape[1:]), zeros_s(S)
 
-    def interp_sc(ts, S, idx, kinds):
+    def interp_sc(T, S, idx, kinds):
         x, y, a, c = (scalar(S, idx, j) for j in range(4))
-        return zeros_t(ts), c * x + a * y
+        return zeros_t(T), c * x + a * y
 
     table: List[Tuple[tuple, callable]] = [
-        (("nop",), lambda ts, S, idx, kinds: (zeros_t(ts), zeros_s(S)))]
+        (("nop",), lambda T, S, idx, kinds: (zeros_t(T), zeros_s(S)))]
     for op in OP_LIST:
+        all_scalar = (SCALAR,) * op.arity
+        table.append(((op.name, "S"), s_branch(op, all_scalar)))
         if op.rule == CONSTANT:
-            table.append(((op.name, "S"), s_branch(op, False)))
             continue
-        if op.rule != REDUCE:
+        if op.elementwise:  # broadcasting a scalar first gives the same elementwise result
             table.append(((op.name, "T"), t_branch(op)))
-        else:
-            table.append(((op.name, "SV"), s_branch(op, True)))
-        table.append(((op.name, "S"), s_branch(op, False)))
+            continue
+        # Reductions see a scalar as one number, not as a tensor filled with it: one
+        # branch per combination of argument kinds.
+        for combo in itertools.product((TENSOR, SCALAR), repeat=op.arity):
+            if combo != all_scalar:
+                out = op.out_kind(combo)
+                make = t_branch if out == TENSOR else s_branch
+                table.append(((op.name, "T" if out == TENSOR else "SV", combo),
+                              make(op, combo)))
     # interp(x, y, a) with constant a: (1 - a) precomputed in double, as the reference does.
     table += [(("interp", "TC"), interp_tc), (("interp", "SC"), interp_sc)]
     return table
@@ -190,12 +201,12 @@ class Interpreter:
             if s.op == "interp" and not isinstance(s.args[2], str):
                 refs.append(const(np.float32(1.0 - float(s.args[2]))))
                 key = ("interp", "TC" if kind == TENSOR else "SC")
-            elif kind == TENSOR:
-                key = (s.op, "T")
-            elif TENSOR in arg_kinds:
-                key = (s.op, "SV")
-            else:
+            elif TENSOR not in arg_kinds:
                 key = (s.op, "S")
+            elif OPS[s.op].elementwise:
+                key = (s.op, "T")
+            else:
+                key = (s.op, "T" if kind == TENSOR else "SV", tuple(arg_kinds))
             op[i] = self.index[key]
             for j, (k, r) in enumerate(refs):
                 akind[i, j], args[i, j] = k, r
@@ -213,27 +224,30 @@ class Interpreter:
                     np.array([k for k, _ in outs], np.int32), np.int32(len(prog.stmts)))
 
     # --- execution (traced) ---------------------------------------------------------------
-    def init_regs(self, code: Code, w: jnp.ndarray):
-        """Registers for a batch of seeds: ``w`` is ``(Ns, P)``; state starts at zero."""
-        ns, p = w.shape
-        T = jnp.zeros((self.n_tensor, ns, p), jnp.float32).at[0].set(w)
+    def init_regs(self, code: Code, ns: int, p: int):
+        """Register banks for ``ns`` seeds of ``p`` parameters, constants loaded."""
+        T = jnp.zeros((self.n_tensor, ns, p), jnp.float32)
         S = jnp.zeros((self.n_scalar, ns, 1), jnp.float32)
         S = S.at[self.const_base:].set(jnp.broadcast_to(code.consts[:, None, None],
                                                          (self.n_consts, ns, 1)))
         return T, S
 
-    def step(self, code: Code, T, S, g, lr):
-        """One optimizer step: reads ``g`` ``(Ns, P)`` and ``lr`` ``(Ns, 1)``, runs the
-        program, and leaves ``w - update``, new ``m`` and new ``v`` in registers 0, 2, 3."""
-        T = T.at[1].set(g)
+    def step(self, code: Code, regs, w, g, m, v, lr):
+        """One optimizer step for a batch of seeds: ``w, g, m, v`` are ``(Ns, P)``, ``lr`` is
+        ``(Ns, 1)``. Returns ``(regs, update, new_m, new_v)``, all tensors ``(Ns, P)``.
+
+        ``w, m, v`` live outside the banks between steps and are written in at the start:
+        writing results back into bank rows that the same step reads would make XLA copy
+        the whole bank every step."""
+        T, S = regs
+        for i, x in enumerate((w, g, m, v)):
+            T = T.at[i].set(x)
         S = S.at[0].set(lr)
 
         def slot(i, regs):
             T, S = regs
-            idx = code.args[i]
-            ts = tuple(lax.dynamic_index_in_dim(T, idx[j], 0, keepdims=False)
-                       for j in range(3))
-            out_t, out_s = lax.switch(code.op[i], self.branches, ts, S, idx, code.kinds[i])
+            out_t, out_s = lax.switch(code.op[i], self.branches, T, S, code.args[i],
+                                      code.kinds[i])
             T = lax.dynamic_update_index_in_dim(T, out_t, code.dst_t[i], 0)
             S = lax.dynamic_update_index_in_dim(S, out_s, code.dst_s[i], 0)
             return T, S
@@ -243,12 +257,9 @@ class Interpreter:
                 T, S = slot(i, (T, S))
         else:
             T, S = lax.fori_loop(0, code.n, slot, (T, S))
-        upd, m, v = (_fetch(T, S, code.out[j], code.out_kinds[j]) for j in range(3))
-        upd, m, v = (jnp.broadcast_to(x, T.shape[1:]) for x in (upd, m, v))
-        # Read the outputs into their own buffers before the in-place writes below; fused
-        # reads and writes of the same bank would make XLA copy the whole bank every step.
-        upd, m, v = lax.optimization_barrier((upd, m, v))
-        return T.at[0].add(-upd).at[2].set(m).at[3].set(v), S
+        upd, m, v = (jnp.broadcast_to(_fetch(T, S, code.out[j], code.out_kinds[j]),
+                                      w.shape) for j in range(3))
+        return (T, S), upd, m, v
 
 
 def bucket_for(n: int, buckets: Sequence[int]) -> int:

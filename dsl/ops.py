@@ -141,6 +141,7 @@ def _clip_by_global_norm(sp: Space, x, c):
 ELEMENTWISE = "elementwise"  # tensor if any argument is a tensor, else scalar
 REDUCE = "reduce"  # always scalar
 SAME_AS_FIRST = "first"  # the kind of the first argument
+ANY_TENSOR = "any"  # not elementwise, but a tensor if any argument is a tensor
 CONSTANT = "constant"  # no arguments, scalar
 
 
@@ -157,7 +158,7 @@ class Op:
     doc: str = ""
 
     def out_kind(self, arg_kinds) -> str:
-        if self.rule == ELEMENTWISE:
+        if self.rule in (ELEMENTWISE, ANY_TENSOR):
             return TENSOR if TENSOR in arg_kinds else SCALAR
         if self.rule == SAME_AS_FIRST:
             return arg_kinds[0]
@@ -195,7 +196,7 @@ _ROWS = [
     Op("global_norm", 1, REDUCE, _global_norm, doc=_global_norm.__doc__),
     Op("dot", 2, REDUCE, _dot, doc=_dot.__doc__),
     Op("cosine_sim", 2, REDUCE, _cosine_sim, doc=_cosine_sim.__doc__),
-    Op("clip_by_global_norm", 2, SAME_AS_FIRST, _clip_by_global_norm,
+    Op("clip_by_global_norm", 2, ANY_TENSOR, _clip_by_global_norm,
        doc=_clip_by_global_norm.__doc__),
     _const("get_pi", math.pi),
     _const("get_e", math.e),

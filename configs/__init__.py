@@ -1,0 +1,1 @@
+"""optevo.configs: YAML presets and the library of known optimizers (programs/)."""

@@ -1,0 +1,36 @@
+"""The library of known optimizers shipped in ``configs/programs`` (one program file each)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Dict
+
+from .parse import load
+from .program import Program
+
+START = "adam_style"  # the paper's AdamW start program: every search begins here
+
+
+def library_dir() -> Path:
+    return Path(str(resources.files("optevo.configs") / "programs"))
+
+
+def library_names():
+    return sorted(p.stem for p in library_dir().glob("*.py"))
+
+
+def library_program(name: str) -> Program:
+    path = library_dir() / f"{name}.py"
+    if not path.exists():
+        raise KeyError(f"no library program {name!r}; known: {', '.join(library_names())}")
+    return load(path)
+
+
+def library() -> Dict[str, Program]:
+    return {name: library_program(name) for name in library_names()}
+
+
+def start_program() -> Program:
+    """The AdamW start program of the paper (no bias correction, no epsilon)."""
+    return library_program(START)
