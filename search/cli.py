@@ -64,6 +64,49 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _search_overrides(args):
+    over = {}
+    for key, flag, value in [("seed", "--seed", args.seed),
+                             ("search.max_evals", "--max-evals", args.max_evals),
+                             ("search.time_limit", "--time-limit", args.time_limit),
+                             ("workers.count", "--workers", args.workers),
+                             ("workers.address", "--address", args.address)]:
+        if value is not None:
+            over[key] = (value, flag)
+    return over
+
+
+def cmd_search(args) -> int:
+    import time
+    from pathlib import Path
+    from .config import ConfigError, dump_config, load_config
+    from .rundir import CONFIG, RunDir
+
+    over = _search_overrides(args)
+    plain = {k: v for k, (v, _) in over.items()}
+    sources = {k: flag for k, (_, flag) in over.items()}
+    try:
+        if args.resume:
+            run_dir = Path(args.resume)
+            if not (run_dir / CONFIG).exists():
+                raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})")
+            cfg = load_config(run_dir / CONFIG, plain, sources)
+        else:
+            if not args.config:
+                raise UsageError("give a CONFIG file, or --resume RUN_DIR")
+            cfg = load_config(args.config, plain, sources)
+            name = cfg.name or Path(args.config).stem
+            run_dir = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+            if RunDir(run_dir).exists():
+                raise UsageError(f"{run_dir}: already holds a run; resume it with "
+                                 f"--resume {run_dir} or choose another --run-dir")
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    from .run import run_search
+    return run_search(cfg, run_dir, resume=bool(args.resume),
+                      save_config=None if args.resume else dump_config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="optevo", description="Discover optimizers by evolutionary program search.")
@@ -80,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fast interpreter (default) or per-program jax.jit reference path")
     p.add_argument("--json", action="store_true", help="one JSON object per program")
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("search", help="run (or resume) an evolutionary search")
+    p.add_argument("config", nargs="?", help="YAML config (e.g. configs/quick.yaml)")
+    p.add_argument("--run-dir", help="where to write the run (default runs/NAME-TIME)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or finished run")
+    p.add_argument("--workers", type=int, help="Ray workers (0: in-process, no Ray)")
+    p.add_argument("--address", help="join a running Ray cluster (ray start --head)")
+    p.add_argument("--seed", type=int, help="random seed of the search")
+    p.add_argument("--max-evals", type=int, help="stop after this many trained children")
+    p.add_argument("--time-limit", type=float, help="stop submitting after this many seconds")
+    p.set_defaults(fn=cmd_search)
 
     p = sub.add_parser("show", help="print programs in canonical form")
     p.add_argument("program", nargs="+")

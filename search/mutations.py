@@ -1,0 +1,150 @@
+"""Mutations: an open registry of weighted program edits, and the retry loop around them.
+
+The paper's four mutations (Chen et al. 2023, section 2): insert a random statement at a
+random position; delete a statement; change one argument to another variable or a new
+N(0, 1) constant; scale a constant by ``2^a``, ``a ~ N(0, 1)``. The return is never mutated.
+:func:`mutate` retries until the child is valid, within the length limit, and computes
+something different from its parent (its hash differs); every rejection is counted by
+reason, as SymbolicRegression.jl does.
+
+Register a new mutation with ``@register_mutation("name")``: a function
+``(rng, program) -> Program`` that raises :class:`NoSite` when it cannot apply.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Callable, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+
+from optevo.dsl.program import Program, ProgramError, Stmt, check
+from optevo.dsl.random import defined_before, random_const, random_statement
+
+MutationFn = Callable[[np.random.Generator, Program], Program]
+MUTATIONS: Dict[str, MutationFn] = {}
+
+
+class NoSite(Exception):
+    """The mutation has nowhere to apply (e.g. no constant to scale)."""
+
+
+def register_mutation(name: str):
+    def deco(fn: MutationFn) -> MutationFn:
+        if name in MUTATIONS:
+            raise ValueError(f"mutation {name!r} is already registered")
+        MUTATIONS[name] = fn
+        return fn
+    return deco
+
+
+def _with_stmt(program: Program, i: int, stmt: Optional[Stmt]) -> Program:
+    stmts = list(program.stmts)
+    if stmt is None:
+        del stmts[i]
+    else:
+        stmts[i] = stmt
+    return program.replace(stmts=stmts)
+
+
+@register_mutation("insert")
+def insert(rng, program):
+    """Insert a random statement at a random position (reading variables defined there)."""
+    i = int(rng.integers(len(program.stmts) + 1))
+    stmt = random_statement(rng, defined_before(program, i))
+    stmts = list(program.stmts)
+    stmts.insert(i, stmt)
+    return program.replace(stmts=stmts)
+
+
+@register_mutation("delete")
+def delete(rng, program):
+    """Delete a random statement."""
+    if not program.stmts:
+        raise NoSite("no statement to delete")
+    return _with_stmt(program, int(rng.integers(len(program.stmts))), None)
+
+
+@register_mutation("change_arg")
+def change_arg(rng, program):
+    """Change one argument to another variable defined there, or a new N(0, 1) constant."""
+    sites = [(i, j) for i, s in enumerate(program.stmts) for j in range(len(s.args))]
+    if not sites:
+        raise NoSite("no argument to change")
+    i, j = sites[int(rng.integers(len(sites)))]
+    s = program.stmts[i]
+    names = [n for n in defined_before(program, i) if n != s.args[j]]
+    if names and rng.random() < 0.5:
+        new = names[int(rng.integers(len(names)))]
+    else:
+        new = random_const(rng)
+    args = s.args[:j] + (new,) + s.args[j + 1:]
+    return _with_stmt(program, i, dataclasses.replace(s, args=args))
+
+
+@register_mutation("scale_const")
+def scale_const(rng, program):
+    """Multiply one constant by 2^a, a ~ N(0, 1)."""
+    sites = [(i, j) for i, s in enumerate(program.stmts)
+             for j, a in enumerate(s.args) if not isinstance(a, str)]
+    if not sites:
+        raise NoSite("no constant to scale")
+    i, j = sites[int(rng.integers(len(sites)))]
+    s = program.stmts[i]
+    value = float(np.float32(s.args[j] * 2.0 ** rng.standard_normal()))
+    args = s.args[:j] + (value,) + s.args[j + 1:]
+    return _with_stmt(program, i, dataclasses.replace(s, args=args))
+
+
+@dataclasses.dataclass
+class MutationResult:
+    child: Program
+    mutation: str
+    hash: str
+    tries: int
+
+
+class MutationFailed(Exception):
+    """No acceptable child within ``max_tries``."""
+
+
+def mutate(rng: np.random.Generator, parent: Program, parent_hash: str,
+           weights: Mapping[str, float], hash_fn: Callable[[Program], str],
+           max_length: int, max_tries: int,
+           rejected: Optional[collections.Counter] = None) -> MutationResult:
+    """A child of ``parent`` that is valid, at most ``max_length`` statements long, and whose
+    hash differs from ``parent_hash``. Rejections are counted in ``rejected`` by reason:
+    ``invalid``, ``too_long``, ``same_hash`` (e.g. an edit of dead code) and ``no_site``."""
+    names = [n for n, w in weights.items() if w > 0]
+    unknown = [n for n in names if n not in MUTATIONS]
+    if unknown:
+        raise KeyError(f"unknown mutation {unknown[0]!r}; registered: {', '.join(MUTATIONS)}")
+    p = np.array([weights[n] for n in names], np.float64)
+    p /= p.sum()
+    rejected = collections.Counter() if rejected is None else rejected
+    for tries in range(1, max_tries + 1):
+        name = names[int(rng.choice(len(names), p=p))]
+        try:
+            child = MUTATIONS[name](rng, parent)
+        except NoSite:
+            rejected["no_site"] += 1
+            continue
+        if len(child.stmts) > max_length:
+            rejected["too_long"] += 1
+            continue
+        try:
+            check(child)
+        except ProgramError:
+            rejected["invalid"] += 1
+            continue
+        h = hash_fn(child)
+        if h == parent_hash:
+            rejected["same_hash"] += 1
+            continue
+        return MutationResult(child, name, h, tries)
+    raise MutationFailed(f"no valid, different child in {max_tries} tries")
+
+
+def rejection_summary(rejected: collections.Counter) -> Tuple[int, Dict[str, int]]:
+    return sum(rejected.values()), dict(sorted(rejected.items()))
