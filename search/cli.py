@@ -36,7 +36,9 @@ def _task(name: str):
 
 
 def cmd_eval(args) -> int:
+    from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
+    enable_compile_cache()
     programs = _load_programs(args.program)
     task = _task(args.task)
     if args.seeds is not None and args.seeds < 1:

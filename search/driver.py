@@ -11,6 +11,7 @@ so a killed driver loses only the children that were in flight.
 from __future__ import annotations
 
 import collections
+import json
 import math
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from optevo.proxy_tasks.fitness import aggregate, normalize
 
 from .mutations import MutationFailed, mutate
 from .population import CacheEntry, FitnessCache, Member, Population
-from .rundir import RunDir
+from .rundir import RunDir, atomic_write
 from .workers import EvalSpec, make_pool
 
 CHECKPOINT_VERSION = 1
@@ -158,7 +159,15 @@ class Search:
         return Member(child["id"], child["parent"], child["mutation"], child["hash"],
                       child["program"], entry.loss, entry.normalized)
 
+    def _note_worker(self, result: Dict):
+        """Keep RUN_DIR/workers.json (worker name -> pid) current, for users and tests."""
+        name, pid = result.get("worker"), result.get("pid")
+        if name and self.worker_pids.get(name) != pid:
+            self.worker_pids[name] = pid
+            atomic_write(self.run.file("workers.json"), json.dumps(self.worker_pids))
+
     def _apply_result(self, result: Dict):
+        self._note_worker(result)
         children = self.pending.pop(self.hash_of_id.pop(result["id"]))
         loss, stderr, diverged = self._score(result)
         entry = CacheEntry(loss, normalize(loss, self.baseline), stderr, diverged,
@@ -265,6 +274,8 @@ class Search:
         self.t_start = time.perf_counter()
         self.pending: Dict[str, List[Dict]] = {}
         self.hash_of_id: Dict[int, str] = {}
+        self.worker_pids: Dict[str, int] = {}
+        self.stalled = False
         self.done = False
         n_lines = self.run.repair_log()
         self.run.open_log()
@@ -277,18 +288,26 @@ class Search:
                 self._replay(rec)
                 self.log_lines += 1
             self.t_start = time.perf_counter()
+            self.done = False  # a finished run goes on if its budget was raised
         else:
             self._fresh_state()
             self._start()
         self.checkpoint()
         every = self.cfg.checkpoint.every_seconds
         try:
+            idle_fills = 0
             while not self.done:
                 while self.pool.free_slots and self._budget_left() > 0:
                     batch = self._fill(self._budget_left())
                     if not batch:
+                        idle_fills += 1
                         break
+                    idle_fills = 0
                     self.pool.submit(batch)
+                if idle_fills > 200 and not self.hash_of_id:
+                    # every child drawn for a long while was cached: evolution is stuck
+                    self.stalled = True
+                    self.done = True
                 for _, results in self.pool.poll(0.5):
                     for r in results:
                         self._apply_result(r)

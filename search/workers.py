@@ -33,7 +33,8 @@ class Evaluation:
 
     def __init__(self, spec: EvalSpec, name: str = "local"):
         from optevo.proxy_tasks import get_task
-        from optevo.proxy_tasks.engine import FastEngine
+        from optevo.proxy_tasks.engine import FastEngine, enable_compile_cache
+        enable_compile_cache()
         self.spec = spec
         self.name = name
         self.engine = FastEngine(get_task(spec.task, **spec.options), spec.steps, spec.buckets)
@@ -45,7 +46,7 @@ class Evaluation:
         runs = self.engine.run(programs, seeds)
         return [{"id": cid, "losses": [float(x) for x in r.losses],
                  "diverged": [bool(x) for x in r.diverged], "seconds": r.seconds,
-                 "worker": self.name, "seeds": seeds}
+                 "worker": self.name, "seeds": seeds, "pid": os.getpid()}
                 for (cid, _), r in zip(items, runs)]
 
 

@@ -1,0 +1,189 @@
+"""Canonical hashing: a name-, order- and dead-code-free fingerprint of what a program computes.
+
+The search hashes every child and never trains two programs with the same hash (the paper's
+cache, METHOD.md "Efficiency"), so the one hard requirement is soundness: **equal hashes imply
+equal computations**, bit for bit in float32, at every step of training. Missing an
+equivalence only costs a cache miss; merging two different programs would be a wrong result.
+
+The math. A program is one step ``(w, g, m, v, lr) -> (update, m', v')``; the loop feeds
+``m', v'`` back as the next step's ``m, v`` (starting at zero) and ``w <- w - update``.
+
+1. *Expression DAG.* Read the statements in order, keeping for each variable the node that
+   currently holds its value. Leaves are the five inputs and the constants; an inner node is
+   ``op(child_1, ..., child_k)``. Each node gets a 128-bit Merkle digest
+   ``D(op(c_1..c_k)) = H(op, D(c_1), ..., D(c_k))``. Reassigned names, renamed temporaries
+   and the order of independent statements disappear: only the data flow remains. Two
+   statements computing the same expression share one digest (hash-consing), which is sound
+   because every op is a deterministic function of its arguments' values.
+2. *Commutativity.* For ``add``, ``mul``, ``max``, ``min`` (IEEE-754 ``x + y``, ``x * y``
+   are exactly commutative; XLA's max/min are too, signed zeros and NaN included) and for
+   ``dot`` and ``cosine_sim`` (a sum over the elementwise product ``x * y``; the norms enter
+   as a product) the child digests are sorted (variables before constants, then by digest),
+   so swapped arguments hash alike. Nothing else is rewritten: no reassociation, no constant
+   folding, no algebraic identities -- each of those can change a float32 result.
+3. *Constants* are leaves keyed by their exact value (the bits of the Python float). For
+   every constant the mutations produce (float32 values) this is the same as keying by the
+   float32 bit pattern the engines load. A constant that is not a float32 value (``0.9`` in
+   a hand-written file) keeps its double identity, because the engines use the double: the
+   weight of ``interp(x, y, a)`` enters as ``float32(1 - a)`` computed in double (so
+   ``interp(g, m, 0.9)`` and ``interp(g, m, float32(0.9))`` differ in float32), and the
+   reference executor does constant-only arithmetic on Python floats.
+4. *Liveness across steps.* Let ``R(x)`` be the set of inputs node ``x`` reads. The live
+   state slots are the least set ``S`` with ``R(update) & {m, v} <= S`` and
+   ``R(s') & {m, v} <= S`` for every ``s`` in ``S`` (the fixpoint of
+   ``liveness.live_state``, computed here from read masks kept on the DAG). The hash is
+   ``H(D(update), D(m') or DEAD, D(v') or DEAD)``. By induction over steps, equal hashes give
+   equal updates and equal live state forever from the same start: the live outputs are the
+   same functions of the inputs, and no live node reads a dead slot.
+
+:func:`program_hash` returns 16 hex characters (64 bits) of that digest. :func:`canonical_form`
+returns the canonical program: live statements only, in single-assignment form with
+temporaries ``t0, t1, ...`` numbered in a canonical depth-first order from the outputs,
+commutative arguments sorted; it computes the same thing and has the same hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Dict, List, Tuple
+
+from .ops import OPS
+from .program import INPUTS, Program, ProgramError, Stmt
+
+COMMUTATIVE = frozenset({"add", "mul", "max", "min", "dot", "cosine_sim"})
+STATE = ("m", "v")
+_VERSION = b"optevo-canon-1"
+_DEAD = b"\x00dead-slot\x00\x00\x00\x00\x00\x00"
+_BIT = {name: 1 << i for i, name in enumerate(INPUTS)}
+_STATE_BITS = _BIT["m"] | _BIT["v"]
+
+
+def _h(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+_INPUT_DIGEST = {name: _h(b"input:" + name.encode()) for name in INPUTS}
+_CONST_CACHE: Dict[Tuple[type, float], bytes] = {}
+
+
+def _const_digest(c) -> bytes:
+    key = (type(c), c)
+    d = _CONST_CACHE.get(key)
+    if d is None:
+        if type(c) is float:
+            d = _h(b"const:" + struct.pack("<d", c))
+        else:  # an int or a numpy scalar behaves differently in the executors: keep it apart
+            d = _h(b"const:" + type(c).__name__.encode() + b":" + repr(c).encode())
+        if len(_CONST_CACHE) < 100_000:
+            _CONST_CACHE[key] = d
+    return d
+
+
+def _dag(program: Program):
+    """Forward pass: digest and input-read mask of every variable. Returns
+    (env digest by name, nodes: digest -> (op, canonical arg digests), reads: digest -> mask,
+    leaf args: digest -> constant value)."""
+    env = dict(_INPUT_DIGEST)
+    reads = {d: _BIT[n] for n, d in _INPUT_DIGEST.items()}
+    nodes: Dict[bytes, Tuple[str, Tuple[bytes, ...]]] = {}
+    consts: Dict[bytes, object] = {}
+    for s in program.stmts:
+        op = OPS.get(s.op)
+        if op is None:
+            raise ProgramError(f"unknown function {s.op!r}", s.line)
+        if len(s.args) != op.arity:
+            raise ProgramError(f"{s.op} takes {op.arity} arguments, got {len(s.args)}", s.line)
+        kids = []  # (is a constant, digest): constants sort after variables
+        mask = 0
+        for a in s.args:
+            if isinstance(a, str):
+                d = env.get(a)
+                if d is None:
+                    raise ProgramError(f"variable {a!r} is used before it is assigned", s.line)
+                mask |= reads[d]
+                kids.append((False, d))
+            else:
+                d = _const_digest(a)
+                consts[d] = a
+                kids.append((True, d))
+        if s.op in COMMUTATIVE:
+            kids.sort()
+        kids = tuple(d for _, d in kids)
+        d = _h(s.op.encode() + b"(" + b"".join(kids))
+        nodes[d] = (s.op, kids)
+        reads[d] = mask
+        env[s.target] = d
+    for r in program.returns:
+        if r not in env:
+            raise ProgramError(f"returned variable {r!r} is never assigned")
+    return env, nodes, reads, consts
+
+
+def _outputs(program: Program, env, reads) -> Tuple[bytes, List[bytes]]:
+    """Digests of update and of each state slot's new value (None for a dead slot)."""
+    out = [env[r] for r in program.returns]
+    live = reads[out[0]] & _STATE_BITS
+    while True:
+        new = live
+        for i, s in enumerate(STATE):
+            if live & _BIT[s]:
+                new |= reads[out[1 + i]] & _STATE_BITS
+        if new == live:
+            break
+        live = new
+    return out[0], [out[1 + i] if live & _BIT[s] else None for i, s in enumerate(STATE)]
+
+
+def live_slots(program: Program) -> frozenset:
+    """The live state slots (same as ``liveness.live_state``), found on the DAG."""
+    env, _, reads, _ = _dag(program)
+    _, state = _outputs(program, env, reads)
+    return frozenset(s for s, d in zip(STATE, state) if d is not None)
+
+
+def program_hash(program: Program) -> str:
+    """16 hex digits identifying what ``program`` computes (see the module docstring)."""
+    env, _, reads, _ = _dag(program)
+    upd, state = _outputs(program, env, reads)
+    data = _VERSION + upd + b"".join(_DEAD if d is None else d for d in state)
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def canonical_form(program: Program) -> Program:
+    """The canonical program: live statements only, single assignment, temporaries named
+    ``t0, t1, ...`` in depth-first post-order from update, then the live new ``m``, ``v``;
+    commutative arguments sorted by digest, constants last. A dead slot returns its input name.
+    ``program_hash(canonical_form(p)) == program_hash(p)`` and both compute the same."""
+    env, nodes, reads, consts = _dag(program)
+    upd, state = _outputs(program, env, reads)
+    names = {d: n for n, d in _INPUT_DIGEST.items()}
+    stmts: List[Stmt] = []
+
+    def arg(d):
+        return names[d] if d in names else consts[d]
+
+    def visit(root):
+        stack = [(root, False)]  # iterative post-order (programs may be long chains)
+        while stack:
+            d, done = stack.pop()
+            if d in names or d in consts:
+                continue
+            op, kids = nodes[d]
+            if done:
+                names[d] = f"t{len(stmts)}"
+                stmts.append(Stmt(names[d], op, tuple(arg(k) for k in kids)))
+                continue
+            stack.append((d, True))
+            for k in reversed(kids):
+                if k not in names and k not in consts:
+                    stack.append((k, False))
+
+    returns = []
+    for d, slot in zip([upd] + state, ("update",) + STATE):
+        if d is None:
+            returns.append(slot)
+        else:
+            visit(d)
+            returns.append(names[d])
+    return Program(tuple(stmts), tuple(returns))

@@ -1,0 +1,170 @@
+"""Regularized evolution: mutations, population, determinism and resume (in-process)."""
+
+import collections
+import json
+import math
+
+import numpy as np
+import pytest
+
+from optevo.dsl import parse
+from optevo.dsl.canon import program_hash
+from optevo.dsl.library import start_program
+from optevo.search.config import config_from_dict
+from optevo.search.driver import Search
+from optevo.search.mutations import MUTATIONS, MutationFailed, mutate
+from optevo.search.population import Member, Population
+from optevo.search.rundir import RunDir
+from optevo.search.workers import EvalSpec, InProcessPool
+from optevo.search.driver import eval_spec
+
+START = start_program()
+START_HASH = program_hash(START)
+
+
+def test_each_mutation_changes_one_thing_and_never_the_return():
+    rng = np.random.default_rng(0)
+    for name, fn in MUTATIONS.items():
+        for _ in range(50):
+            child = fn(rng, START)
+            assert child.returns == START.returns
+            n0, n1 = len(START.stmts), len(child.stmts)
+            if name == "insert":
+                assert n1 == n0 + 1
+            elif name == "delete":
+                assert n1 == n0 - 1
+            else:
+                assert n1 == n0
+                diff = [i for i, (a, b) in enumerate(zip(START.stmts, child.stmts)) if a != b]
+                assert len(diff) <= 1
+                if name == "scale_const" and diff:
+                    (i,) = diff
+                    a = [x for x in START.stmts[i].args if not isinstance(x, str)]
+                    b = [x for x in child.stmts[i].args if not isinstance(x, str)]
+                    ratios = [y / x for x, y in zip(a, b) if x != y]
+                    assert len(ratios) == 1 and ratios[0] > 0
+
+
+def test_mutate_returns_a_valid_different_child_and_counts_rejections():
+    rng = np.random.default_rng(1)
+    rejected = collections.Counter()
+    weights = {"insert": 1, "delete": 1, "change_arg": 1, "scale_const": 1}
+    for _ in range(200):
+        res = mutate(rng, START, START_HASH, weights, program_hash, 32, 100, rejected)
+        assert res.hash != START_HASH and res.hash == program_hash(res.child)
+        assert len(res.child.stmts) <= 32
+    # deleting or editing dead code, or undefined variables, happen often from AdamW
+    assert rejected["same_hash"] > 0 and rejected["invalid"] > 0
+    with pytest.raises(MutationFailed):
+        mutate(rng, START, START_HASH, {"insert": 1}, program_hash, len(START.stmts), 5)
+    one = parse("def train(w, g, m, v, lr):\n  update = w * 0.5\n  return update, m, v\n")
+    rej = collections.Counter()
+    for _ in range(20):  # deleting the only statement leaves `update` undefined
+        mutate(rng, one, program_hash(one), {"delete": 1, "scale_const": 1}, program_hash,
+               8, 200, rej)
+    assert rej["invalid"] > 0
+    bare = parse("def train(w, g, m, v, lr):\n  update = w * lr\n  return update, m, v\n")
+    rej = collections.Counter()
+    with pytest.raises(MutationFailed):
+        mutate(rng, bare, program_hash(bare), {"scale_const": 1}, program_hash, 8, 7, rej)
+    assert rej == {"no_site": 7}
+
+
+def test_tournament_ignores_non_finite_and_oldest_leaves():
+    pop = Population(4)
+    for i, loss in enumerate([math.inf, 0.5, math.nan, 0.7]):
+        pop.add(Member(i, None, None, str(i), "", loss, loss))
+    rng = np.random.default_rng(0)
+    winners = {pop.tournament(rng, 2).id for _ in range(200)}
+    assert winners <= {1, 3} and 1 in winners
+    old = pop.add(Member(9, None, None, "9", "", 0.1, 0.1))
+    assert old.id == 0 and [m.id for m in pop.members] == [1, 2, 3, 9]
+    assert pop.best().id == 9
+
+
+TINY = {
+    "seed": 3,
+    "task": {"name": "digits_mlp", "steps": 25, "seeds": 2,
+             "options": {"hidden": 8, "batch_size": 16}},
+    "search": {"population": 8, "tournament": 3, "max_evals": 24, "max_length": 16},
+    "workers": {"count": 0, "batch": 3},
+    "holdout": {"top_k": 2, "seeds": 2},
+    "checkpoint": {"every_seconds": 0.5},
+    "progress": {"enabled": False},
+}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    cfg = config_from_dict(TINY)
+    return InProcessPool(eval_spec(cfg))
+
+
+def _search(tmp_path, pool, name, **over):
+    d = json.loads(json.dumps(TINY))
+    for k, v in over.items():
+        sec, key = k.split(".")
+        d[sec][key] = v
+    cfg = config_from_dict(d)
+    return Search(cfg, tmp_path / name, pool, None)
+
+
+def _strip_times(records):
+    return [{k: v for k, v in r.items() if k not in ("time", "seconds")} for r in records]
+
+
+def test_same_seed_in_process_gives_identical_log(tmp_path, pool):
+    a = _search(tmp_path, pool, "a").execute()
+    b = _search(tmp_path, pool, "b").execute()
+    ra, rb = a.run.list_records(), b.run.list_records()
+    assert len(ra) >= 24
+    assert _strip_times(ra) == _strip_times(rb)
+    c = _search(tmp_path, pool, "c", **{"search.population": 9}).execute()
+    assert _strip_times(c.run.list_records()) != _strip_times(ra)
+    # the log holds every trained child once, each with its parent logged before it
+    ids = [r["id"] for r in ra]
+    assert len(ids) == len(set(ids))
+    seen = set()
+    for r in ra:
+        assert r["parent"] is None or r["parent"] in seen
+        seen.add(r["id"])
+    assert sum(not r["cached"] for r in ra) == 24
+
+
+def test_resume_continues_a_finished_run_without_duplicates(tmp_path, pool):
+    s = _search(tmp_path, pool, "r").execute()
+    n = len(s.run.list_records())
+    more = _search(tmp_path, pool, "r", **{"search.max_evals": 36})
+    more.execute(resume=True)
+    recs = more.run.list_records()
+    ids = [r["id"] for r in recs]
+    assert len(ids) == len(set(ids)) and len(recs) > n
+    assert sum(not r["cached"] for r in recs) == 36
+    state = RunDir(tmp_path / "r").read_checkpoint()
+    assert state["n_trained"] == 36 and state["log_lines"] == len(recs)
+
+
+def test_resume_replays_log_lines_newer_than_the_checkpoint(tmp_path, pool):
+    """A driver killed after logging children but before its next checkpoint: resume
+    replays those lines into the population and cache instead of losing them."""
+    s = _search(tmp_path, pool, "k").execute()
+    run = RunDir(tmp_path / "k")
+    recs = run.list_records()
+    state = run.read_checkpoint()
+    # rewind the checkpoint as if the last 6 lines were written after it
+    early = _search(tmp_path, pool, "k2")
+    early.t_start = 0.0
+    state_lines = state["log_lines"] - 6
+    state["log_lines"] = state_lines
+    state["n_trained"] -= sum(not r["cached"] for r in recs[-6:])
+    state["n_cached"] -= sum(r["cached"] for r in recs[-6:])
+    run.write_checkpoint(state)
+    with open(run.file("evaluations.jsonl"), "a") as f:
+        f.write('{"id": 99999, "trunc')  # a torn line from the kill
+    r = _search(tmp_path, pool, "k", **{"search.max_evals": 30})
+    r.execute(resume=True)
+    after = r.run.list_records()
+    ids = [x["id"] for x in after]
+    assert len(ids) == len(set(ids)) and 99999 not in ids
+    assert after[:len(recs)] == recs
+    assert sum(not x["cached"] for x in after) == 30
