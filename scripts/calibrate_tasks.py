@@ -64,12 +64,23 @@ def sgd(w, g, m, v, lr):
     return tmap(lambda g: g * lr * 0.1, g), m, v
 
 
-def poor(w, g, m, v, lr):
+def poor_sin(w, g, m, v, lr):
+    # sin(g) ~ g for small g: on tasks with small gradients this is SGD with a 100x smaller
+    # step, i.e. poor mostly because the lr grid is bounded.
     return tmap(lambda g: jnp.sin(g) * lr * 0.001, g), m, v
 
 
+def poor_l2(w, g, m, v, lr):
+    # gradient plus weight decay of strength 1: poor at every lr (it minimises loss + |w|^2/2).
+    return tmap(lambda g, w: (g + w) * lr * 0.01, g, w), m, v
+
+
 OPTIMIZERS = {"adamw_start": adamw_start, "lion": lion, "signum": signum, "sgd": sgd,
-              "poor_sin": poor}
+              "poor_sin": poor_sin, "poor_l2": poor_l2}
+
+
+# A search trains thousands of programs: the default digits_mlp seed-run must stay cheap.
+TIME_TARGET_MS = {"digits_mlp": 40.0}
 
 
 # --- the training loop -----------------------------------------------------------------------
@@ -126,8 +137,8 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="constructor override for every task given (repeatable)")
     ap.add_argument("--seeds", type=int, default=None, help="default: the task's seeds")
-    ap.add_argument("--kmin", type=int, default=-6, help="grid 2^kmin .. 2^kmax")
-    ap.add_argument("--kmax", type=int, default=6)
+    ap.add_argument("--kmin", type=int, default=-10, help="grid 2^kmin .. 2^kmax")
+    ap.add_argument("--kmax", type=int, default=10)
     ap.add_argument("--optimizers", nargs="*", default=list(OPTIMIZERS))
     ap.add_argument("--no-timing", action="store_true")
     args = ap.parse_args(argv)
@@ -144,7 +155,7 @@ def main(argv=None):
         print(f"\n== {task.describe()}")
         print(f"{'optimizer':12s} {'best_lr':>8s} {'mean_loss':>10s} {'stderr':>9s} "
               f"{'se/mean':>7s} {'edge':>5s} {'div@best':>8s} {'ms/seed-run':>11s}")
-        results = {}
+        results, times = {}, []
         for oname in args.optimizers:
             run = make_run(task, OPTIMIZERS[oname], steps)
             batched = jax.jit(jax.vmap(jax.vmap(run, (0, None)), (None, 0)))  # [lr, seed]
@@ -161,19 +172,28 @@ def main(argv=None):
             if not args.no_timing:
                 _, sec = time_one_seed(task, OPTIMIZERS[oname], steps)
                 ms = 1e3 * sec
+                times.append(ms)
             results[oname] = a
             print(f"{oname:12s} {grid[best]:8.4g} {a.mean:10.4g} {a.stderr:9.2g} "
                   f"{a.stderr / a.mean if np.isfinite(a.mean) else float('nan'):7.1%} "
                   f"{'EDGE' if edge else 'no':>5s} {a.n_diverged:8d} {ms:11.1f}")
-        trio = [o for o in ("adamw_start", "sgd", "poor_sin") if o in results]
+        trio = [o for o in ("adamw_start", "sgd", "poor_sin", "poor_l2") if o in results]
         seps = []
         for i, x in enumerate(trio):
             for y in trio[i + 1:]:
+                if x.startswith("poor") and y.startswith("poor"):
+                    continue
                 ax, ay = results[x], results[y]
                 z = abs(ax.mean - ay.mean) / max(np.hypot(ax.stderr, ay.stderr), 1e-12)
                 seps.append(f"{x} vs {y}: {z:.1f} SE")
         if seps:
             print("separation (gap / combined stderr): " + "; ".join(seps))
+        if times:
+            budget = TIME_TARGET_MS.get(name)
+            verdict = "" if budget is None else (
+                f" (target <= {budget:.0f} ms: {'OK' if max(times) <= budget else 'OVER'})")
+            print(f"one {steps}-step seed-run, single-seed jitted loop, 1 core: "
+                  f"{min(times):.1f}-{max(times):.1f} ms{verdict}")
         if "adamw_start" in results:
             base = results["adamw_start"].mean
             print("normalized to adamw_start: " + ", ".join(
