@@ -160,6 +160,13 @@ class FastEngine(_Loop):
         pending = [self.dispatch(p, seeds, lr_scales) for p in programs]
         return [_collect(out, t0) for out in pending]
 
+    def run_grid(self, program: Program, seeds, scales) -> List[SeedRuns]:
+        """``program`` at each learning-rate scale (all dispatched before any is awaited)."""
+        t0 = time.perf_counter()
+        pending = [self.dispatch(program, seeds, np.full(len(seeds), s, np.float32))
+                   for s in scales]
+        return [_collect(out, t0) for out in pending]
+
     def warmup(self, lengths: Optional[Sequence[int]] = None, n_seeds: int = 1):
         """Compile the given buckets (all by default) for ``n_seeds`` seeds."""
         from optevo.dsl.program import Program as _P
@@ -197,6 +204,15 @@ class JitEngine(_Loop):
             return self.finish(w, bad)
 
         return jax.jit(train)
+
+    def run_grid(self, program: Program, seeds, scales) -> List[SeedRuns]:
+        fn = self._train_fn(program)
+        seeds = np.asarray(seeds, np.uint32)
+        out = []
+        for s in scales:
+            t0 = time.perf_counter()
+            out.append(_collect(fn(seeds, np.full(len(seeds), s, np.float32)), t0))
+        return out
 
     def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
         seeds = np.asarray(seeds, np.uint32)

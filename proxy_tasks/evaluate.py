@@ -90,9 +90,19 @@ class Evaluator:
         return [self.score_runs(r, seeds) for r in self.runs(programs, seeds, lr_scales)]
 
     def tune(self, program: Program, grid: Sequence[float], seeds=None):
-        """Mean loss for each learning-rate scale in ``grid`` (same seeds for each), and the
-        best scale. Returns (best_scale, best_score, all_scores)."""
+        """Mean loss for each learning-rate scale in ``grid`` (the same seeds for each) and
+        the best scale. Returns (best_scale, best_score, all_scores); ``at_edge`` tells
+        whether the best scale is the grid's first or last point (then widen the grid)."""
         seeds = self.seeds if seeds is None else list(seeds)
-        scores = [self.evaluate([program], seeds, lr_scales=s)[0] for s in grid]
+        runs = self.engine.run_grid(program, seeds, grid)
+        scores = [self.score_runs(r, seeds) for r in runs]
         best = int(np.argmin([s.loss for s in scores]))
-        return grid[best], scores[best], scores
+        return Tuned(float(grid[best]), scores[best], scores, best in (0, len(grid) - 1))
+
+
+@dataclasses.dataclass
+class Tuned:
+    scale: float
+    score: Score
+    scores: List[Score]
+    at_edge: bool

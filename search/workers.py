@@ -123,7 +123,7 @@ class RayPool:
         self.spec, self.pin, self.depth = spec, pin, depth
         self.Worker = _ray_worker_class()
         self.workers = [self._start(i) for i in range(n)]
-        self.pending: Dict = {}  # ObjectRef -> (worker index, items, seeds)
+        self.pending: Dict = {}  # ObjectRef -> (worker index, actor, items, seeds)
         self.restarts = 0
 
     def _start(self, index: int):
@@ -137,7 +137,7 @@ class RayPool:
 
     def _load(self) -> List[int]:
         load = [0] * len(self.workers)
-        for wi, _, _ in self.pending.values():
+        for wi, _, _, _ in self.pending.values():
             load[wi] += 1
         return load
 
@@ -153,7 +153,7 @@ class RayPool:
         load = self._load()
         wi = min(range(len(load)), key=lambda i: load[i])
         ref = self.workers[wi].run.remote(items, seeds)
-        self.pending[ref] = (wi, items, seeds)
+        self.pending[ref] = (wi, self.workers[wi], items, seeds)
 
     def poll(self, timeout: float = 1.0) -> List[Tuple[List[Item], List[Dict]]]:
         if not self.pending:
@@ -165,12 +165,13 @@ class RayPool:
             ready += more
         out = []
         for ref in ready:
-            wi, items, seeds = self.pending.pop(ref)
+            wi, actor, items, seeds = self.pending.pop(ref)
             try:
                 out.append((items, self.ray.get(ref)))
             except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError,
                     self.ray.exceptions.ObjectLostError):
-                self._replace(wi)
+                if self.workers[wi] is actor:  # not replaced yet by an earlier failure
+                    self._replace(wi)
                 self.submit(items, seeds)  # evaluated again on a live worker
         return out
 
@@ -181,10 +182,11 @@ class RayPool:
         except Exception:
             pass
         self.workers[wi] = self._start(wi)
-        # batches queued on the dead actor fail too; they are resubmitted as they surface
+        # other batches queued on the dead actor fail too; they are resubmitted as they
+        # surface, without replacing the new actor again
 
     def in_flight_items(self) -> List[Item]:
-        return [it for _, items, _ in self.pending.values() for it in items]
+        return [it for _, _, items, _ in self.pending.values() for it in items]
 
     def shutdown(self):
         for w in self.workers:

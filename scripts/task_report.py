@@ -1,0 +1,76 @@
+"""Where Lion, signum and SGD stand against the AdamW start on each proxy task.
+
+Each program's learning-rate scale (a multiplier on its ``lr`` input) is tuned on the same
+log grid, on the same seeds, at the task's default settings, with the fast engine. Prints
+one markdown table per task: best scale, mean final validation loss, standard error, the
+ratio to the AdamW start, the gap in combined standard errors, and whether the best scale
+sits at the grid's edge.
+
+    python scripts/task_report.py                       # all tasks, grid 2^-8 .. 2^8
+    python scripts/task_report.py --tasks digits_mlp --kmin -4 --kmax 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+from optevo.dsl import parse
+from optevo.dsl.library import library_program
+from optevo.proxy_tasks import get_task, task_names
+from optevo.proxy_tasks.evaluate import Evaluator
+
+PROGRAMS = ["adam_style", "lion", "signum", "sgd"]
+# A deliberately poor program: gradient plus an equal pull of the weights to zero.
+POOR = parse("def train(w, g, m, v, lr):\n  u = g + w\n  lr = lr * 0.01\n"
+             "  update = u * lr\n  return update, m, v\n")
+
+
+def task_table(name, grid, programs=None):
+    task = get_task(name)
+    ev = Evaluator(task)
+    progs = {p: library_program(p) for p in (programs or PROGRAMS)}
+    progs["poor (g + w)"] = POOR
+    rows = {}
+    t0 = time.perf_counter()
+    for label, prog in progs.items():
+        rows[label] = ev.tune(prog, grid)
+    return task, ev, rows, time.perf_counter() - t0
+
+
+def gap_in_se(a, b) -> float:
+    se = math.hypot(a.stderr, b.stderr)
+    return abs(a.loss - b.loss) / se if se > 0 else math.inf
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tasks", nargs="+", default=task_names())
+    ap.add_argument("--kmin", type=int, default=-8)
+    ap.add_argument("--kmax", type=int, default=8)
+    args = ap.parse_args()
+    grid = [2.0 ** k for k in range(args.kmin, args.kmax + 1)]
+    print(f"lr-scale grid 2^{args.kmin} .. 2^{args.kmax}, same seeds for every program\n")
+    for name in args.tasks:
+        task, ev, rows, secs = task_table(name, grid)
+        base = rows["adam_style"].score
+        print(f"### {name}\n\n{task.describe()}; seeds {ev.seeds[0]}..{ev.seeds[-1]}; "
+              f"{secs:.0f} s\n")
+        print("| program | best lr scale | mean val loss | stderr | vs AdamW start | "
+              "gap to AdamW start (SE) | best at grid edge |")
+        print("|---|---|---|---|---|---|---|")
+        for label, t in rows.items():
+            s = t.score
+            if s.diverged:
+                print(f"| {label} | {t.scale:g} | diverged | | | | {t.at_edge} |")
+                continue
+            print(f"| {label} | {t.scale:g} | {s.loss:.4g} | {s.stderr:.2g} | "
+                  f"{s.loss / base.loss:.3f} | "
+                  f"{'—' if label == 'adam_style' else f'{gap_in_se(s, base):.1f}'} | "
+                  f"{'yes' if t.at_edge else 'no'} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
