@@ -168,3 +168,12 @@ def test_resume_replays_log_lines_newer_than_the_checkpoint(tmp_path, pool):
     assert len(ids) == len(set(ids)) and 99999 not in ids
     assert after[:len(recs)] == recs
     assert sum(not x["cached"] for x in after) == 30
+
+
+def test_restart_from_best_after_a_plateau(tmp_path, pool):
+    s = _search(tmp_path, pool, "plateau", **{"search.restart_after": 3}).execute()
+    state = s.run.read_checkpoint()
+    assert state["restarts"] >= 1
+    assert s.n_trained == 24
+    plain = _search(tmp_path, pool, "no-restart").execute()
+    assert plain.run.read_checkpoint()["restarts"] == 0
