@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax

@@ -14,7 +14,6 @@ import collections
 import json
 import math
 import time
-from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -28,7 +27,7 @@ from optevo.proxy_tasks.fitness import aggregate, normalize
 from .mutations import MutationFailed, mutate
 from .population import CacheEntry, FitnessCache, Member, Population
 from .rundir import RunDir, atomic_write
-from .workers import EvalSpec, make_pool
+from .workers import EvalSpec
 
 CHECKPOINT_VERSION = 1
 

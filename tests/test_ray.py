@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import yaml
 
 from optevo.dsl.library import library

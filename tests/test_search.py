@@ -15,7 +15,7 @@ from optevo.search.driver import Search
 from optevo.search.mutations import MUTATIONS, MutationFailed, mutate
 from optevo.search.population import Member, Population
 from optevo.search.rundir import RunDir
-from optevo.search.workers import EvalSpec, InProcessPool
+from optevo.search.workers import InProcessPool
 from optevo.search.driver import eval_spec
 
 START = start_program()
@@ -146,27 +146,28 @@ def test_resume_continues_a_finished_run_without_duplicates(tmp_path, pool):
 
 def test_resume_replays_log_lines_newer_than_the_checkpoint(tmp_path, pool):
     """A driver killed after logging children but before its next checkpoint: resume
-    replays those lines into the population and cache instead of losing them."""
-    s = _search(tmp_path, pool, "k").execute()
+    replays those lines, rebuilding exactly the population and cache it had."""
+    _search(tmp_path, pool, "k", **{"search.max_evals": 12}).execute()
     run = RunDir(tmp_path / "k")
+    state12 = run.read_checkpoint()
+    _search(tmp_path, pool, "k", **{"search.max_evals": 24}).execute(resume=True)
+    state24 = run.read_checkpoint()
     recs = run.list_records()
-    state = run.read_checkpoint()
-    # rewind the checkpoint as if the last 6 lines were written after it
-    early = _search(tmp_path, pool, "k2")
-    early.t_start = 0.0
-    state_lines = state["log_lines"] - 6
-    state["log_lines"] = state_lines
-    state["n_trained"] -= sum(not r["cached"] for r in recs[-6:])
-    state["n_cached"] -= sum(r["cached"] for r in recs[-6:])
-    run.write_checkpoint(state)
+    assert state24["log_lines"] == len(recs) > state12["log_lines"]
+    # the kill: the log holds 24 trained children, the checkpoint only the first 12
+    run.write_checkpoint(state12)
     with open(run.file("evaluations.jsonl"), "a") as f:
-        f.write('{"id": 99999, "trunc')  # a torn line from the kill
-    r = _search(tmp_path, pool, "k", **{"search.max_evals": 30})
-    r.execute(resume=True)
-    after = r.run.list_records()
+        f.write('{"id": 99999, "trunc')  # and a line torn by the kill
+    _search(tmp_path, pool, "k", **{"search.max_evals": 24}).execute(resume=True)
+    replayed = run.read_checkpoint()
+    for key in ("population", "n_trained", "n_cached", "next_id", "log_lines", "best"):
+        assert replayed[key] == state24[key], key
+    assert replayed["cache"]["entries"] == state24["cache"]["entries"]
+    assert run.list_records() == recs  # torn line dropped, nothing added, nothing lost
+    _search(tmp_path, pool, "k", **{"search.max_evals": 30}).execute(resume=True)
+    after = run.list_records()
     ids = [x["id"] for x in after]
-    assert len(ids) == len(set(ids)) and 99999 not in ids
-    assert after[:len(recs)] == recs
+    assert len(ids) == len(set(ids)) and after[:len(recs)] == recs
     assert sum(not x["cached"] for x in after) == 30
 
 
