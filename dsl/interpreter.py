@@ -55,14 +55,20 @@ class FlatSpace(Space):
         return jnp.concatenate(parts, axis=-1)
 
 
-class Code(NamedTuple):
-    """One program as arrays (a pytree of numpy arrays; stacks along a new leading axis)."""
+# Columns of a statement's row in Code.rows: one row is read per statement (one small
+# dynamic slice instead of five; measured faster per statement).
+OP, ARGS, KINDS, DST_T, DST_S = 0, slice(1, 5), slice(5, 9), 9, 10
+ROW = 11
 
-    op: np.ndarray  # (L,) int32 branch index
-    args: np.ndarray  # (L, 4) int32 register index in the bank given by kinds
-    kinds: np.ndarray  # (L, 4) int32 TENSOR_ARG / SCALAR_ARG
-    dst_t: np.ndarray  # (L,) int32 tensor destination (scratch for scalar results)
-    dst_s: np.ndarray  # (L,) int32 scalar destination (scratch for tensor results)
+
+class Code(NamedTuple):
+    """One program as arrays (a pytree of numpy arrays; stacks along a new leading axis).
+
+    ``rows[i]`` holds statement ``i``: branch index, four argument registers (in the bank
+    given by the four kinds, TENSOR_ARG / SCALAR_ARG), the tensor destination (scratch for
+    scalar results) and the scalar destination (scratch for tensor results)."""
+
+    rows: np.ndarray  # (L, 11) int32
     consts: np.ndarray  # (C,) float32
     out: np.ndarray  # (3,) int32 registers of update, m, v
     out_kinds: np.ndarray  # (3,) int32
@@ -218,7 +224,8 @@ class Interpreter:
         c = np.zeros(self.n_consts, np.float32)
         c[:len(consts)] = consts
         outs = [reg[r] for r in prog.returns]
-        return Code(op, args, akind, dst_t, dst_s, c,
+        rows = np.concatenate([op[:, None], args, akind, dst_t[:, None], dst_s[:, None]], 1)
+        return Code(rows.astype(np.int32), c,
                     np.array([r for _, r in outs], np.int32),
                     np.array([k for k, _ in outs], np.int32), np.int32(len(prog.stmts)))
 
@@ -245,10 +252,10 @@ class Interpreter:
 
         def slot(i, regs):
             T, S = regs
-            out_t, out_s = lax.switch(code.op[i], self.branches, T, S, code.args[i],
-                                      code.kinds[i])
-            T = lax.dynamic_update_index_in_dim(T, out_t, code.dst_t[i], 0)
-            S = lax.dynamic_update_index_in_dim(S, out_s, code.dst_s[i], 0)
+            r = lax.dynamic_index_in_dim(code.rows, i, 0, keepdims=False)
+            out_t, out_s = lax.switch(r[OP], self.branches, T, S, r[ARGS], r[KINDS])
+            T = lax.dynamic_update_index_in_dim(T, out_t, r[DST_T], 0)
+            S = lax.dynamic_update_index_in_dim(S, out_s, r[DST_S], 0)
             return T, S
 
         if self.unroll:
