@@ -22,6 +22,10 @@ def _load_programs(paths):
 
 
 def cmd_show(args) -> int:
+    from pathlib import Path
+    if len(args.program) == 1 and Path(args.program[0]).is_dir():
+        from .inspect import show_run
+        return show_run(args.program[0], args.top, args.json)
     for p in _load_programs(args.program):
         sys.stdout.write(p.text())
     return 0
@@ -137,9 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, help="stop submitting after this many seconds")
     p.set_defaults(fn=cmd_search)
 
-    p = sub.add_parser("show", help="print programs in canonical form")
-    p.add_argument("program", nargs="+")
+    from . import export_cmd, inspect
+    p = sub.add_parser("show", help="print program files in canonical form, or the best "
+                                    "programs of a run directory")
+    p.add_argument("program", nargs="+", help="program files, or one RUN_DIR")
+    inspect.add_show_arguments(p)
     p.set_defaults(fn=cmd_show)
+    inspect.add_parser(sub)
+    export_cmd.add_parser(sub)
     return ap
 
 
@@ -154,6 +163,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("optevo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
