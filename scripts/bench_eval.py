@@ -140,8 +140,13 @@ def main():
     adamw = start_program()
     hand = hand_loop(task, fast.steps, adamw_start_by_hand())
     hand(jnp.asarray(seeds)).block_until_ready()  # compile excluded
-    hand_best, _ = best_of(lambda: hand(jnp.asarray(seeds)).block_until_ready(), args.reps * 2)
-    fast_adamw, _ = best_of(lambda: fast.run([adamw], seeds), args.reps * 2)
+    fast.run([adamw], seeds)
+    hand_times, fast_times = [], []
+    for _ in range(args.reps * 4):  # interleaved, so both see the same machine load
+        hand_times.append(best_of(lambda: hand(jnp.asarray(seeds)).block_until_ready(), 1)[0])
+        fast_times.append(best_of(lambda: fast.run([adamw], seeds), 1)[0])
+    hand_best, fast_adamw = min(hand_times), min(fast_times)
+    ratios = sorted(f / h for f, h in zip(fast_times, hand_times))
     same = np.allclose(np.asarray(hand(jnp.asarray(seeds))), fast.run([adamw], seeds)[0].losses,
                        rtol=1e-4)
     print(f"AdamW start: hand-written optax {hand_best * 1e3:.1f} ms, fast path "
@@ -149,7 +154,8 @@ def main():
           f"same losses: {same}")
     print(f"RATIO fast / per-program jit: {fast_rate / jit_rate:.1f}x  (goal >= 50x)")
     print(f"RATIO fast AdamW / hand-written optax AdamW: {fast_adamw / hand_best:.2f}x  "
-          f"(goal <= 1.5x)")
+          f"(goal <= 1.5x; best of {len(ratios)} interleaved pairs each; median of the pairwise "
+          f"ratios {ratios[len(ratios) // 2]:.2f}x)")
 
 
 if __name__ == "__main__":
