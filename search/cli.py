@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_show)
     inspect.add_parser(sub)
     export_cmd.add_parser(sub)
+    from optevo.simplify import command as simplify_command
+    simplify_command.add_parser(sub)
     return ap
 
 

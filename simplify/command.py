@@ -1,0 +1,172 @@
+"""``optevo simplify PROGRAM|RUN_DIR``: print a simplified program and the steps taken.
+
+PROGRAM is a program file. RUN_DIR is a search run: its best program by loss in
+``RUN_DIR/evaluations.jsonl`` is simplified on the run's task (``RUN_DIR/config.yaml``,
+section ``task``: name, steps, seeds, options), unless ``--task``/``--steps``/``--seeds`` say
+otherwise. Without ``--exact-only`` a task is needed (``--task`` for a file). The learning
+rate scale is tuned on the task first (``--lr-scale auto``, the default) so that a program
+whose own lr is wrong for the task still trains and its parts can be judged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from optevo.dsl.program import ProgramError
+
+
+def add_parser(subparsers):
+    """Register the ``simplify`` subcommand on an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "simplify", help="simplify a program (or a run's best): exact and fitness-guided passes")
+    p.add_argument("target", metavar="PROGRAM|RUN_DIR",
+                   help="a program file, or a run directory (its best program)")
+    p.add_argument("--task", help="proxy task for the guided passes (default: the run's)")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="relative loss increase allowed (default 0.01)")
+    p.add_argument("--exact-only", action="store_true",
+                   help="only the exact passes (no training)")
+    p.add_argument("--strict", action="store_true",
+                   help="exact passes keep results bitwise (no epsilon/rounding-level rewrites)")
+    p.add_argument("--seeds", type=int, help="number of seeds 0..K-1 (default: the run's/task's)")
+    p.add_argument("--steps", type=int, help="training steps (default: the run's/task's)")
+    p.add_argument("--lr-scale", default="auto",
+                   help="learning-rate scale for every evaluation, or 'auto' to tune it "
+                        "(default auto)")
+    p.add_argument("--max-rounds", type=int, default=50,
+                   help="at most this many evaluation batches (default 50)")
+    p.set_defaults(fn=cmd_simplify)
+    return p
+
+
+def _usage(msg):
+    from optevo.search.cli import UsageError
+    return UsageError(msg)
+
+
+def best_of_run(run_dir: Path):
+    """``(program, loss, id)`` of the lowest finite loss in ``RUN_DIR/evaluations.jsonl``."""
+    from optevo.dsl.parse import parse
+    log = run_dir / "evaluations.jsonl"
+    if not log.exists():
+        raise _usage(f"{run_dir}: not a run directory (no evaluations.jsonl)")
+    best = None
+    with open(log) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                loss, text = rec.get("loss"), rec["program"]
+            except (ValueError, KeyError, AttributeError, TypeError):
+                if not line.endswith("\n"):
+                    break  # a torn last line
+                raise _usage(f"{log}:{i}: not an evaluation record") from None
+            if loss is None or not isinstance(loss, (int, float)) or not math.isfinite(loss):
+                continue
+            if best is None or loss < best[1]:
+                best = (text, float(loss), rec.get("id"), i)
+    if best is None:
+        raise _usage(f"{log}: no evaluated program with a finite loss")
+    try:
+        program = parse(best[0])
+    except ProgramError as e:
+        raise ProgramError(e.msg, best[3], str(log)) from None
+    return program, best[1], best[2]
+
+
+def _run_task(run_dir: Path):
+    from optevo.search.config import ConfigError, load_config
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return None
+    try:
+        return load_config(path).task
+    except ConfigError as e:
+        raise _usage(str(e)) from None
+
+
+def _evaluator(args, task_cfg):
+    from optevo.proxy_tasks import get_task
+    from optevo.proxy_tasks.engine import enable_compile_cache
+    from optevo.proxy_tasks.evaluate import Evaluator
+    name = args.task or (task_cfg.name if task_cfg else None)
+    if not name:
+        raise _usage("give --task NAME (or --exact-only)")
+    options = dict(task_cfg.options) if task_cfg and name == task_cfg.name else {}
+    steps = args.steps or (task_cfg.steps if task_cfg else None)
+    seeds = args.seeds or (task_cfg.seeds if task_cfg else None)
+    try:
+        task = get_task(name, **options)
+    except KeyError as e:
+        raise _usage(str(e.args[0])) from None
+    except TypeError as e:
+        raise _usage(f"task {name}: {e}") from None
+    enable_compile_cache()
+    return Evaluator(task, steps=steps, seeds=seeds)
+
+
+def cmd_simplify(args, out=None) -> int:
+    from optevo.dsl.parse import load
+    from .exact import simplify_exact_report
+    from .guided import simplify_guided, tune_lr_scale
+    out = out or sys.stdout
+    say = (lambda s: print(s, file=out, flush=True))
+    if args.tolerance is None or not args.tolerance >= 0:
+        raise _usage("--tolerance must be >= 0")
+    for flag, v in (("--seeds", args.seeds), ("--steps", args.steps),
+                    ("--max-rounds", args.max_rounds)):
+        if v is not None and v < 1:
+            raise _usage(f"{flag} must be at least 1")
+    scale = None
+    if args.lr_scale != "auto":
+        try:
+            scale = float(args.lr_scale)
+        except ValueError:
+            scale = -1.0
+        if not (math.isfinite(scale) and scale > 0):
+            raise _usage(f"--lr-scale must be 'auto' or a positive number, got {args.lr_scale!r}")
+    target = Path(args.target)
+    task_cfg = None
+    if target.is_dir():
+        program, loss, pid = best_of_run(target)
+        task_cfg = _run_task(target)
+        say(f"# best program of {target}: id {pid}, loss {loss:.4f}")
+    elif target.exists():
+        program = load(target)
+    else:
+        raise _usage(f"{target}: no such file or directory")
+    say(f"# input: {len(program.stmts)} statements")
+    exact, steps = simplify_exact_report(program, strict=args.strict)
+    say(f"# exact passes{' (strict)' if args.strict else ''}: "
+        f"{len(program.stmts)} -> {len(exact.stmts)} statements")
+    for s in steps:
+        say(f"#   {s}")
+    if args.exact_only:
+        out.write(exact.text())
+        return 0
+    ev = _evaluator(args, task_cfg)
+    say(f"# task {ev.task.name}: {ev.steps} steps, seeds {ev.seeds}, "
+        f"tolerance {args.tolerance:g}")
+    if scale is None:
+        scale = tune_lr_scale(exact, ev)
+        say(f"# lr scale {scale:g} (tuned for the exact-simplified program)")
+    else:
+        say(f"# lr scale {scale:g}")
+    try:
+        final, gsteps = simplify_guided(
+            exact, ev, tolerance=args.tolerance, max_rounds=args.max_rounds, lr_scale=scale,
+            strict=args.strict, progress=lambda s: say(f"#   {s}"))
+    except ValueError as e:
+        raise _usage(str(e)) from None
+    if gsteps:
+        first = gsteps[0].loss_before
+        say(f"# guided passes: {len(gsteps)} steps, {len(exact.stmts)} -> "
+            f"{len(final.stmts)} statements, loss {first:.4f} -> {gsteps[-1].loss_after:.4f}")
+    else:
+        say("# guided passes: nothing could go within the tolerance")
+    out.write(final.text())
+    return 0

@@ -1,0 +1,139 @@
+"""Exact simplification: a shorter program that computes the same thing.
+
+The program is read into an expression DAG (as in ``optevo.dsl.canon``: one node per distinct
+computation, so reassigned names, duplicates and dead code disappear), rewritten by local
+rules as nodes are built, and written back in canonical order: temporaries ``t0, t1, ...``,
+outputs named ``update``, ``m``, ``v`` where that clobbers nothing. Liveness is across steps
+(``dsl.liveness``): state overwritten before it is read is dead; a dead slot returns its input.
+
+``strict=True`` keeps results **bitwise identical** (any NaN equals any NaN) in float32 in
+both engines at every step. Passes: dead code; merging duplicates (ops are deterministic);
+``x * 1``, ``x - 0.0``, ``x + (-0.0)``; ``x / 1`` for non-constant ``x`` (``1 + 1e-8`` is 1 in
+float32 and a Python-float denominator meets a float32 array); ``negative(negative(x))``,
+``sign(sign(x))``, ``abs(abs(x))``, ``abs(negative(x))``; folding ``+ - *`` of
+float32-representable constants whose double result is a float32 value: then the reference
+executor's double arithmetic, the interpreter's float32 arithmetic (double rounding of
+``+ - *`` through double is innocuous) and the folded constant agree. Nothing else is folded:
+``sqrt``, ``tanh``... of constants run in float32 through XLA, and safe division adds 1e-8 in
+double, so their results are not provably the same. (``program_hash`` does not fold, so
+folding can change the hash, never the results.)
+
+``strict=False`` (default) adds rewrites that are equal **up to the safe-division epsilon
+and float32 rounding**, as the paper's simplification uses them:
+
+* ``x / sqrt(x * x)``, ``x / sqrt(square(x))``, ``x / abs(x)`` -> ``sign(x)`` and
+  ``(x * y) / D(x)`` -> ``sign(x) * y``. Safe division makes the left ``x / (|x| + 1e-8)``:
+  it differs from ``sign(x)`` by ``1e-8 / (|x| + 1e-8)`` plus one rounding (< 1e-4 for
+  ``|x| > 1e-4``; exactly 0 for ``0.25 <= |x| < 1.8e19``, above which ``x * x`` overflows);
+  both are 0 at ``x = 0``; for ``|x|`` near 1e-8 they differ by O(1).
+* ``interp(a, interp(a, b, c1), c2)`` -> ``interp(a, b, c1 c2)`` and
+  ``interp(interp(a, b, c1), b, c2)`` -> ``interp(a, b, 1 - (1 - c1)(1 - c2))``, constant
+  weights: ``(1-c2) a + c2 ((1-c1) a + c1 b) = (1 - c1 c2) a + c1 c2 b`` in real arithmetic;
+  the new weight is rounded to float32 and the sums round differently.
+* ``(x * c1) * c2`` -> ``x * float32(c1 c2)`` when the inner product has no other reader,
+  and ``P * F + Q * F`` -> ``(P + Q) * F`` (also ``-``; over single-reader product chains)
+  when the program gets shorter: reassociation, equal up to rounding.
+* ``x + 0.0`` -> ``x``: equal except that ``-0.0 + 0.0`` is ``+0.0``.
+
+Entry points: :func:`simplify_exact` and :func:`simplify_exact_report`.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from optevo.dsl.liveness import live_mask, strip_dead
+from optevo.dsl.program import Program, check
+
+from .graph import CONST, Graph, f32
+
+
+# --- rewrites that need use counts (tried one at a time, kept if the program gets shorter) --
+
+def _product(g: Graph, n: int, uses) -> List[int]:
+    """Factors of ``n``, flattening products that nothing else reads."""
+    if g.ops[n] != "mul" or uses.get(n, 0) != 1:
+        return [n]
+    return [f for x in g.args[n] for f in _product(g, x, uses)]
+
+
+def _prod_expr(g: Graph, factors: List[int]):
+    factors = sorted(factors, key=lambda f: g.ops[f] == CONST)  # constants last
+    e = factors[0]
+    for f in factors[1:]:
+        e = ("mul", e, f)
+    return e
+
+
+def _candidates(g: Graph, n: int, uses):
+    op, a = g.ops[n], g.args[n]
+    if op == "mul":
+        for i in (0, 1):
+            c2, x = g.value(a[i]), a[1 - i]
+            if type(c2) is float and g.ops[x] == "mul" and uses.get(x) == 1:
+                for j in (0, 1):
+                    c1 = g.value(g.args[x][j])
+                    if type(c1) is float:
+                        yield "merge constants (equal up to rounding)", \
+                            ("mul", g.args[x][1 - j], (CONST, f32(c1 * c2)))
+    if op in ("add", "sub") and a[0] != a[1]:
+        fp = [f for x in g.args[a[0]] for f in _product(g, x, uses)] \
+            if g.ops[a[0]] == "mul" and uses.get(a[0]) == 1 else [a[0]]
+        fq = [f for x in g.args[a[1]] for f in _product(g, x, uses)] \
+            if g.ops[a[1]] == "mul" and uses.get(a[1]) == 1 else [a[1]]
+        for f in dict.fromkeys(fp):
+            if f in fq and len(fp) > 1 and len(fq) > 1:
+                rp, rq = list(fp), list(fq)
+                rp.remove(f)
+                rq.remove(f)
+                yield "factor out a common factor (equal up to rounding)", \
+                    ("mul", (op, _prod_expr(g, rp), _prod_expr(g, rq)), f)
+
+
+def _global_pass(g: Graph) -> Graph:
+    while True:
+        uses, base = g.uses(), g.cost()
+        for n in g.live_ops():
+            for rule, expr in _candidates(g, n, uses):
+                trial = g.copy({n: expr}, log=None)
+                if trial.cost() < base:
+                    before = g.text(n)
+                    g = g.copy({n: expr})
+                    if g.log is not None:
+                        g.log.append(f"{rule}: {before} -> {g.text(g.map[n])}")
+                    break
+            else:
+                continue
+            break
+        else:
+            return g
+
+
+def simplify_exact_report(program: Program, strict: bool = False) -> Tuple[Program, List[str]]:
+    """The simplified program and one line per step applied (see the module docstring)."""
+    check(program)
+    steps: List[str] = []
+    mask = live_mask(program)
+    dead = [s.text() for s, keep in zip(program.stmts, mask) if not keep]
+    if dead:
+        steps.append(f"remove {len(dead)} dead statement{'s' if len(dead) > 1 else ''} "
+                     f"(no present or future update reads them): {'; '.join(dead)}")
+    current = strip_dead(program)
+    for _ in range(20):
+        g = Graph.from_program(current, strict, steps)
+        if not strict:
+            g = _global_pass(g)
+        new = g.to_program()
+        if new == current:
+            break
+        current = new
+    if len(current.stmts) < sum(mask):
+        steps.append(f"{sum(mask)} live statements -> {len(current.stmts)} "
+                     f"(duplicates merged, rewritten parts dropped)")
+    steps.append("rename temporaries canonically (t0, t1, ... in dependency order)")
+    return current, steps
+
+
+def simplify_exact(program: Program, strict: bool = False) -> Program:
+    """``program`` simplified by the exact passes (``strict``: bitwise identical results)."""
+    return simplify_exact_report(program, strict)[0]
