@@ -91,13 +91,20 @@ def test_presets_load(path):
 
 
 def test_preset_values():
+    """The presets load to exactly what their files say (defaults only where they say
+    nothing), and the quick preset is the small one."""
+    for path in PRESETS:
+        raw = yaml.safe_load(open(path))
+        cfg = config_to_dict(load_config(path))
+        for section, values in raw.items():
+            if isinstance(values, dict):
+                for k, v in values.items():
+                    assert cfg[section][k] == v, (path, section, k)
+            elif values is not None:
+                assert cfg[section] == values, (path, section)
     quick, full = (load_config(p) for p in PRESETS)
-    s = quick.search
-    assert (s.population, s.tournament, s.max_evals, s.time_limit) == (24, 6, 300, 100.0)
-    assert (quick.workers.count, quick.holdout.top_k, quick.holdout.seeds) == (2, 3, 8)
-    s = full.search
-    assert (s.population, s.tournament, s.max_evals, s.restart_after) == (200, 10, 20000, 2000)
-    assert (full.workers.count, full.holdout.top_k, full.holdout.seeds) == (2, 10, 16)
+    assert quick.search.max_evals < full.search.max_evals
+    assert quick.search.time_limit is not None and quick.search.population < full.search.population
 
 
 # --- errors: one line, file, line, key ------------------------------------------------------
