@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd.add_parser(sub)
     from optevo.simplify import command as simplify_command
     simplify_command.add_parser(sub)
+    from .funnel import add_parser as add_funnel
+    add_funnel(sub)
     return ap
 
 

@@ -5,6 +5,10 @@ of children sent as program text. A Ray worker pins itself to one core: on 2 cor
 workers ran 1.7-2x faster than unpinned workers sharing both cores. The driver never waits
 for all workers at once: :meth:`RayPool.poll` returns whatever finished (``ray.wait``). A
 worker that dies is replaced, and its in-flight batches are sent again.
+
+A batch may carry a learning-rate multiplier (``submit(items, seeds, lr_scales)``), and an
+item whose text starts with ``optax:`` names an optax baseline
+(``optevo.proxy_tasks.optax_baselines``) rather than a program: the funnel tunes both.
 """
 
 from __future__ import annotations
@@ -38,12 +42,28 @@ class Evaluation:
         self.spec = spec
         self.name = name
         self.engine = FastEngine(get_task(spec.task, **spec.options), spec.steps, spec.buckets)
+        self._optax = None
 
-    def run(self, items: Sequence[Item], seeds: Optional[Sequence[int]] = None) -> List[Dict]:
+    def _run_one(self, text: str, seeds, lr_scales):
         from optevo.dsl import parse
+        from optevo.proxy_tasks import optax_baselines
+        if optax_baselines.is_spec(text):
+            if self._optax is None:
+                self._optax = optax_baselines.OptaxEngine(self.engine.task, self.spec.steps)
+            return self._optax.run([text], seeds, lr_scales)[0]
+        return self.engine.run([parse(text)], seeds, lr_scales)[0]
+
+    def run(self, items: Sequence[Item], seeds: Optional[Sequence[int]] = None,
+            lr_scales=None) -> List[Dict]:
+        """Train every item on ``seeds``; ``lr_scales`` (a float or one per seed) multiplies
+        the lr input (default 1)."""
+        from optevo.dsl import parse
+        from optevo.proxy_tasks import optax_baselines
         seeds = list(self.spec.seeds if seeds is None else seeds)
-        programs = [parse(text) for _, text in items]
-        runs = self.engine.run(programs, seeds)
+        if not any(optax_baselines.is_spec(t) for _, t in items):
+            runs = self.engine.run([parse(text) for _, text in items], seeds, lr_scales)
+        else:
+            runs = [self._run_one(text, seeds, lr_scales) for _, text in items]
         return [{"id": cid, "losses": [float(x) for x in r.losses],
                  "diverged": [bool(x) for x in r.diverged], "seconds": r.seconds,
                  "worker": self.name, "seeds": seeds, "pid": os.getpid()}
@@ -66,8 +86,8 @@ class InProcessPool:
     def in_flight(self) -> int:
         return len(self._done)
 
-    def submit(self, items: List[Item], seeds=None):
-        self._done.append((items, self.evaluation.run(items, seeds)))
+    def submit(self, items: List[Item], seeds=None, lr_scales=None):
+        self._done.append((items, self.evaluation.run(items, seeds, lr_scales)))
 
     def poll(self, timeout: float = 0.0) -> List[Tuple[List[Item], List[Dict]]]:
         done, self._done = self._done, []
@@ -98,8 +118,8 @@ def _ray_worker_class():
         def ready(self):
             return {"pid": os.getpid(), "core": self.core}
 
-        def run(self, items, seeds=None):
-            return self.evaluation.run(items, seeds)
+        def run(self, items, seeds=None, lr_scales=None):
+            return self.evaluation.run(items, seeds, lr_scales)
 
         def pid(self):
             return os.getpid()
@@ -123,7 +143,7 @@ class RayPool:
         self.spec, self.pin, self.depth = spec, pin, depth
         self.Worker = _ray_worker_class()
         self.workers = [self._start(i) for i in range(n)]
-        self.pending: Dict = {}  # ObjectRef -> (worker index, actor, items, seeds)
+        self.pending: Dict = {}  # ObjectRef -> (worker index, actor, items, seeds, lr_scales)
         self.restarts = 0
 
     def _start(self, index: int):
@@ -137,7 +157,7 @@ class RayPool:
 
     def _load(self) -> List[int]:
         load = [0] * len(self.workers)
-        for wi, _, _, _ in self.pending.values():
+        for wi, *_ in self.pending.values():
             load[wi] += 1
         return load
 
@@ -149,11 +169,11 @@ class RayPool:
     def in_flight(self) -> int:
         return len(self.pending)
 
-    def submit(self, items: List[Item], seeds=None):
+    def submit(self, items: List[Item], seeds=None, lr_scales=None):
         load = self._load()
         wi = min(range(len(load)), key=lambda i: load[i])
-        ref = self.workers[wi].run.remote(items, seeds)
-        self.pending[ref] = (wi, self.workers[wi], items, seeds)
+        ref = self.workers[wi].run.remote(items, seeds, lr_scales)
+        self.pending[ref] = (wi, self.workers[wi], items, seeds, lr_scales)
 
     def poll(self, timeout: float = 1.0) -> List[Tuple[List[Item], List[Dict]]]:
         if not self.pending:
@@ -165,14 +185,14 @@ class RayPool:
             ready += more
         out = []
         for ref in ready:
-            wi, actor, items, seeds = self.pending.pop(ref)
+            wi, actor, items, seeds, lr_scales = self.pending.pop(ref)
             try:
                 out.append((items, self.ray.get(ref)))
             except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError,
                     self.ray.exceptions.ObjectLostError):
                 if self.workers[wi] is actor:  # not replaced yet by an earlier failure
                     self._replace(wi)
-                self.submit(items, seeds)  # evaluated again on a live worker
+                self.submit(items, seeds, lr_scales)  # evaluated again on a live worker
         return out
 
     def _replace(self, wi: int):
@@ -186,7 +206,7 @@ class RayPool:
         # surface, without replacing the new actor again
 
     def in_flight_items(self) -> List[Item]:
-        return [it for _, _, items, _ in self.pending.values() for it in items]
+        return [it for _, _, items, *_ in self.pending.values() for it in items]
 
     def shutdown(self):
         for w in self.workers:

@@ -1,0 +1,54 @@
+"""Learning-rate schedules for the ``lr`` input of programs (order 1; the engines multiply the
+value by the run's learning-rate multiplier, and programs scale it by their own constant).
+
+A schedule is a jittable function ``(step, total_steps) -> float32 scalar``. Named kinds:
+
+* ``constant``: 1.
+* ``cosine``: cosine decay from 1 to ``final`` over the run.
+* ``warmup_cosine``: linear warm-up from ``1/warmup`` to 1 over the first ``warmup`` steps
+  (``warmup`` is a step count, or a fraction of the run when below 1), then cosine decay to
+  ``final``; the usual schedule of transformer language models.
+
+``make("warmup_cosine", warmup=0.05)`` or ``make({"kind": "warmup_cosine", "warmup": 0.05})``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Union
+
+import jax.numpy as jnp
+
+from ._common import cosine_schedule
+
+KINDS = ("constant", "cosine", "warmup_cosine")
+
+Schedule = Callable[..., jnp.ndarray]
+
+
+def warmup_steps(warmup: float, total_steps: int) -> int:
+    """``warmup`` as a whole number of steps (a value below 1 is a fraction of the run)."""
+    w = float(warmup)
+    if w < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup!r}")
+    return int(round(w * total_steps)) if w < 1 else int(w)
+
+
+def make(spec: Union[str, Mapping], warmup: float = 0.0, final: float = 0.0,
+         total_steps: int = 0) -> Schedule:
+    """A schedule from a kind name or a mapping ``{kind, warmup, final}``. ``total_steps`` is
+    needed only to resolve a fractional ``warmup``."""
+    if isinstance(spec, Mapping):
+        extra = set(spec) - {"kind", "warmup", "final"}
+        if extra:
+            raise ValueError(f"unknown schedule key(s) {sorted(extra)}; use kind, warmup, final")
+        return make(spec.get("kind", "constant"), spec.get("warmup", warmup),
+                    spec.get("final", final), total_steps)
+    kind = str(spec)
+    if kind == "constant":
+        return lambda step, total: jnp.float32(1.0)
+    if kind == "cosine":
+        return lambda step, total: cosine_schedule(step, total, 0, final)
+    if kind == "warmup_cosine":
+        w = warmup_steps(warmup, total_steps) if total_steps else int(warmup)
+        return lambda step, total: cosine_schedule(step, total, w, final)
+    raise ValueError(f"unknown lr schedule {kind!r}; use one of {', '.join(KINDS)}")
