@@ -31,6 +31,14 @@ def library() -> Dict[str, Program]:
     return {name: library_program(name) for name in library_names()}
 
 
+def example_program(name: str) -> Program:
+    """A program shipped in ``configs/examples`` (e.g. the paper's ``raw_search_output``)."""
+    path = library_dir().parent / "examples" / f"{name}.py"
+    if not path.exists():
+        raise KeyError(f"no example program {name!r}")
+    return load(path)
+
+
 def start_program() -> Program:
     """The AdamW start program of the paper (no bias correction, no epsilon)."""
     return library_program(START)

@@ -49,8 +49,31 @@ def _load_split(n_val: int, split_seed: int, inputs: str = "standardize"):
     return _DATA_CACHE[cache_key]
 
 
+class DigitsClassifier(Task):
+    """What the digits tasks share: random mini-batches of the training split, softmax
+    cross-entropy, accuracy, and the lr schedule. A subclass sets ``x_train, y_train,
+    x_val, y_val, n_train, batch_size, _sched`` and defines ``_logits(params, x)``."""
+
+    def train_batch(self, key):
+        idx = jax.random.randint(key, (self.batch_size,), 0, self.n_train)
+        return {"x": self.x_train[idx], "y": self.y_train[idx]}
+
+    def loss(self, params, batch):
+        return softmax_cross_entropy(self._logits(params, batch["x"]), batch["y"])
+
+    def val_loss(self, params):
+        return softmax_cross_entropy(self._logits(params, self.x_val), self.y_val)
+
+    def metrics(self, params):
+        pred = jnp.argmax(self._logits(params, self.x_val), axis=-1)
+        return {"accuracy": jnp.mean((pred == self.y_val).astype(jnp.float32))}
+
+    def lr_schedule(self, step, total_steps):
+        return self._sched(step, total_steps)
+
+
 @register("digits_mlp")
-class DigitsMLP(Task):
+class DigitsMLP(DigitsClassifier):
     """Softmax cross-entropy of a ``64 -> hidden -> ... -> 10`` tanh MLP on load_digits.
 
     Args:
@@ -108,23 +131,6 @@ class DigitsMLP(Task):
         for i in range(1, n):
             h = jnp.tanh(h @ params[f"w{i}"] + params[f"b{i}"])
         return h @ params[f"w{n}"] + params[f"b{n}"]
-
-    def train_batch(self, key):
-        idx = jax.random.randint(key, (self.batch_size,), 0, self.n_train)
-        return {"x": self.x_train[idx], "y": self.y_train[idx]}
-
-    def loss(self, params, batch):
-        return softmax_cross_entropy(self._logits(params, batch["x"]), batch["y"])
-
-    def val_loss(self, params):
-        return softmax_cross_entropy(self._logits(params, self.x_val), self.y_val)
-
-    def metrics(self, params):
-        pred = jnp.argmax(self._logits(params, self.x_val), axis=-1)
-        return {"accuracy": jnp.mean((pred == self.y_val).astype(jnp.float32))}
-
-    def lr_schedule(self, step, total_steps):
-        return self._sched(step, total_steps)
 
     def describe(self):
         return (f"{self.name}: {self.steps} steps, batch {self.batch_size}, MLP 64-"

@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 
 from . import schedules
-from ._common import dense_init, softmax_cross_entropy
-from .base import Task, register
-from .digits import _load_split
+from ._common import dense_init
+from .base import register
+from .digits import DigitsClassifier, _load_split
 
 
 def _conv(x, k, b, stride):
@@ -30,7 +30,7 @@ def _conv(x, k, b, stride):
 
 
 @register("digits_cnn")
-class DigitsCNN(Task):
+class DigitsCNN(DigitsClassifier):
     """Args: ``steps, batch_size, seeds``; ``c1, c2`` conv channels; ``hidden`` dense width;
     ``n_val, split_seed, inputs`` as in ``digits_mlp``; ``schedule`` a kind or mapping for
     ``schedules.make`` (default warm-up over 5% of the run, then cosine decay to 0).
@@ -73,23 +73,6 @@ class DigitsCNN(Task):
         h = _conv(h, p["c2"], p["cb2"], 2).reshape(x.shape[0], -1)
         h = jax.nn.relu(h @ p["w1"] + p["b1"])
         return h @ p["w2"] + p["b2"]
-
-    def train_batch(self, key):
-        idx = jax.random.randint(key, (self.batch_size,), 0, self.n_train)
-        return {"x": self.x_train[idx], "y": self.y_train[idx]}
-
-    def loss(self, params, batch):
-        return softmax_cross_entropy(self._logits(params, batch["x"]), batch["y"])
-
-    def val_loss(self, params):
-        return softmax_cross_entropy(self._logits(params, self.x_val), self.y_val)
-
-    def metrics(self, params):
-        pred = jnp.argmax(self._logits(params, self.x_val), axis=-1)
-        return {"accuracy": jnp.mean((pred == self.y_val).astype(jnp.float32))}
-
-    def lr_schedule(self, step, total_steps):
-        return self._sched(step, total_steps)
 
     def describe(self):
         return (f"{self.name}: {self.steps} steps, batch {self.batch_size}, CNN conv{self.c1}-"

@@ -20,7 +20,7 @@ import numpy as np
 from . import schedules
 from ._common import dense_init, softmax_cross_entropy
 from .base import Task, register
-from .text_lm import load_corpus
+from .text_lm import load_corpus, split_windows
 
 
 def _layer_norm(x, scale, bias):
@@ -54,15 +54,8 @@ class LMTransformer(Task):
         self._sched = schedules.make(schedule, warmup=warmup, total_steps=self.steps)
         ids, vocab = load_corpus(n_chars, min_count)
         self.vocab_size = len(vocab)
-        n_val = int(len(ids) * float(val_frac))
-        train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
-        w = self.context + 1
-        if len(train) <= w or len(val) <= w:
-            raise ValueError("corpus too short for the context length")
-        self.train_ids = jnp.asarray(train, jnp.int32)
-        self.n_train_starts = len(train) - w + 1
-        starts = np.linspace(0, len(val) - w, int(n_val_windows)).astype(np.int64)
-        self.val_windows = jnp.asarray(val[starts[:, None] + np.arange(w)[None, :]], jnp.int32)
+        self.train_ids, self.n_train_starts, self.val_windows = split_windows(
+            ids, self.context, val_frac, n_val_windows)
         self.mask = jnp.tril(jnp.ones((self.context, self.context), bool))
 
     def init_params(self, key):

@@ -46,6 +46,20 @@ def load_corpus(n_chars: int, min_count: int):
     return _CORPUS_CACHE[cache_key]
 
 
+def split_windows(ids, context: int, val_frac: float, n_val_windows: int):
+    """The character stream split in two: training ids (windows of ``context + 1`` start
+    anywhere in them) and ``n_val_windows`` fixed, evenly spaced validation windows.
+    Returns (train ids, number of training window starts, validation windows)."""
+    n_val = int(len(ids) * float(val_frac))
+    train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+    w = context + 1
+    if len(train) <= w or len(val) <= w:
+        raise ValueError("corpus too short for the context length")
+    starts = np.linspace(0, len(val) - w, int(n_val_windows)).astype(np.int64)
+    return (jnp.asarray(train, jnp.int32), len(train) - w + 1,
+            jnp.asarray(val[starts[:, None] + np.arange(w)[None, :]], jnp.int32))
+
+
 @register("text_lm")
 class TextLM(Task):
     """Next-character cross-entropy of a context-window MLP language model.
@@ -86,15 +100,8 @@ class TextLM(Task):
         ids, vocab = load_corpus(n_chars, min_count)
         self.vocab = vocab
         self.vocab_size = len(vocab)
-        n_val = int(len(ids) * float(val_frac))
-        train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
-        w = self.context + 1
-        if len(train) <= w or len(val) <= w:
-            raise ValueError("corpus too short for the context length")
-        self.train_ids = jnp.asarray(train, jnp.int32)
-        self.n_train_starts = len(train) - w + 1
-        starts = np.linspace(0, len(val) - w, int(n_val_windows)).astype(np.int64)
-        self.val_windows = jnp.asarray(val[starts[:, None] + np.arange(w)[None, :]], jnp.int32)
+        self.train_ids, self.n_train_starts, self.val_windows = split_windows(
+            ids, self.context, val_frac, n_val_windows)
 
     def init_params(self, key):
         k0, k1, k2 = jax.random.split(key, 3)

@@ -23,32 +23,9 @@ from optevo.proxy_tasks.engine import enable_compile_cache
 from optevo.proxy_tasks.evaluate import Evaluator
 from optevo.simplify import simplify_exact_report, simplify_guided, tune_lr_scale
 
-# /work/shared/reference/programs/raw_search_output.py, verbatim.
-RAW = """\
-def train(w, g, m, v, lr):
-  g = clip(g, lr)
-  m = clip(m, lr)
-  v845 = sqrt(0.6270633339881897)
-  v968 = sign(v)
-  v968 = v - v
-  g = arcsin(g)
-  m = interp(g, v, 0.8999999761581421)
-  v1 = m * m
-  v = interp(g, m, 1.109133005142212)
-  v845 = tanh(v845)
-  lr = lr * 0.0002171761734643951
-  update = m * lr
-  v1 = sqrt(v1)
-  update = update / v1
-  wd = lr * 0.4601978361606598
-  v1 = square(v1)
-  wd = wd * w
-  m = cosh(update)
-  lr = tan(1.4572199583053589)
-  update = update + wd
-  lr = cos(v845)
-  return update, m, v
-"""
+from optevo.dsl.library import example_program  # noqa: E402
+
+RAW = example_program("raw_search_output").text()  # the paper's raw winner
 
 
 def update_difference(a, b, steps=100, n=2000, seed=0):

@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from optevo.dsl.library import example_program
+
 from optevo.dsl import INPUTS, Program, ProgramError, Stmt, check, parse, update_fn
 from optevo.dsl.canon import COMMUTATIVE, canonical_form, live_slots, program_hash
 from optevo.dsl.library import library
@@ -15,32 +17,7 @@ from optevo.dsl.liveness import live_state, strip_dead
 from optevo.dsl.ops import OP_LIST
 from optevo.dsl.random import defined_before, random_arg, random_program, random_statement
 
-# The paper's raw search output, verbatim (/work/shared/reference/programs/raw_search_output.py).
-RAW = """\
-def train(w, g, m, v, lr):
-  g = clip(g, lr)
-  m = clip(m, lr)
-  v845 = sqrt(0.6270633339881897)
-  v968 = sign(v)
-  v968 = v - v
-  g = arcsin(g)
-  m = interp(g, v, 0.8999999761581421)
-  v1 = m * m
-  v = interp(g, m, 1.109133005142212)
-  v845 = tanh(v845)
-  lr = lr * 0.0002171761734643951
-  update = m * lr
-  v1 = sqrt(v1)
-  update = update / v1
-  wd = lr * 0.4601978361606598
-  v1 = square(v1)
-  wd = wd * w
-  m = cosh(update)
-  lr = tan(1.4572199583053589)
-  update = update + wd
-  lr = cos(v845)
-  return update, m, v
-"""
+RAW = example_program("raw_search_output").text()  # the paper's raw winner
 
 # The same with its dead statements removed by hand (m is dead: the input m is only read
 # by `m = clip(m, lr)`, which is overwritten before it is read, so `m = cosh(update)` is dead).

@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from optevo.dsl.library import example_program
+
 from optevo.dsl import parse
 from optevo.dsl.execute import update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for
@@ -132,31 +134,7 @@ def test_encoding_is_compact_and_dead_code_free():
         bucket_for(40, (8, 16, 32))
 
 
-# The paper's raw search output (shared/reference/programs/raw_search_output.py).
-RAW = """def train(w, g, m, v, lr):
-  g = clip(g, lr)
-  m = clip(m, lr)
-  v845 = sqrt(0.6270633339881897)
-  v968 = sign(v)
-  v968 = v - v
-  g = arcsin(g)
-  m = interp(g, v, 0.8999999761581421)
-  v1 = m * m
-  v = interp(g, m, 1.109133005142212)
-  v845 = tanh(v845)
-  lr = lr * 0.0002171761734643951
-  update = m * lr
-  v1 = sqrt(v1)
-  update = update / v1
-  wd = lr * 0.4601978361606598
-  v1 = square(v1)
-  wd = wd * w
-  m = cosh(update)
-  lr = tan(1.4572199583053589)
-  update = update + wd
-  lr = cos(v845)
-  return update, m, v
-"""
+RAW = example_program("raw_search_output").text()  # the paper's raw winner
 
 
 # --- whole training runs: FastEngine against JitEngine -------------------------------------

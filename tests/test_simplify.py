@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from optevo.dsl.library import example_program
+
 import optevo.dsl.ops as ops
 from optevo.dsl import Program, ProgramError, Stmt, check, parse, run
 from optevo.dsl.library import library
@@ -19,32 +21,7 @@ from optevo.search.mutations import MUTATIONS, NoSite
 from optevo.simplify import simplify_exact, simplify_exact_report, simplify_guided
 from optevo.simplify.guided import round_sig, significant_digits
 
-# The paper's raw search output, verbatim (/work/shared/reference/programs/raw_search_output.py).
-RAW = """\
-def train(w, g, m, v, lr):
-  g = clip(g, lr)
-  m = clip(m, lr)
-  v845 = sqrt(0.6270633339881897)
-  v968 = sign(v)
-  v968 = v - v
-  g = arcsin(g)
-  m = interp(g, v, 0.8999999761581421)
-  v1 = m * m
-  v = interp(g, m, 1.109133005142212)
-  v845 = tanh(v845)
-  lr = lr * 0.0002171761734643951
-  update = m * lr
-  v1 = sqrt(v1)
-  update = update / v1
-  wd = lr * 0.4601978361606598
-  v1 = square(v1)
-  wd = wd * w
-  m = cosh(update)
-  lr = tan(1.4572199583053589)
-  update = update + wd
-  lr = cos(v845)
-  return update, m, v
-"""
+RAW = example_program("raw_search_output").text()  # the paper's raw winner
 HEAD = "def train(w, g, m, v, lr):\n"
 SHAPES = [(6, 5), (7,)]
 
