@@ -28,12 +28,3 @@ def cosine_schedule(step, total_steps, warmup: int = 0, final: float = 0.0):
     frac = jnp.clip((step - w) / jnp.maximum(total - w, 1.0), 0.0, 1.0)
     cos = final + (1.0 - final) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
     return (warm * cos).astype(jnp.float32)
-
-
-def make_schedule(kind: str, warmup: int = 0, final: float = 0.0):
-    """``"constant"`` or ``"cosine"`` -> a function (step, total_steps) -> float32 scalar."""
-    if kind == "constant":
-        return lambda step, total_steps: jnp.float32(1.0)
-    if kind == "cosine":
-        return lambda step, total_steps: cosine_schedule(step, total_steps, warmup, final)
-    raise ValueError(f"unknown lr schedule {kind!r}; use 'constant' or 'cosine'")

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import Task, register
-from ._common import dense_init, make_schedule, softmax_cross_entropy
+from . import schedules
+from ._common import dense_init, softmax_cross_entropy
 
 _DATA_CACHE: Dict[tuple, tuple] = {}
 
@@ -110,7 +111,7 @@ class DigitsMLP(DigitsClassifier):
         self.inputs = inputs
         self.schedule = schedule
         self.max_abs_weight = float(max_abs_weight)
-        self._sched = make_schedule(schedule)
+        self._sched = schedules.make(schedule)
         x_tr, y_tr, x_va, y_va = _load_split(self.n_val, self.split_seed, inputs)
         self.x_train, self.y_train = jnp.asarray(x_tr), jnp.asarray(y_tr)
         self.x_val, self.y_val = jnp.asarray(x_va), jnp.asarray(y_va)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import Task, register
-from ._common import make_schedule
+from . import schedules
 
 
 @register("quadratic")
@@ -51,7 +51,7 @@ class Quadratic(Task):
         self.floor = float(floor)
         self.max_abs_weight = float(max_abs_weight)
         self.schedule = schedule
-        self._sched = make_schedule(schedule)
+        self._sched = schedules.make(schedule)
         rng = np.random.RandomState(problem_seed)
         q, r = np.linalg.qr(rng.randn(self.dim, self.dim))
         q = q * np.sign(np.diag(r))  # Haar-distributed rotation
@@ -118,7 +118,7 @@ class Rosenbrock(Task):
         self.floor = float(floor)
         self.max_abs_weight = float(max_abs_weight)
         self.schedule = schedule
-        self._sched = make_schedule(schedule)
+        self._sched = schedules.make(schedule)
         self.x0 = jnp.asarray(np.resize(np.array([-1.2, 1.0]), self.dim), jnp.float32)
 
     def init_params(self, key):

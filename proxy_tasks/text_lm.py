@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import Task, register
-from ._common import dense_init, make_schedule, softmax_cross_entropy
+from . import schedules
+from ._common import dense_init, softmax_cross_entropy
 
 _CORPUS_CACHE: Dict[tuple, tuple] = {}
 
@@ -96,7 +97,7 @@ class TextLM(Task):
         self.seeds = int(seeds)
         self.schedule = schedule
         self.max_abs_weight = float(max_abs_weight)
-        self._sched = make_schedule(schedule)
+        self._sched = schedules.make(schedule)
         ids, vocab = load_corpus(n_chars, min_count)
         self.vocab = vocab
         self.vocab_size = len(vocab)
