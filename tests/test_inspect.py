@@ -15,7 +15,7 @@ import pytest
 from optevo.dsl import parse, update_fn
 from optevo.dsl.canon import program_hash
 from optevo.dsl.library import library_program
-from optevo.search import export_cmd, inspect
+from optevo.search import export_cmd, inspect, plot
 from optevo.search.cli import UsageError
 
 START = library_program("adam_style").text()
@@ -110,15 +110,15 @@ def test_bad_run_dir(tmp_path):
         inspect.lineage_rows(tmp_path, 0)
     (tmp_path / "evaluations.jsonl").write_text("")
     with pytest.raises(UsageError, match="no evaluations"):
-        inspect.plot_progress(tmp_path)
+        plot.plot_progress(tmp_path)
 
 
 def test_plot_writes_a_png(run):
-    s = inspect.progress_series(run)
+    s = plot.progress_series(run)
     assert s["population"] == 2
     assert s["best"] == [1.0, 0.75, 0.75, 0.75, 0.6]
     assert s["median"][:3] == [1.0, 0.875, float("inf")]  # diverged counts as worst
-    out = inspect.plot_progress(run)
+    out = plot.plot_progress(run)
     assert out == run / "progress.png"
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
