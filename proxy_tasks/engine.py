@@ -98,6 +98,13 @@ class _Loop:
         return jnp.where(diverged, jnp.inf, val), diverged
 
 
+def _lr_scales(seeds: np.ndarray, lr_scales) -> np.ndarray:
+    """One learning-rate scale per seed (1.0 when none is given)."""
+    if lr_scales is None:
+        return np.ones(len(seeds), np.float32)
+    return np.broadcast_to(np.asarray(lr_scales, np.float32), seeds.shape)
+
+
 def _collect(out, t0) -> SeedRuns:
     losses, diverged = jax.device_get(out)
     return SeedRuns(np.asarray(losses, np.float64), np.asarray(diverged, bool),
@@ -151,8 +158,7 @@ class FastEngine(_Loop):
         """Start training ``program`` on ``seeds`` (asynchronous); returns device arrays."""
         interp, fn = self._loop(self.bucket(program))
         seeds = np.asarray(seeds, np.uint32)
-        scales = np.ones(len(seeds), np.float32) if lr_scales is None else \
-            np.broadcast_to(np.asarray(lr_scales, np.float32), seeds.shape)
+        scales = _lr_scales(seeds, lr_scales)
         return fn(interp.encode(program), seeds, scales)
 
     def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
@@ -169,10 +175,9 @@ class FastEngine(_Loop):
 
     def warmup(self, lengths: Optional[Sequence[int]] = None, n_seeds: int = 1):
         """Compile the given buckets (all by default) for ``n_seeds`` seeds."""
-        from optevo.dsl.program import Program as _P
         for L in lengths or self.buckets:
             interp, fn = self._loop(L)
-            fn(interp.encode(_P((), ("w", "m", "v"))), np.zeros(n_seeds, np.uint32),
+            fn(interp.encode(Program((), ("w", "m", "v"))), np.zeros(n_seeds, np.uint32),
                np.ones(n_seeds, np.float32))
 
 
@@ -216,8 +221,7 @@ class JitEngine(_Loop):
 
     def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
         seeds = np.asarray(seeds, np.uint32)
-        scales = np.ones(len(seeds), np.float32) if lr_scales is None else \
-            np.broadcast_to(np.asarray(lr_scales, np.float32), seeds.shape)
+        scales = _lr_scales(seeds, lr_scales)
         results = []
         for p in programs:
             t0 = time.perf_counter()

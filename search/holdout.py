@@ -10,6 +10,7 @@ program is paired by seed: ``d_s = L_s(program) - L_s(start)``, reported as
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Dict, List
 
@@ -73,7 +74,6 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int) -> List[Dict]:
         rows.append(row)
     rows.sort(key=lambda r: math.inf if r["holdout"] is None else r["holdout"])
     with open(run.file(HOLDOUT), "w") as f:
-        import json
         for r in rows:
             f.write(json.dumps(r) + "\n")
     return rows
