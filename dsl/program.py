@@ -12,6 +12,7 @@ import dataclasses
 import math
 from typing import Dict, List, Tuple, Union
 
+from .errors import OptevoError
 from .ops import OPS, SCALAR, TENSOR
 
 INPUTS: Tuple[str, ...] = ("w", "g", "m", "v", "lr")
@@ -21,7 +22,7 @@ OUTPUTS: Tuple[str, ...] = ("update", "m", "v")
 Arg = Union[str, float]  # a variable name or a constant
 
 
-class ProgramError(ValueError):
+class ProgramError(OptevoError, ValueError):
     """An invalid program: one line that names the file, the line and what is wrong."""
 
     def __init__(self, msg: str, line: int = 0, filename: str = ""):
