@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Dict
 
 from .parse import load
-from .program import Program
+from .program import Program, ProgramError
 
 START = "adam_style"  # the paper's AdamW start program: every search begins here
 
@@ -25,6 +26,22 @@ def library_program(name: str) -> Program:
     if not path.exists():
         raise KeyError(f"no library program {name!r}; known: {', '.join(library_names())}")
     return load(path)
+
+
+def find_program(spec) -> Program:
+    """The program ``spec`` names: a library name (``adam_style``) or a program file.
+
+    The one resolver of "library name or file" (search start, funnel baselines, CLI).
+    Raises :class:`ProgramError` with one line listing the library names and the closest."""
+    names = library_names()
+    if str(spec) in names:
+        return library_program(str(spec))
+    if Path(spec).is_file():
+        return load(spec)
+    close = difflib.get_close_matches(str(spec), names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ProgramError(f"expected a library program ({', '.join(names)}) or an existing "
+                       f"program file, got {str(spec)!r}{hint}")
 
 
 def library() -> Dict[str, Program]:

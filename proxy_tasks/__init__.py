@@ -6,9 +6,10 @@ Importing this package registers the built-in tasks: ``digits_mlp``, ``text_lm``
 :mod:`optevo.proxy_tasks.fitness` for how per-seed losses become a fitness.
 """
 
-from .base import Task, get_task, register, task_names
+from .base import Task, TaskError, get_task, register, task_class, task_names, task_options
 from . import digits, synthetic, text_lm  # noqa: F401  (import registers the tasks)
 from . import digits_cnn, lm_transformer  # noqa: F401  (larger tasks of the funnel)
 from . import fitness  # noqa: F401
 
-__all__ = ["Task", "register", "get_task", "task_names", "fitness"]
+__all__ = ["Task", "TaskError", "register", "get_task", "task_class", "task_names",
+           "task_options", "fitness"]

@@ -32,7 +32,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
+import inspect
+
 import jax.numpy as jnp
+
+from optevo.dsl.errors import OptevoError
 
 PyTree = Any
 
@@ -89,6 +93,13 @@ class Task:
 _REGISTRY: Dict[str, Callable[..., Task]] = {}
 
 
+class TaskError(OptevoError, KeyError):
+    """An unknown task name or a bad task option (one line)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
 def register(name: str):
     """Class decorator: make a Task subclass available as ``get_task(name)``."""
 
@@ -106,8 +117,26 @@ def task_names():
     return sorted(_REGISTRY)
 
 
+def task_class(name: str) -> Callable[..., Task]:
+    """The class (or factory) registered as ``name``; :class:`TaskError` if there is none."""
+    if name not in _REGISTRY:
+        raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+    return _REGISTRY[name]
+
+
+def task_options(name: str) -> Dict[str, inspect.Parameter]:
+    """The keyword options of task ``name``'s constructor (name -> parameter, with its
+    default); empty if the signature cannot be read or takes ``**kwargs``."""
+    try:
+        params = inspect.signature(task_class(name)).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return {}
+    return {n: p for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                           p.KEYWORD_ONLY)}
+
+
 def get_task(name: str, **overrides) -> Task:
     """An instance of the registered task ``name``; ``overrides`` go to its constructor."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
-    return _REGISTRY[name](**overrides)
+    return task_class(name)(**overrides)

@@ -75,9 +75,28 @@ def aggregate(losses: Iterable[float], diverged: Optional[Iterable[bool]] = None
     n_div = int(flags.sum())
     if n_div:
         return Aggregate(WORST, WORST, True, n_div == losses.size, n_div)
-    mean = float(losses.mean())
-    se = float(losses.std(ddof=1) / math.sqrt(losses.size)) if losses.size > 1 else 0.0
-    return Aggregate(mean, se, False, False, 0)
+    s = stats(losses)
+    return Aggregate(s.mean, s.se, False, False, 0)
+
+
+class Stats(NamedTuple):
+    """Mean, sample standard deviation (ddof=1) and standard error of the mean of ``n``
+    values (``sd = se = 0`` for one value)."""
+
+    mean: float
+    sd: float
+    se: float
+    n: int
+
+
+def stats(values: Iterable[float]) -> Stats:
+    """:class:`Stats` of ``values``: ``sd = sqrt(sum((x - mean)^2) / (n - 1))``,
+    ``se = sd / sqrt(n)``. For a paired comparison pass the per-seed differences."""
+    x = np.asarray(list(values), dtype=np.float64).reshape(-1)
+    if x.size == 0:
+        raise ValueError("stats needs at least one value")
+    sd = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    return Stats(float(x.mean()), sd, sd / math.sqrt(x.size), int(x.size))
 
 
 def normalize(loss: float, baseline_loss: float) -> float:

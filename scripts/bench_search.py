@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from optevo.search.config import load_config
-from optevo.search.driver import eval_spec
-from optevo.search.run import run_search
-from optevo.search.rundir import RunDir
-from optevo.search.workers import EvalSpec, Evaluation, InProcessPool, RayPool, wait_all
+from optevo.search.core.config import load_config
+from optevo.search.core.run import run_search
+from optevo.search.core.rundir import RunDir
+from optevo.search.core.workers import (EvalSpec, Evaluation, InProcessPool, RayPool, eval_spec,
+                                        wait_all)
 
 
 def batches(children, size):
@@ -89,8 +89,8 @@ def main():
           f"population {cfg.search.population}, tournament {cfg.search.tournament}, "
           f"task {cfg.task.name} ({cfg.task.seeds} seeds), batch {cfg.workers.batch}")
     with open(os.devnull, "w") as devnull:
-        run_search(cfg, run_dir, save_config=None, out=devnull)
-    recs = RunDir(run_dir).list_records()
+        run_search(cfg, run_dir, out=devnull)
+    recs = [r.to_json() for r in RunDir(run_dir).records()]
     state = RunDir(run_dir).read_checkpoint()
     trained = [r for r in recs if not r["cached"]]
     # steady state: from the moment both workers had reported, to the last result

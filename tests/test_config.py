@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from optevo.proxy_tasks import task_names
-from optevo.search.config import (DEFAULTS, MUTATIONS, Config, ConfigError, config_from_dict,
+from optevo.search.core.config import (DEFAULTS, MUTATIONS, Config, ConfigError, config_from_dict,
                                   config_to_dict, describe_schema, dump_config, load_config,
                                   schema_rows)
 

@@ -14,9 +14,9 @@ import yaml
 
 from optevo.dsl import parse
 from optevo.dsl.library import library_program
-from optevo.search.funnel import job_key, plan
-from optevo.search.funnel_config import (WD_OFF, Candidate, config_from_dict,
-                                         scale_weight_decay, wd_sites)
+from optevo.search.funnel.candidates import Candidate, scale_weight_decay, wd_sites
+from optevo.search.funnel.config import WD_OFF, config_from_dict
+from optevo.search.funnel.plan import job_key, plan
 
 TINY = {
     "workers": 0,
@@ -75,15 +75,15 @@ def test_weight_decay_sites_are_live_w_times_constant():
 
 
 def test_config_errors_are_one_line_usage_errors(tmp_path):
-    from optevo.search.funnel import main
+    from optevo.search.cli import main
     bad = dict(TINY, stages=[dict(TINY["stages"][0], taks="x")])
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
-    r = subprocess.run([sys.executable, "-m", "optevo.search.funnel", PROGRAMS[0], "--config",
+    r = subprocess.run([sys.executable, "-m", "optevo.search.cli", "funnel", PROGRAMS[0], "--config",
                         str(path)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "stages[0].taks" in r.stderr
     with pytest.raises(SystemExit):
-        main(["--bogus"])
+        main(["funnel", "--bogus"])
 
 
 def test_optax_baselines_are_deterministic():
@@ -121,7 +121,7 @@ def _cfg(tmp_path, **over):
 
 
 def _funnel(args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "optevo.search.funnel", *args], **kw)
+    return subprocess.Popen([sys.executable, "-m", "optevo.search.cli", "funnel", *args], **kw)
 
 
 def _tables(out):
@@ -171,7 +171,7 @@ def test_kill_mid_stage_then_resume_on_ray_workers_gives_the_same_tables(tmp_pat
     assert 2 <= done_s2 < n_s2 - 4 and not (cut / "stage-2-s2.md").exists()  # mid-stage
     with open(results, "a") as f:
         f.write('{"key": "s2|torn')  # a line cut by the kill
-    r = subprocess.run([sys.executable, "-m", "optevo.search.funnel", "--resume", str(cut),
+    r = subprocess.run([sys.executable, "-m", "optevo.search.cli", "funnel", "--resume", str(cut),
                         "--workers", "2"], capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
     assert _tables(cut) == full

@@ -15,8 +15,10 @@ import pytest
 from optevo.dsl import parse, update_fn
 from optevo.dsl.canon import program_hash
 from optevo.dsl.library import library_program
-from optevo.search import export_cmd, inspect, plot
-from optevo.search.cli import UsageError
+from optevo.search.cli import UsageError, show
+from optevo.search.cli import export as export_cmd
+from optevo.search.core import inspect, plot
+from optevo.search.core.rundir import RunDirError
 
 START = library_program("adam_style").text()
 FASTER = START.replace("lr * 0.001", "lr * 0.002")
@@ -56,7 +58,7 @@ def run(tmp_path):
                _rec(3, 1, "insert", DEAD, 1.5, cached=True),  # same hash as 1
                _rec(4, 3, "insert", SIGN, 1.2)]
     (d / "evaluations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (d / "config.yaml").write_text("search:\n  population: 2\n")
+    (d / "config.yaml").write_text("search:\n  population: 2\n  tournament: 2\n")
     (d / "holdout.jsonl").write_text(json.dumps(
         {"id": 4, "hash": records[4]["hash"], "holdout": 1.25, "holdout_stderr": 0.02,
          "diff": -0.7, "diff_stderr": 0.03}) + "\n")
@@ -99,17 +101,17 @@ def test_lineage_goes_back_to_the_start(run):
 @pytest.mark.parametrize("ident, msg", [(99, "no evaluation with id 99"),
                                         ("x", "not an evaluation id")])
 def test_lineage_bad_id(run, ident, msg):
-    with pytest.raises(UsageError, match=msg):
+    with pytest.raises(RunDirError, match=msg):
         inspect.lineage_rows(run, ident)
 
 
 def test_bad_run_dir(tmp_path):
-    with pytest.raises(UsageError, match="no such run directory"):
+    with pytest.raises(RunDirError, match="no such run directory"):
         inspect.show_run(tmp_path / "nope")
-    with pytest.raises(UsageError, match="not a run directory"):
+    with pytest.raises(RunDirError, match="not a run directory"):
         inspect.lineage_rows(tmp_path, 0)
     (tmp_path / "evaluations.jsonl").write_text("")
-    with pytest.raises(UsageError, match="no evaluations"):
+    with pytest.raises(RunDirError, match="no evaluations"):
         plot.plot_progress(tmp_path)
 
 
@@ -132,14 +134,14 @@ def test_diff_aligns_statements(run, tmp_path):
     assert any("lr * 0.001" in x and " | " in x and "lr * 0.002" in x for x in lines)
     assert any(x.rstrip().endswith("update = sign(update)") and " > " in x for x in lines)
     assert text.rstrip().endswith("(2 lines differ)")
-    with pytest.raises(UsageError, match="no such program file"):
+    with pytest.raises(RunDirError, match="no such program file"):
         inspect.load_ref(str(tmp_path / "missing.py"))
 
 
 def _cli(argv):
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="command", required=True)
-    inspect.add_parser(sub)
+    show.add_parser(sub)
     export_cmd.add_parser(sub)
     args = ap.parse_args(argv)
     return args.fn(args)

@@ -13,9 +13,8 @@ import numpy as np
 import yaml
 
 from optevo.dsl.library import library
-from optevo.search.config import config_from_dict
-from optevo.search.driver import eval_spec
-from optevo.search.workers import InProcessPool, RayPool, wait_all
+from optevo.search.core.config import config_from_dict
+from optevo.search.core.workers import InProcessPool, RayPool, eval_spec, wait_all
 
 CFG = {
     "seed": 5,

@@ -10,13 +10,12 @@ import pytest
 from optevo.dsl import parse
 from optevo.dsl.canon import program_hash
 from optevo.dsl.library import start_program
-from optevo.search.config import config_from_dict
-from optevo.search.driver import Search
-from optevo.search.mutations import MUTATIONS, MutationFailed, mutate
-from optevo.search.population import Member, Population
-from optevo.search.rundir import RunDir
-from optevo.search.workers import InProcessPool
-from optevo.search.driver import eval_spec
+from optevo.search.core.config import config_from_dict
+from optevo.search.core.evolution import RegularizedEvolution
+from optevo.search.core.mutations import MUTATIONS, MutationFailed, mutate
+from optevo.search.core.population import Member, Population
+from optevo.search.core.rundir import RunDir
+from optevo.search.core.workers import InProcessPool, eval_spec
 
 START = start_program()
 START_HASH = program_hash(START)
@@ -106,40 +105,41 @@ def _search(tmp_path, pool, name, **over):
         sec, key = k.split(".")
         d[sec][key] = v
     cfg = config_from_dict(d)
-    return Search(cfg, tmp_path / name, pool, None)
+    return RegularizedEvolution(cfg, tmp_path / name, pool, None)
 
 
 def _strip_times(records):
-    return [{k: v for k, v in r.items() if k not in ("time", "seconds")} for r in records]
+    return [{k: v for k, v in r.to_json().items() if k not in ("time", "seconds")}
+            for r in records]
 
 
 def test_same_seed_in_process_gives_identical_log(tmp_path, pool):
-    a = _search(tmp_path, pool, "a").execute()
-    b = _search(tmp_path, pool, "b").execute()
-    ra, rb = a.run.list_records(), b.run.list_records()
+    a = _search(tmp_path, pool, "a").run()
+    b = _search(tmp_path, pool, "b").run()
+    ra, rb = a.rundir.records(), b.rundir.records()
     assert len(ra) >= 24
     assert _strip_times(ra) == _strip_times(rb)
-    c = _search(tmp_path, pool, "c", **{"search.population": 9}).execute()
-    assert _strip_times(c.run.list_records()) != _strip_times(ra)
+    c = _search(tmp_path, pool, "c", **{"search.population": 9}).run()
+    assert _strip_times(c.rundir.records()) != _strip_times(ra)
     # the log holds every trained child once, each with its parent logged before it
-    ids = [r["id"] for r in ra]
+    ids = [r.id for r in ra]
     assert len(ids) == len(set(ids))
     seen = set()
     for r in ra:
-        assert r["parent"] is None or r["parent"] in seen
-        seen.add(r["id"])
-    assert sum(not r["cached"] for r in ra) == 24
+        assert r.parent is None or r.parent in seen
+        seen.add(r.id)
+    assert sum(not r.cached for r in ra) == 24
 
 
 def test_resume_continues_a_finished_run_without_duplicates(tmp_path, pool):
-    s = _search(tmp_path, pool, "r").execute()
-    n = len(s.run.list_records())
+    s = _search(tmp_path, pool, "r").run()
+    n = len(s.rundir.records())
     more = _search(tmp_path, pool, "r", **{"search.max_evals": 36})
-    more.execute(resume=True)
-    recs = more.run.list_records()
-    ids = [r["id"] for r in recs]
+    more.run(resume=True)
+    recs = more.rundir.records()
+    ids = [r.id for r in recs]
     assert len(ids) == len(set(ids)) and len(recs) > n
-    assert sum(not r["cached"] for r in recs) == 36
+    assert sum(not r.cached for r in recs) == 36
     state = RunDir(tmp_path / "r").read_checkpoint()
     assert state["n_trained"] == 36 and state["log_lines"] == len(recs)
 
@@ -147,34 +147,34 @@ def test_resume_continues_a_finished_run_without_duplicates(tmp_path, pool):
 def test_resume_replays_log_lines_newer_than_the_checkpoint(tmp_path, pool):
     """A driver killed after logging children but before its next checkpoint: resume
     replays those lines, rebuilding exactly the population and cache it had."""
-    _search(tmp_path, pool, "k", **{"search.max_evals": 12}).execute()
+    _search(tmp_path, pool, "k", **{"search.max_evals": 12}).run()
     run = RunDir(tmp_path / "k")
     state12 = run.read_checkpoint()
-    _search(tmp_path, pool, "k", **{"search.max_evals": 24}).execute(resume=True)
+    _search(tmp_path, pool, "k", **{"search.max_evals": 24}).run(resume=True)
     state24 = run.read_checkpoint()
-    recs = run.list_records()
+    recs = run.records()
     assert state24["log_lines"] == len(recs) > state12["log_lines"]
     # the kill: the log holds 24 trained children, the checkpoint only the first 12
     run.write_checkpoint(state12)
     with open(run.file("evaluations.jsonl"), "a") as f:
         f.write('{"id": 99999, "trunc')  # and a line torn by the kill
-    _search(tmp_path, pool, "k", **{"search.max_evals": 24}).execute(resume=True)
+    _search(tmp_path, pool, "k", **{"search.max_evals": 24}).run(resume=True)
     replayed = run.read_checkpoint()
     for key in ("population", "n_trained", "n_cached", "next_id", "log_lines", "best"):
         assert replayed[key] == state24[key], key
     assert replayed["cache"]["entries"] == state24["cache"]["entries"]
-    assert run.list_records() == recs  # torn line dropped, nothing added, nothing lost
-    _search(tmp_path, pool, "k", **{"search.max_evals": 30}).execute(resume=True)
-    after = run.list_records()
-    ids = [x["id"] for x in after]
+    assert run.records() == recs  # torn line dropped, nothing added, nothing lost
+    _search(tmp_path, pool, "k", **{"search.max_evals": 30}).run(resume=True)
+    after = run.records()
+    ids = [x.id for x in after]
     assert len(ids) == len(set(ids)) and after[:len(recs)] == recs
-    assert sum(not x["cached"] for x in after) == 30
+    assert sum(not x.cached for x in after) == 30
 
 
 def test_restart_from_best_after_a_plateau(tmp_path, pool):
-    s = _search(tmp_path, pool, "plateau", **{"search.restart_after": 3}).execute()
-    state = s.run.read_checkpoint()
+    s = _search(tmp_path, pool, "plateau", **{"search.restart_after": 3}).run()
+    state = s.rundir.read_checkpoint()
     assert state["restarts"] >= 1
-    assert s.n_trained == 24
-    plain = _search(tmp_path, pool, "no-restart").execute()
-    assert plain.run.read_checkpoint()["restarts"] == 0
+    assert s.state.n_trained == 24
+    plain = _search(tmp_path, pool, "no-restart").run()
+    assert plain.rundir.read_checkpoint()["restarts"] == 0

@@ -14,10 +14,11 @@ from optevo.dsl.library import example_program
 
 import optevo.dsl.ops as ops
 from optevo.dsl import Program, ProgramError, Stmt, check, parse, run
+from optevo.dsl.canon import program_hash
 from optevo.dsl.library import library
 from optevo.dsl.liveness import live_state
 from optevo.dsl.random import defined_before, random_const, random_program
-from optevo.search.mutations import MUTATIONS, NoSite
+from optevo.search.core.mutations import MUTATIONS, NoSite
 from optevo.simplify import simplify_exact, simplify_exact_report, simplify_guided
 from optevo.simplify.guided import round_sig, significant_digits
 
@@ -342,7 +343,7 @@ def test_guided_passes_turn_the_raw_program_into_lion():
 # --- the command --------------------------------------------------------------------------
 
 def _cli(argv):
-    from optevo.simplify.command import add_parser
+    from optevo.search.cli.simplify import add_parser
     ap = argparse.ArgumentParser(prog="optevo")
     add_parser(ap.add_subparsers(dest="command", required=True))
     args = ap.parse_args(["simplify"] + argv)
@@ -361,6 +362,8 @@ def test_command_exact_only_on_a_file_and_a_run_dir(tmp_path, capsys):
     recs = [{"id": 1, "program": library()["adamw"].text(), "loss": 0.5, "cached": False},
             {"id": 2, "program": RAW, "loss": 0.25, "cached": False},
             {"id": 3, "program": library()["sgd"].text(), "loss": None, "cached": True}]
+    for r in recs:  # as the search logs them
+        r["hash"] = program_hash(parse(r["program"]))
     (run_dir / "evaluations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     (run_dir / "config.yaml").write_text(
         "task:\n  name: digits_mlp\n  steps: 20\n  seeds: 2\n  options: {hidden: 8}\n")
@@ -368,24 +371,25 @@ def test_command_exact_only_on_a_file_and_a_run_dir(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "id 2" in out and parse(out[out.index("def train"):]) == prog
 
-    from optevo.search.config import load_config
-    from optevo.simplify.command import _evaluator
+    from optevo.search.core.config import load_config
+    from optevo.search.cli.simplify import _evaluator
     ns = argparse.Namespace(task=None, steps=None, seeds=None)
     ev = _evaluator(ns, load_config(run_dir / "config.yaml").task)
     assert (ev.task.name, ev.steps, ev.seeds, ev.task.hidden) == ("digits_mlp", 20, [0, 1], 8)
 
 
 def test_command_errors(tmp_path):
-    from optevo.search.cli import UsageError
+    from optevo.dsl.errors import OptevoError
     f = tmp_path / "raw.py"
     f.write_text(RAW)
     for argv in ([str(tmp_path / "nope.py"), "--exact-only"], [str(tmp_path), "--exact-only"],
                  [str(f)], [str(f), "--tolerance", "-1"], [str(f), "--lr-scale", "x"],
                  [str(f), "--task", "no_such_task", "--lr-scale", "1"]):
-        with pytest.raises(UsageError):
+        with pytest.raises(OptevoError):  # a one-line error the CLI prints with exit 2
             _cli(argv)
     (tmp_path / "evaluations.jsonl").write_text(
-        json.dumps({"id": 1, "program": "def train(w, g, m, v, lr):\n  update = foo(g)\n"
+        json.dumps({"id": 1, "hash": "0",
+                    "program": "def train(w, g, m, v, lr):\n  update = foo(g)\n"
                     "  return update, m, v\n", "loss": 0.1}) + "\n")
     with pytest.raises(ProgramError):
         _cli([str(tmp_path), "--exact-only"])

@@ -7,29 +7,31 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from . import UsageError
+
 FORMATS = ("optax",)
 
 
 def export_program(ref: str, fmt: str = "optax", output=None, name: str = "discovered") -> str:
     """Write (or return) the module for the program ``ref``; returns the source text."""
     from optevo.dsl.codegen import to_module_source
-    from .inspect import _usage, load_ref
+    from optevo.search.core.inspect import load_ref
     if fmt not in FORMATS:
-        raise _usage(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
+        raise UsageError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
     program, label = load_ref(ref)
     try:
         source = to_module_source(program, name=name, source=label)
     except ValueError as e:
-        raise _usage(str(e)) from None
+        raise UsageError(str(e)) from None
     if output:
         out = Path(output)
         if not out.parent.is_dir():
-            raise _usage(f"{out.parent}: no such directory")
+            raise UsageError(f"{out.parent}: no such directory")
         out.write_text(source)
     return source
 
 
-def cmd_export(args) -> int:
+def run(args) -> int:
     source = export_program(args.program, args.format, args.output, args.name)
     if args.output:
         print(f"wrote {args.output}: import it and call {args.name}(learning_rate=1.0)",
@@ -48,5 +50,5 @@ def add_parser(subparsers):
     p.add_argument("-o", "--output", help="output .py file (default: print)")
     p.add_argument("--name", default="discovered",
                    help="name of the function returning the transformation (discovered)")
-    p.set_defaults(fn=cmd_export)
+    p.set_defaults(fn=run)
     return p

@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Opt
 
 import yaml
 
+from optevo.dsl.errors import OptevoError
+
 # --------------------------------------------------------------------------------------------
 # errors and locations
 
@@ -33,7 +35,7 @@ class Loc(NamedTuple):
         return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
-class ConfigError(ValueError):
+class ConfigError(OptevoError, ValueError):
     """Invalid config: ``str(e)`` is one line ``WHERE: KEY: PROBLEM`` (``e.where``, ``e.key``)."""
 
     def __init__(self, where: Loc, message: str, key: Optional[str] = None):

@@ -6,23 +6,28 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .inspect import _fmt, population_size, read_records
+from .inspect import _fmt
+from .rundir import RunDir
+
+DEFAULT_POPULATION = 1000  # for a run directory without a config
 
 
 def progress_series(run_dir) -> Dict[str, List[float]]:
     """Per evaluation (log order): normalized fitness (inf = diverged), best so far, and the
     median of the last P evaluations (the population of regularized evolution)."""
     import numpy as np
-    records = read_records(run_dir)
-    base = next((r["loss"] for r in records if r["id"] == 0 and r.get("loss")), None)
+    run = RunDir.existing(run_dir)
+    records = run.nonempty_records()
+    base = next((r.loss for r in records if r.id == 0 and r.loss), None)
     fit = []
     for r in records:
-        n = r.get("normalized")
-        if n is None and r.get("loss") is not None and base:
-            n = r["loss"] / base
+        n = r.normalized
+        if n is None and r.loss is not None and base:
+            n = r.loss / base
         fit.append(math.inf if n is None or not math.isfinite(n) else float(n))
     fit = np.asarray(fit, np.float64)
-    p = max(1, population_size(run_dir))
+    cfg = run.config()
+    p = max(1, cfg.search.population if cfg else DEFAULT_POPULATION)
     best = np.minimum.accumulate(fit)
     median = np.array([np.median(fit[max(0, i + 1 - p):i + 1]) for i in range(len(fit))])
     return {"fitness": fit.tolist(), "best": best.tolist(), "median": median.tolist(),
@@ -75,5 +80,3 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
     plt.close(fig)
     return out
 
-
-# --- diff -----------------------------------------------------------------------------------

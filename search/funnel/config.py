@@ -34,9 +34,14 @@ DEFAULT_BASELINES = {
 }
 
 
+from optevo.dsl.library import find_program
+from optevo.dsl.program import ProgramError
+
+from ..core.configfile import ConfigError, Loc
+
+
 def usage_error(msg: str):
-    from .cli import UsageError
-    return UsageError(msg)
+    return ConfigError(Loc(msg.split(": ")[0]), msg.split(": ", 1)[1] if ": " in msg else msg)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +156,10 @@ def _baseline(src: str, name: str, d) -> Dict:
            "a mapping with either 'optax: adamw|lion' (and hyperparameters) or 'program'")
     if "program" in d:
         _check(at, set(d) == {"program"}, "a program baseline takes only 'program'")
-        _load_program(f"{at}.program", d["program"])
+        try:
+            find_program(d["program"])
+        except ProgramError as e:
+            raise usage_error(f"{at}.program: {e.msg}") from None
         return dict(d)
     hyper = {k: x for k, x in d.items() if k != "optax"}
     _check(at, all(_num(x) for x in hyper.values()), "hyperparameters must be numbers")
@@ -212,128 +220,3 @@ def load_funnel_config(path=None) -> FunnelConfig:
     return config_from_dict(d, str(path))
 
 
-# --- candidates ----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Candidate:
-    name: str
-    text: str          # program text, or an optax spec line
-    baseline: bool
-    optax: bool
-    has_wd: bool
-    source: str
-
-    def setting_text(self, stage: Stage, j: int) -> str:
-        """The candidate with its weight decay scaled by ``stage.wd_ratio ** j``."""
-        if j == 0:
-            return self.text
-        f = stage.wd_factor(j)
-        if self.optax:
-            from optevo.proxy_tasks.optax_baselines import parse_spec, spec_text
-            kind, h = parse_spec(self.text)
-            return spec_text(kind, **{**h, "weight_decay": h["weight_decay"] * f})
-        from optevo.dsl.parse import parse
-        return scale_weight_decay(parse(self.text), f).text()
-
-
-def wd_sites(program) -> List[Tuple[int, int]]:
-    """(statement, argument) positions of the constant ``c`` in live ``x = w * c`` statements,
-    ``w`` being the weights input (not reassigned before)."""
-    from optevo.dsl.liveness import live_mask
-    sites, w_is_input = [], True
-    for i, (s, live) in enumerate(zip(program.stmts, live_mask(program))):
-        if live and w_is_input and s.op == "mul" and "w" in s.args:
-            sites += [(i, a) for a, x in enumerate(s.args) if not isinstance(x, str)]
-        if s.target == "w":
-            w_is_input = False
-    return sites
-
-
-def scale_weight_decay(program, factor: float):
-    stmts = list(program.stmts)
-    for i, a in wd_sites(program):
-        args = list(stmts[i].args)
-        args[a] = float(args[a]) * factor
-        stmts[i] = dataclasses.replace(stmts[i], args=tuple(args))
-    return program.replace(stmts=tuple(stmts))
-
-
-def _load_program(where: str, spec: str):
-    from optevo.dsl.library import library_names, library_program
-    from optevo.dsl.parse import load
-    if spec in library_names():
-        return library_program(spec)
-    _check(where, Path(spec).is_file(), f"{spec!r} is neither a library program nor a file")
-    return load(spec)
-
-
-def simplify(program):
-    """Exact simplification (bitwise-identical results) when available, else the canonical
-    form (live statements only)."""
-    try:
-        from optevo.simplify.exact import simplify_exact
-        return simplify_exact(program, strict=True)
-    except ImportError:
-        from optevo.dsl.canon import canonical_form
-        return canonical_form(program)
-
-
-def run_top_programs(run_dir: Path, k: int, seen: set) -> List[Tuple[str, object]]:
-    """The ``k`` best trained programs of a search run (by fitness, id breaking ties), other
-    than the start program, simplified, one per hash and none whose hash is in ``seen``."""
-    from optevo.dsl.canon import program_hash
-    from optevo.dsl.parse import parse
-    from .rundir import RunDir
-    recs = [r for r in RunDir(run_dir).records() if not r.get("cached") and
-            r.get("loss") is not None and r["id"] != 0]
-    out = []
-    for r in sorted(recs, key=lambda r: (r["loss"], r["id"])):
-        p = simplify(parse(r["program"]))
-        h = program_hash(p)
-        if h in seen:
-            continue
-        seen.add(h)
-        out.append((f"{run_dir.name}#{r['id']}", p))
-        if len(out) == k:
-            break
-    return out
-
-
-def make_candidates(cfg: FunnelConfig, inputs: List[str], top: int) -> List[Candidate]:
-    from optevo.dsl.canon import program_hash
-    from optevo.proxy_tasks.optax_baselines import parse_spec, spec_text
-    cands: List[Candidate] = []
-    seen: set = set()
-    for name, d in cfg.baselines.items():
-        if "program" in d:
-            p = _load_program(f"baselines.{name}", d["program"])
-            seen.add(program_hash(p))
-            cands.append(Candidate(name, p.text(), True, False, bool(wd_sites(p)), d["program"]))
-        else:
-            text = spec_text(d["optax"], **{k: v for k, v in d.items() if k != "optax"})
-            wd = parse_spec(text)[1]["weight_decay"] != 0
-            cands.append(Candidate(name, text, True, True, wd, f"optax.{d['optax']}"))
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            _check(str(path), (path / "evaluations.jsonl").exists(),
-                   "not a search run directory (no evaluations.jsonl)")
-            progs = run_top_programs(path, top, seen)
-            _check(str(path), bool(progs), "the run has no trained program besides the start")
-            items = [(n, p, f"{path}") for n, p in progs]
-        else:
-            p = _load_program(item, item)
-            h = program_hash(p)
-            if h in seen:
-                print(f"optevo funnel: {item} computes the same as an earlier candidate; "
-                      "skipped", flush=True)
-                continue
-            seen.add(h)
-            items = [(path.stem, p, item)]
-        taken = {c.name for c in cands}
-        for name, p, src in items:
-            base, n = name, 2
-            while name in taken:
-                name, n = f"{base}_{n}", n + 1
-            taken.add(name)
-            cands.append(Candidate(name, p.text(), False, False, bool(wd_sites(p)), src))
-    return cands

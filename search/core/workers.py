@@ -32,6 +32,20 @@ class EvalSpec:
     buckets: Tuple[int, ...]
 
 
+def buckets_for(max_length: int) -> Tuple[int, ...]:
+    """Interpreter length buckets 16, 32, ... up to the first that holds ``max_length``."""
+    b = [16]
+    while b[-1] < max_length:
+        b.append(b[-1] * 2)
+    return tuple(b)
+
+
+def eval_spec(cfg) -> EvalSpec:
+    """What a search's workers build, from its config (``config.Config``)."""
+    return EvalSpec(cfg.task.name, dict(cfg.task.options), cfg.task.steps,
+                    tuple(range(cfg.task.seeds)), buckets_for(cfg.search.max_length))
+
+
 class Evaluation:
     """The engine side of a worker: builds the task and engine, trains batches."""
 

@@ -10,12 +10,14 @@ whose own lr is wrong for the task still trains and its parts can be judged.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
 
 from optevo.dsl.program import ProgramError
+from optevo.search.core.rundir import RunDirError
+
+from . import UsageError, at_least
 
 
 def add_parser(subparsers):
@@ -38,55 +40,24 @@ def add_parser(subparsers):
                         "(default auto)")
     p.add_argument("--max-rounds", type=int, default=50,
                    help="at most this many evaluation batches (default 50)")
-    p.set_defaults(fn=cmd_simplify)
+    p.set_defaults(fn=run)
     return p
 
 
-def _usage(msg):
-    from optevo.search.cli import UsageError
-    return UsageError(msg)
-
-
 def best_of_run(run_dir: Path):
-    """``(program, loss, id)`` of the lowest finite loss in ``RUN_DIR/evaluations.jsonl``."""
+    """``(program, loss, id)`` of the run's best distinct program (lowest finite loss)."""
     from optevo.dsl.parse import parse
-    log = run_dir / "evaluations.jsonl"
-    if not log.exists():
-        raise _usage(f"{run_dir}: not a run directory (no evaluations.jsonl)")
-    best = None
-    with open(log) as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                loss, text = rec.get("loss"), rec["program"]
-            except (ValueError, KeyError, AttributeError, TypeError):
-                if not line.endswith("\n"):
-                    break  # a torn last line
-                raise _usage(f"{log}:{i}: not an evaluation record") from None
-            if loss is None or not isinstance(loss, (int, float)) or not math.isfinite(loss):
-                continue
-            if best is None or loss < best[1]:
-                best = (text, float(loss), rec.get("id"), i)
-    if best is None:
-        raise _usage(f"{log}: no evaluated program with a finite loss")
+    from optevo.search.core.rundir import RunDir, best_distinct
+    run = RunDir.existing(run_dir)
+    best = best_distinct(run.records(), 1)
+    if not best:
+        raise RunDirError(f"{run.log.path}: no evaluated program with a finite loss")
+    rec = best[0]
     try:
-        program = parse(best[0])
+        program = parse(rec.program)
     except ProgramError as e:
-        raise ProgramError(e.msg, best[3], str(log)) from None
-    return program, best[1], best[2]
-
-
-def _run_task(run_dir: Path):
-    from optevo.search.config import ConfigError, load_config
-    path = run_dir / "config.yaml"
-    if not path.exists():
-        return None
-    try:
-        return load_config(path).task
-    except ConfigError as e:
-        raise _usage(str(e)) from None
+        raise ProgramError(e.msg, rec.line, str(run.log.path)) from None
+    return program, rec.loss, rec.id, run
 
 
 def _evaluator(args, task_cfg):
@@ -95,32 +66,28 @@ def _evaluator(args, task_cfg):
     from optevo.proxy_tasks.evaluate import Evaluator
     name = args.task or (task_cfg.name if task_cfg else None)
     if not name:
-        raise _usage("give --task NAME (or --exact-only)")
+        raise UsageError("give --task NAME (or --exact-only)")
     options = dict(task_cfg.options) if task_cfg and name == task_cfg.name else {}
     steps = args.steps or (task_cfg.steps if task_cfg else None)
     seeds = args.seeds or (task_cfg.seeds if task_cfg else None)
     try:
         task = get_task(name, **options)
-    except KeyError as e:
-        raise _usage(str(e.args[0])) from None
     except TypeError as e:
-        raise _usage(f"task {name}: {e}") from None
+        raise UsageError(f"task {name}: {e}") from None
     enable_compile_cache()
     return Evaluator(task, steps=steps, seeds=seeds)
 
 
-def cmd_simplify(args, out=None) -> int:
+def run(args, out=None) -> int:
     from optevo.dsl.parse import load
-    from .exact import simplify_exact_report
-    from .guided import simplify_guided, tune_lr_scale
+    from optevo.simplify import simplify_exact_report, simplify_guided, tune_lr_scale
     out = out or sys.stdout
     say = (lambda s: print(s, file=out, flush=True))
     if args.tolerance is None or not args.tolerance >= 0:
-        raise _usage("--tolerance must be >= 0")
+        raise UsageError("--tolerance must be >= 0")
     for flag, v in (("--seeds", args.seeds), ("--steps", args.steps),
                     ("--max-rounds", args.max_rounds)):
-        if v is not None and v < 1:
-            raise _usage(f"{flag} must be at least 1")
+        at_least(flag, v)
     scale = None
     if args.lr_scale != "auto":
         try:
@@ -128,17 +95,18 @@ def cmd_simplify(args, out=None) -> int:
         except ValueError:
             scale = -1.0
         if not (math.isfinite(scale) and scale > 0):
-            raise _usage(f"--lr-scale must be 'auto' or a positive number, got {args.lr_scale!r}")
+            raise UsageError(f"--lr-scale must be 'auto' or a positive number, got {args.lr_scale!r}")
     target = Path(args.target)
     task_cfg = None
     if target.is_dir():
-        program, loss, pid = best_of_run(target)
-        task_cfg = _run_task(target)
+        program, loss, pid, run = best_of_run(target)
+        cfg = run.config()
+        task_cfg = cfg.task if cfg else None
         say(f"# best program of {target}: id {pid}, loss {loss:.4f}")
     elif target.exists():
         program = load(target)
     else:
-        raise _usage(f"{target}: no such file or directory")
+        raise UsageError(f"{target}: no such file or directory")
     say(f"# input: {len(program.stmts)} statements")
     exact, steps = simplify_exact_report(program, strict=args.strict)
     say(f"# exact passes{' (strict)' if args.strict else ''}: "
@@ -161,7 +129,7 @@ def cmd_simplify(args, out=None) -> int:
             exact, ev, tolerance=args.tolerance, max_rounds=args.max_rounds, lr_scale=scale,
             strict=args.strict, progress=lambda s: say(f"#   {s}"))
     except ValueError as e:
-        raise _usage(str(e)) from None
+        raise UsageError(str(e)) from None
     if gsteps:
         first = gsteps[0].loss_before
         say(f"# guided passes: {len(gsteps)} steps, {len(exact.stmts)} -> "

@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from .driver import Search, eval_spec
+from .config import dump_config
+from .evolution import RegularizedEvolution
 from .holdout import evaluate_holdout, report
 from .progress import Progress, snapshot
-from .rundir import CONFIG
-from .workers import make_pool
+from .rundir import CONFIG, RunDir, RunDirError
+from .workers import eval_spec, make_pool
 
 
-def run_search(cfg, run_dir, resume: bool = False, save_config=None, out=sys.stdout) -> int:
+def check_new_run_dir(run_dir) -> Path:
+    """``run_dir`` for a new run: refused if it already holds one."""
+    run_dir = Path(run_dir)
+    if RunDir(run_dir).exists():
+        raise RunDirError(f"{run_dir}: already holds a run; resume it with "
+                          f"--resume {run_dir} or choose another --run-dir")
+    return run_dir
+
+
+def run_search(cfg, run_dir, resume: bool = False, out=sys.stdout) -> int:
+    """Run (``resume``: continue) the search of ``cfg`` in ``run_dir``; a new run writes the
+    resolved config first. Prints where it runs and the final report to ``out``."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if save_config is not None:
-        save_config(cfg, run_dir / CONFIG)
+    if not resume:
+        dump_config(cfg, run_dir / CONFIG)
     print(f"optevo search: run directory {run_dir}", file=out, flush=True)
     pool = make_pool(eval_spec(cfg), cfg.workers.count, cfg.workers.address,
                      cfg.workers.pin_cores)
     progress = Progress(cfg.progress.enabled)
-    search = Search(cfg, run_dir, pool, progress)
+    search = RegularizedEvolution(cfg, run_dir, pool, progress)
     try:
-        search.execute(resume=resume)
+        search.run(resume=resume)
         progress(search, force=True)
         progress.close()
-        rows = evaluate_holdout(search.run, pool, cfg.holdout.top_k, cfg.holdout.seeds)
+        rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k, cfg.holdout.seeds)
     finally:
         progress.close()
         pool.shutdown()
@@ -35,12 +46,11 @@ def run_search(cfg, run_dir, resume: bool = False, save_config=None, out=sys.std
     summary = {"name": cfg.name or run_dir.name, "task": cfg.task.name,
                "trained": d["trained"], "cached children": d["cached"],
                "cache hit rate": f"{d['hit_rate']:.1%}", "generated": d["generated"],
-               "rejected mutations": dict(search.rejected), "restarts": d["restarts"],
+               "rejected mutations": dict(search.state.rejected), "restarts": d["restarts"],
                "worker restarts": pool.restarts, "elapsed": f"{d['elapsed']:.1f} s",
                "evaluations per second": f"{d['evals_per_s']:.2f}",
                "best fitness": f"{d['best']:.4f} ({d['best_norm']:.3f} x AdamW start)"}
-    text = report(search.run, rows, summary)
-    with open(run_dir / "summary.json", "w") as f:
-        json.dump({**summary, "holdout": rows}, f, indent=1)
+    text = report(search.rundir, rows, summary)
+    search.rundir.write_summary({**summary, "holdout": rows})
     print(text, file=out)
     return 0

@@ -10,13 +10,14 @@ program is paired by seed: ``d_s = L_s(program) - L_s(start)``, reported as
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Dict, List
 
 import numpy as np
 
-from .rundir import HOLDOUT, REPORT, RunDir, atomic_write
+from optevo.proxy_tasks.fitness import stats
+
+from .rundir import Record, RunDir, best_distinct
 from .workers import wait_all
 
 HOLDOUT_SEED_BASE = 1_000_000  # fitness seeds are 0..K-1; held-out seeds never overlap them
@@ -26,56 +27,37 @@ def holdout_seeds(n: int) -> List[int]:
     return [HOLDOUT_SEED_BASE + i for i in range(n)]
 
 
-def top_programs(run: RunDir, k: int) -> List[Dict]:
-    """The ``k`` best distinct programs (by fitness on the selection seeds) that were trained,
-    and the start program (id 0) last."""
-    best: Dict[str, Dict] = {}
-    start = None
-    for rec in run.records():
-        if rec["cached"]:
-            continue
-        if rec["id"] == 0:
-            start = rec
-        if rec["loss"] is None:
-            continue
-        if rec["hash"] not in best or rec["loss"] < best[rec["hash"]]["loss"]:
-            best[rec["hash"]] = rec
-    ranked = sorted((r for r in best.values() if r["id"] != 0), key=lambda r: r["loss"])[:k]
-    return ranked + ([start] if start else [])
-
-
-def _stats(x: np.ndarray):
-    x = np.asarray(x, np.float64)
-    se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
-    return float(x.mean()), se
+def top_programs(records: List[Record], k: int) -> List[Record]:
+    """The ``k`` best distinct programs (by fitness on the selection seeds) other than the
+    start program, and the start program (id 0) last."""
+    start = next((r for r in records if r.id == 0 and not r.cached), None)
+    return best_distinct(records, k, include_start=False) + ([start] if start else [])
 
 
 def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int) -> List[Dict]:
-    cands = top_programs(run, k)
+    cands = top_programs(run.records(), k)
     seeds = holdout_seeds(n_seeds)
-    pool.submit([(r["id"], r["program"]) for r in cands], seeds)
+    pool.submit([(r.id, r.program) for r in cands], seeds)
     results = {r["id"]: r for _, rs in wait_all(pool) for r in rs}
-    start = results[0]
-    start_losses = np.array(start["losses"])
+    start_losses = np.array(results[0]["losses"])
     rows = []
     for rec in cands:
-        res = results[rec["id"]]
+        res = results[rec.id]
         losses = np.array(res["losses"], np.float64)
         diverged = bool(np.any(res["diverged"])) or not np.all(np.isfinite(losses))
-        row = {"id": rec["id"], "hash": rec["hash"], "program": rec["program"],
-               "fitness": rec["loss"], "holdout_seeds": seeds, "diverged": diverged,
+        row = {"id": rec.id, "hash": rec.hash, "program": rec.program,
+               "fitness": rec.loss, "holdout_seeds": seeds, "diverged": diverged,
                "holdout_losses": [x if math.isfinite(x) else None for x in losses.tolist()]}
         if diverged:
             row.update(holdout=None, holdout_stderr=None, diff=None, diff_stderr=None)
         else:
-            row["holdout"], row["holdout_stderr"] = _stats(losses)
-            row["diff"], row["diff_stderr"] = _stats(losses - start_losses)
-            row["significant"] = rec["id"] != 0 and row["diff"] + row["diff_stderr"] < 0
+            held, diff = stats(losses), stats(losses - start_losses)
+            row["holdout"], row["holdout_stderr"] = held.mean, held.se
+            row["diff"], row["diff_stderr"] = diff.mean, diff.se
+            row["significant"] = rec.id != 0 and row["diff"] + row["diff_stderr"] < 0
         rows.append(row)
     rows.sort(key=lambda r: math.inf if r["holdout"] is None else r["holdout"])
-    with open(run.file(HOLDOUT), "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+    run.write_holdout(rows)
     return rows
 
 
@@ -101,5 +83,5 @@ def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
         lines += ["", f"Best on held-out seeds (id {best['id']}):", "", "```python",
                   best["program"].rstrip(), "```"]
     text = "\n".join(lines) + "\n"
-    atomic_write(run.file(REPORT), text)
+    run.write_report(text)
     return text

@@ -16,7 +16,9 @@ from typing import Dict, List
 
 import numpy as np
 
-from .rundir import atomic_write
+from optevo.proxy_tasks.fitness import stats
+
+from ..core.rundir import atomic_write
 
 
 def stage_file(si: int, stage) -> str:
@@ -37,13 +39,6 @@ def stage_cost(stage) -> Dict:
             "params": n, "steps": steps}
 
 
-def _stats(x):
-    x = np.asarray(x, np.float64)
-    if len(x) < 2:
-        return float(x.mean()), 0.0
-    return float(x.mean()), float(x.std(ddof=1))
-
-
 def stage_rows(cfg, stage, decisions: Dict[str, Dict]) -> List[Dict]:
     ref = decisions[cfg.reference]
     ref_l = np.array(ref["losses"], np.float64)
@@ -57,11 +52,11 @@ def stage_rows(cfg, stage, decisions: Dict[str, Dict]) -> List[Dict]:
         row.update(n=len(losses), n_diverged=int(sum(d["diverged"])), losses=d["losses"],
                    diverged=not ok)
         if ok:
-            row["mean"], row["std"] = _stats(losses)
+            s = stats(losses)
+            row["mean"], row["std"] = s.mean, s.sd
         if ok and ref_ok:
-            diff = losses - ref_l
-            mu, sd = _stats(diff)
-            row["diff"], row["diff_se"] = mu, sd / math.sqrt(len(diff))
+            paired = stats(losses - ref_l)
+            row["diff"], row["diff_se"] = paired.mean, paired.se
             row["ratio"] = row["mean"] / float(ref_l.mean())
             better = row["diff"] + cfg.pass_margin_se * row["diff_se"] < 0
         else:

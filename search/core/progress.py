@@ -7,8 +7,10 @@ import sys
 import time
 
 
-def snapshot(s) -> dict:
-    t = max(s.elapsed(), 1e-9)
+def snapshot(loop) -> dict:
+    """Figures of a running search (``evolution.RegularizedEvolution``)."""
+    s = loop.state
+    t = max(loop.elapsed(), 1e-9)
     rejected = sum(s.rejected.values())
     return {
         "trained": s.n_trained, "cached": s.n_cached, "generated": s.n_generated,
@@ -16,7 +18,7 @@ def snapshot(s) -> dict:
         "best_norm": s.best.normalized if s.best else math.nan,
         "median": s.population.median_loss(), "hit_rate": s.cache.hit_rate,
         "invalid": s.rejected.get("invalid", 0), "rejected": rejected,
-        "restarts": s.restarts, "in_flight": len(s.hash_of_id), "elapsed": t,
+        "restarts": s.restarts, "in_flight": loop.in_flight, "elapsed": t,
     }
 
 

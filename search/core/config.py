@@ -44,10 +44,10 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import yaml
 
-from .schema import (ConfigError, Loc, Spec, _Item, _Map, _apply_override, _build, _from_node,
+from .configfile import (ConfigError, Loc, Spec, _Item, _Map, _apply_override, _build, _from_node,
                      _from_value, _loc, _show, _suggest, key, section)
-from .schema import describe_schema as _describe_schema
-from .schema import schema_rows as _schema_rows
+from .configfile import describe_schema as _describe_schema
+from .configfile import schema_rows as _schema_rows
 
 __all__ = ["ConfigError", "Config", "TaskConfig", "SearchConfig", "WorkersConfig",
            "HoldoutConfig", "CheckpointConfig", "ProgressConfig", "Spec", "MUTATIONS",

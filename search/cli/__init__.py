@@ -1,0 +1,58 @@
+"""The ``optevo`` command line: the only place that prints errors and chooses exit codes.
+
+One module per command (``eval``, ``search``, ``show``/``lineage``/``plot``/``diff``,
+``export``, ``simplify``, ``funnel``), each with ``add_parser(subparsers)`` and a ``run(args)``
+that calls the library. Library code raises :class:`~optevo.dsl.errors.OptevoError`
+subclasses (``ProgramError``, ``ConfigError``, ``RunDirError``, ...) whose text is one line
+naming the file, line or key; :func:`main` prints it as ``optevo: error: ...`` and exits with
+status 2, with no traceback. Nothing outside this package imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+from optevo.dsl.errors import OptevoError
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # bad input: a program, a config value, a run directory, a flag
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(OptevoError):
+    """A bad command-line argument (one line, exit status 2)."""
+
+
+def at_least(flag: str, value, low: int = 1):
+    """``value`` (None allowed) of ``flag`` must be an integer >= ``low``."""
+    if value is not None and value < low:
+        raise UsageError(f"{flag} must be at least {low}")
+    return value
+
+
+def build_parser():
+    import argparse
+    from . import eval as eval_cmd
+    from . import export, funnel, search, show, simplify
+    ap = argparse.ArgumentParser(
+        prog="optevo", description="Discover optimizers by evolutionary program search.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for module in (eval_cmd, search, show, export, simplify, funnel):
+        module.add_parser(sub)
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except OptevoError as e:
+        print(f"optevo: error: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("optevo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return EXIT_OK

@@ -1,0 +1,54 @@
+"""``optevo search CONFIG | --resume RUN_DIR``: run or continue an evolutionary search."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import UsageError
+
+
+def add_parser(sub):
+    p = sub.add_parser("search", help="run (or resume) an evolutionary search")
+    p.add_argument("config", nargs="?", help="YAML config (e.g. configs/quick.yaml)")
+    p.add_argument("--run-dir", help="where to write the run (default runs/NAME-TIME)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or finished run")
+    p.add_argument("--workers", type=int, help="Ray workers (0: in-process, no Ray)")
+    p.add_argument("--address", help="join a running Ray cluster (ray start --head)")
+    p.add_argument("--seed", type=int, help="random seed of the search")
+    p.add_argument("--max-evals", type=int, help="stop after this many trained children")
+    p.add_argument("--time-limit", type=float, help="stop submitting after this many seconds")
+    p.set_defaults(fn=run)
+    return p
+
+
+def overrides(args):
+    """Config overrides given as flags: ({dotted key: value}, {dotted key: flag})."""
+    values, sources = {}, {}
+    for key, flag, value in [("seed", "--seed", args.seed),
+                             ("search.max_evals", "--max-evals", args.max_evals),
+                             ("search.time_limit", "--time-limit", args.time_limit),
+                             ("workers.count", "--workers", args.workers),
+                             ("workers.address", "--address", args.address)]:
+        if value is not None:
+            values[key], sources[key] = value, flag
+    return values, sources
+
+
+def run(args) -> int:
+    from optevo.search.core.config import load_config
+    from optevo.search.core.run import check_new_run_dir, run_search
+    from optevo.search.core.rundir import CONFIG
+    values, sources = overrides(args)
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / CONFIG).exists():
+            raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})")
+        cfg = load_config(run_dir / CONFIG, values, sources)
+    else:
+        if not args.config:
+            raise UsageError("give a CONFIG file, or --resume RUN_DIR")
+        cfg = load_config(args.config, values, sources)
+        name = cfg.name or Path(args.config).stem
+        run_dir = check_new_run_dir(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return run_search(cfg, run_dir, resume=bool(args.resume))

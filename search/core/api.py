@@ -1,0 +1,92 @@
+"""The Python API for notebooks and scripts: run a search, open a run directory.
+
+    from optevo.search import run, load_run
+
+    r = run({"search": {"max_evals": 200}, "workers": {"count": 0}})   # or a Config / a YAML path
+    r = load_run("runs/quick-20261130-101500")
+    r.best(3)           # best distinct programs, simplified, with held-out figures
+    r.holdout()         # the held-out re-check rows (fresh seeds)
+    r.rows()            # one dict per evaluation: pandas.DataFrame(r.rows())
+    opt = r.to_optax(1727, learning_rate=1.0)   # an optax.GradientTransformation
+
+Errors are the library's one-line :class:`~optevo.dsl.errors.OptevoError` subclasses
+(``ConfigError``, ``RunDirError``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from .config import Config, config_from_dict, load_config
+from .rundir import RunDir
+
+
+class Run:
+    """A search run directory (finished, or still running: every call reads the files)."""
+
+    def __init__(self, path):
+        self.rundir = RunDir.existing(path)
+        self.path = self.rundir.path
+
+    def __repr__(self):
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def config(self) -> Optional[Config]:
+        return self.rundir.config()
+
+    def records(self):
+        """Every logged child, as :class:`~optevo.search.core.rundir.Record`."""
+        return self.rundir.records()
+
+    def rows(self) -> List[Dict]:
+        """One plain dict per logged child (``pandas.DataFrame(run.rows())``)."""
+        return [r.to_json() for r in self.records()]
+
+    def best(self, k: int = 5) -> List[Dict]:
+        """The ``k`` best distinct programs, simplified exactly (``optevo show RUN_DIR``)."""
+        from .inspect import best_programs
+        return best_programs(self.path, k)
+
+    def holdout(self) -> List[Dict]:
+        """The held-out re-check: the best programs and the start on fresh seeds."""
+        return self.rundir.holdout_rows()
+
+    def program(self, ident):
+        """The program logged under id ``ident``."""
+        from optevo.dsl import parse
+        return parse(self.rundir.record(ident).program)
+
+    def to_optax(self, ident, learning_rate=1.0):
+        """The program ``ident`` as an ``optax.GradientTransformation``."""
+        from optevo.dsl import to_optax
+        return to_optax(self.program(ident), learning_rate)
+
+
+def load_run(run_dir) -> Run:
+    """Open an existing run directory."""
+    return Run(run_dir)
+
+
+def run(config: Union[Config, Dict, str, os.PathLike], run_dir=None,
+        resume: bool = False) -> Run:
+    """Run a search (``resume``: continue the one in ``run_dir``) and return its :class:`Run`.
+
+    ``config``: a :class:`Config`, a dict of config keys (validated like a YAML file), or the
+    path of a YAML config. ``run_dir`` defaults to ``runs/NAME-TIME``."""
+    from .run import check_new_run_dir, run_search
+    if isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = config_from_dict(config)
+    else:
+        cfg = load_config(config)
+    if run_dir is None:
+        run_dir = Path(f"runs/{cfg.name or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if not resume:
+        check_new_run_dir(run_dir)
+    run_search(cfg, run_dir, resume=resume)
+    return Run(run_dir)

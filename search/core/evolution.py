@@ -1,0 +1,268 @@
+"""Regularized evolution over a pool of evaluation workers (the loop; its data is
+``state.EvolutionState``).
+
+In the shape of AutoML-Zero's ``regularized_evolution.cc``:
+
+* :meth:`RegularizedEvolution.init`: train the start program; the population is P copies of
+  it (or, on resume, load the checkpoint and replay the log lines written after it);
+* :meth:`RegularizedEvolution.run`: while workers have free slots, :meth:`select` a parent
+  (tournament of T), :meth:`mutate` it into a child, and :meth:`evaluate` batches of children
+  whose hash is unknown; results join the population as they arrive, the oldest member
+  leaves. A child whose hash is cached (or already in flight) takes that fitness without
+  training.
+
+Every child is logged (append-only) before the next checkpoint; a checkpoint is written
+atomically every ``checkpoint.every_seconds``. A killed driver loses only the children in
+flight, and resume trains no program twice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Dict, List, Optional
+
+from optevo.dsl.canon import program_hash
+from optevo.dsl.library import find_program
+from optevo.dsl.parse import parse
+from optevo.proxy_tasks.fitness import aggregate, normalize
+
+from . import mutations
+from .population import CacheEntry, Member, Population
+from .rundir import Record, RunDir, RunDirError
+from .state import Child, EvolutionState
+
+
+class RegularizedEvolution:
+    """The search loop. ``cfg`` is a validated search config (``config.Config``); ``pool``
+    a worker pool (``workers.make_pool``); ``progress`` is called with the loop now and
+    then (``progress.Progress``)."""
+
+    def __init__(self, cfg, run_dir, pool, progress=None):
+        self.cfg = cfg
+        self.rundir = RunDir(run_dir).create()
+        self.pool = pool
+        self.progress = progress
+        self.weights = dict(cfg.search.mutations)
+        self.state: Optional[EvolutionState] = None
+        self.pending: Dict[str, List[Child]] = {}  # hash in flight -> children waiting on it
+        self.hash_of_id: Dict[int, str] = {}  # trained child id in flight -> its hash
+        self.worker_pids: Dict[str, int] = {}
+        self.stalled = False
+        self._t0 = time.perf_counter()
+
+    # --- clock ------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Seconds of search over every session of this run."""
+        return self.state.elapsed + (time.perf_counter() - self._t0)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.hash_of_id)
+
+    def checkpoint(self):
+        now = time.perf_counter()
+        self.state.elapsed += now - self._t0
+        self._t0 = now
+        self.rundir.write_checkpoint(self.state.to_json())
+        self.last_checkpoint = now
+
+    # --- init -------------------------------------------------------------------------------
+    def init(self, resume: bool = False):
+        """A fresh state with the start program trained, or the checkpoint plus the log
+        lines written after it."""
+        n_lines = self.rundir.repair_log()
+        self.rundir.open_log()
+        self._t0 = time.perf_counter()
+        if not resume:
+            self.state = EvolutionState.fresh(self.cfg.seed, self.cfg.search.population)
+            self._evaluate_start()
+            return
+        saved = self.rundir.read_checkpoint()
+        if saved is None:
+            raise RunDirError(f"{self.rundir.path}: no checkpoint to resume from")
+        self.state = EvolutionState.from_json(saved, self.cfg.search.population)
+        for rec in self.rundir.records()[self.state.log_lines:n_lines]:
+            self._replay(rec)
+            self.state.log_lines += 1
+        self.state.done = False  # a finished run goes on if its budget was raised
+        self._t0 = time.perf_counter()
+
+    def _evaluate_start(self):
+        prog = find_program(self.cfg.search.start)
+        child = Child(0, None, None, program_hash(prog), prog.text())
+        self.state.next_id = 1
+        self.pool.submit([(0, child.program)])
+        results = []
+        while not results:
+            results = self.pool.poll(1.0)
+        res = results[0][1][0]
+        agg = aggregate(res["losses"], res["diverged"])
+        if agg.any_diverged:
+            raise RuntimeError("the start program diverged on this task: nothing to normalize by")
+        self.state.baseline = agg.mean
+        entry = CacheEntry(agg.mean, 1.0, agg.stderr, False, 0)
+        self.state.cache.put(child.hash, entry)
+        self._log(child, entry, cached=False, result=res)
+        member = self._member(child, entry)
+        self.state.population = Population(self.cfg.search.population,
+                                           [member] * self.cfg.search.population)
+        self.state.best = member
+        self.state.n_trained = 1
+
+    # --- select, mutate, evaluate -------------------------------------------------------------
+    def select(self) -> Member:
+        """Tournament selection: the best of T members drawn without replacement."""
+        return self.state.population.tournament(self.state.rng, self.cfg.search.tournament)
+
+    def mutate(self, parent: Member) -> Optional[Child]:
+        """A valid child of ``parent`` that computes something else, or None if the mutation
+        retries ran out (counted in ``failed_mutations``)."""
+        s = self.state
+        try:
+            res = mutations.mutate(s.rng, parse(parent.program), parent.hash, self.weights,
+                         program_hash, self.cfg.search.max_length,
+                         self.cfg.search.max_mutation_tries, s.rejected)
+        except mutations.MutationFailed:
+            s.failed_mutations += 1
+            return None
+        s.n_generated += 1
+        s.mutation_counts[res.mutation] += 1
+        child = Child(s.next_id, parent.id, res.mutation, res.hash, res.child.text())
+        s.next_id += 1
+        return child
+
+    def evaluate(self, budget_left: int) -> bool:
+        """Draw children until one batch needs training and send it to the pool; children
+        with a known (or in-flight) hash take that fitness on the spot. Returns whether a
+        batch was sent."""
+        batch, s = [], self.state
+        for _ in range(50 * self.cfg.workers.batch):
+            if len(batch) >= min(self.cfg.workers.batch, budget_left):
+                break
+            child = self.mutate(self.select())
+            if child is None:
+                continue
+            entry = s.cache.lookup(child.hash)
+            if entry is not None:
+                self._log(child, entry, cached=True)
+                self._join(self._member(child, entry), trained=False)
+            elif child.hash in self.pending:
+                s.cache.misses -= 1  # counted as a hit: it will share the in-flight result
+                s.cache.hits += 1
+                self.pending[child.hash].append(child)
+            else:
+                self.pending[child.hash] = [child]
+                self.hash_of_id[child.id] = child.hash
+                batch.append((child.id, child.program))
+        if batch:
+            self.pool.submit(batch)
+        return bool(batch)
+
+    # --- results join the population ------------------------------------------------------------
+    def _member(self, child: Child, entry: CacheEntry) -> Member:
+        return Member(child.id, child.parent, child.mutation, child.hash, child.program,
+                      entry.loss, entry.normalized)
+
+    def _join(self, member: Member, trained: bool):
+        """A child joins the population (the oldest member leaves)."""
+        s = self.state
+        s.population.add(member)
+        if trained:
+            s.n_trained += 1
+            s.since_improvement += 1
+        else:
+            s.n_cached += 1
+        if s.best is None or member.loss < s.best.loss:
+            s.best = member
+            s.since_improvement = 0
+        ra = self.cfg.search.restart_after
+        if ra and s.since_improvement >= ra and s.best is not None:
+            # restart: the population becomes copies of the best program so far
+            s.population = Population(self.cfg.search.population,
+                                      [s.best] * self.cfg.search.population)
+            s.since_improvement = 0
+            s.restarts += 1
+
+    def _log(self, child: Child, entry: CacheEntry, cached: bool, result=None):
+        fin = (lambda x: x if math.isfinite(x) else None)
+        self.rundir.append(Record(
+            child.id, child.parent, child.mutation, child.hash, child.program,
+            fin(entry.loss), fin(entry.normalized), fin(entry.stderr), entry.diverged, cached,
+            None if cached else result["worker"],
+            0.0 if cached else round(result["seconds"], 4), round(self.elapsed(), 3),
+            None if cached else [fin(x) for x in result["losses"]]))
+        self.state.log_lines += 1
+
+    def _apply(self, result: Dict):
+        self._note_worker(result)
+        children = self.pending.pop(self.hash_of_id.pop(result["id"]))
+        agg = aggregate(result["losses"], result["diverged"])
+        entry = CacheEntry(agg.mean, normalize(agg.mean, self.state.baseline), agg.stderr,
+                           agg.any_diverged, result["id"], len(children))
+        self.state.cache.put(children[0].hash, entry)
+        for k, child in enumerate(children):
+            self._log(child, entry, cached=k > 0, result=result)
+            self._join(self._member(child, entry), trained=k == 0)
+
+    def _note_worker(self, result: Dict):
+        """Keep RUN_DIR/workers.json (worker name -> pid) current, for users and tests."""
+        name, pid = result.get("worker"), result.get("pid")
+        if name and self.worker_pids.get(name) != pid:
+            self.worker_pids[name] = pid
+            self.rundir.write_workers(self.worker_pids)
+
+    def _replay(self, rec: Record):
+        """Apply one logged child that the checkpoint does not hold yet (resume)."""
+        inf = (lambda x: math.inf if x is None else x)
+        s = self.state
+        if not rec.cached:
+            s.cache.put(rec.hash, CacheEntry(inf(rec.loss), inf(rec.normalized),
+                                             inf(rec.stderr), rec.diverged, rec.id))
+        else:
+            s.cache.hits += 1
+        s.next_id = max(s.next_id, rec.id + 1)
+        self._join(Member(rec.id, rec.parent, rec.mutation, rec.hash, rec.program,
+                          inf(rec.loss), inf(rec.normalized)), trained=not rec.cached)
+
+    # --- run --------------------------------------------------------------------------------
+    def budget_left(self) -> int:
+        max_evals = self.cfg.search.max_evals
+        left = (max_evals - self.state.n_trained - self.in_flight) if max_evals else 10 ** 9
+        limit = self.cfg.search.time_limit
+        if limit is not None and self.elapsed() >= limit:
+            return 0
+        return left
+
+    def run(self, resume: bool = False) -> "RegularizedEvolution":
+        """Run (or resume) the search until its budget is spent."""
+        self.init(resume)
+        self.checkpoint()
+        every = self.cfg.checkpoint.every_seconds
+        s = self.state
+        try:
+            idle_fills = 0
+            while not s.done:
+                while self.pool.free_slots and self.budget_left() > 0:
+                    if not self.evaluate(self.budget_left()):
+                        idle_fills += 1
+                        break
+                    idle_fills = 0
+                if idle_fills > 200 and not self.hash_of_id:
+                    # every child drawn for a long while was cached: evolution is stuck
+                    self.stalled = True
+                    s.done = True
+                for _, results in self.pool.poll(0.5):
+                    for r in results:
+                        self._apply(r)
+                if self.budget_left() <= 0 and not self.hash_of_id:
+                    s.done = True
+                if time.perf_counter() - self.last_checkpoint >= every:
+                    self.checkpoint()
+                if self.progress:
+                    self.progress(self)
+        finally:
+            if s.done:
+                self.checkpoint()
+            self.rundir.close()
+        return self

@@ -1,0 +1,305 @@
+"""The run directory: the ONLY code that reads or writes a search run's files.
+
+    RUN_DIR/config.yaml          the resolved config the run used
+    RUN_DIR/evaluations.jsonl    one :class:`Record` per child that joined the population
+                                 (append-only; ``cached: true`` marks a child that took the
+                                 fitness of an equivalent program trained before)
+    RUN_DIR/checkpoint.json      the evolution state (``state.EvolutionState``), replaced
+                                 atomically
+    RUN_DIR/workers.json         worker name -> process id
+    RUN_DIR/holdout.jsonl        the best programs re-evaluated on fresh seeds
+    RUN_DIR/report.md, summary.json   the final report
+
+Invariants: one writer per file; ``evaluations.jsonl`` is only appended to, each line flushed
+as it is written, and the checkpoint is written only after the log is synced, so the log is
+never behind the checkpoint; a line torn by a kill (no final newline) is dropped by
+:meth:`JsonLines.repair` before anything is appended. Nothing here is ever unpickled or
+executed: every file is JSON, YAML or program text. A missing or unreadable file raises
+:class:`RunDirError` (one line naming the file and, for the log, the line).
+
+:class:`JsonLines` is the append-only log both the search and the funnel (``results.jsonl``)
+use; :func:`best_distinct` is the one definition of "the best distinct programs of a run".
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+from optevo.dsl.errors import OptevoError
+
+LOG = "evaluations.jsonl"
+CHECKPOINT = "checkpoint.json"
+CONFIG = "config.yaml"
+HOLDOUT = "holdout.jsonl"
+REPORT = "report.md"
+SUMMARY = "summary.json"
+WORKERS = "workers.json"
+
+
+class RunDirError(OptevoError, ValueError):
+    """A missing, incomplete or unreadable run directory (one line)."""
+
+
+def atomic_write(path, text: str):
+    """Write ``text`` to ``path`` so that a reader (or a crash) sees the old or the new file,
+    never a torn one: write a temporary file beside it, fsync, rename over."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class JsonLines:
+    """An append-only file of JSON objects, one per line, each flushed as it is written."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._f = None
+
+    def repair(self) -> int:
+        """Drop a torn last line (a write cut by a kill); returns the number of full lines."""
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end != len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+        return data[:end].count(b"\n")
+
+    def read(self) -> Iterator[Dict]:
+        """Every complete line as a dict (a torn last line is skipped, not repaired)."""
+        if not self.path.exists():
+            return
+        with open(self.path) as f:
+            for i, line in enumerate(f, 1):
+                if not line.endswith("\n"):
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    raise RunDirError(f"{self.path}:{i}: unreadable line ({e})") from None
+                if not isinstance(rec, dict):
+                    raise RunDirError(f"{self.path}:{i}: not a JSON object")
+                yield rec
+
+    def open(self):
+        self._f = open(self.path, "a", buffering=1)
+        return self
+
+    def append(self, obj: Dict):
+        self._f.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        self._f.flush()
+
+    def sync(self):
+        if self._f is not None:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+
+    def close(self):
+        if self._f is not None:
+            self.sync()
+            self._f.close()
+            self._f = None
+
+
+def _finite(x):
+    return x if x is None or math.isfinite(x) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One line of ``evaluations.jsonl``: a child that joined the population.
+
+    ``loss`` (mean over the fitness seeds), ``normalized`` and ``stderr`` are ``None`` for a
+    diverged child; ``losses`` (per seed) is present for trained children only; ``line`` is
+    the line of the log it was read from (0 when not read from a file)."""
+
+    id: int
+    parent: Optional[int]
+    mutation: Optional[str]
+    hash: str
+    program: str
+    loss: Optional[float]
+    normalized: Optional[float]
+    stderr: Optional[float]
+    diverged: bool
+    cached: bool
+    worker: Optional[str] = None
+    seconds: float = 0.0
+    time: float = 0.0
+    losses: Optional[List[Optional[float]]] = None
+    line: int = dataclasses.field(default=0, compare=False, repr=False)
+
+    def to_json(self) -> Dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name != "line"}
+        for k in ("loss", "normalized", "stderr"):
+            d[k] = _finite(d[k])
+        if self.losses is None:
+            del d["losses"]
+        else:
+            d["losses"] = [_finite(x) for x in self.losses]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Dict, line: int = 0) -> "Record":
+        try:
+            return cls(int(d["id"]), d.get("parent"), d.get("mutation"), str(d["hash"]),
+                       str(d["program"]), d.get("loss"), d.get("normalized"), d.get("stderr"),
+                       bool(d.get("diverged", d.get("loss") is None)),
+                       bool(d.get("cached", False)), d.get("worker"),
+                       float(d.get("seconds", 0.0)), float(d.get("time", 0.0)),
+                       d.get("losses"), line)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
+
+
+def best_distinct(records: List[Record], k: Optional[int] = None,
+                  include_start: bool = True) -> List[Record]:
+    """The best ``k`` (all if None) distinct programs of a run: for each hash the trained
+    record with the lowest finite loss, ranked by (loss, id); diverged programs are left out,
+    and so is the start program (id 0) unless ``include_start``."""
+    best: Dict[str, Record] = {}
+    for r in records:
+        if r.cached or r.loss is None or (r.id == 0 and not include_start):
+            continue
+        old = best.get(r.hash)
+        if old is None or (r.loss, r.id) < (old.loss, old.id):
+            best[r.hash] = r
+    ranked = sorted(best.values(), key=lambda r: (r.loss, r.id))
+    return ranked if k is None else ranked[:k]
+
+
+def hash_counts(records: List[Record]) -> Dict[str, int]:
+    """How many logged children (trained or cached) share each hash."""
+    return dict(collections.Counter(r.hash for r in records))
+
+
+class RunDir:
+    """A search run's directory (see the module docstring for its files)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.log = JsonLines(self.path / LOG)
+
+    @classmethod
+    def existing(cls, path) -> "RunDir":
+        """An existing run directory, or :class:`RunDirError` saying what is missing."""
+        path = Path(path)
+        if not path.is_dir():
+            raise RunDirError(f"{path}: no such run directory")
+        if not (path / LOG).exists():
+            raise RunDirError(f"{path}: not a run directory (no {LOG})")
+        return cls(path)
+
+    def create(self) -> "RunDir":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def exists(self) -> bool:
+        """Does the directory already hold a run (a checkpoint or a log)?"""
+        return self.file(CHECKPOINT).exists() or self.file(LOG).exists()
+
+    # --- the evaluation log -----------------------------------------------------------------
+    def repair_log(self) -> int:
+        return self.log.repair()
+
+    def open_log(self):
+        self.log.open()
+
+    def append(self, record: Record):
+        """Append one record; flushed at once so a killed driver loses nothing written."""
+        self.log.append(record.to_json())
+
+    def close(self):
+        self.log.close()
+
+    def records(self) -> List[Record]:
+        """Every complete record of the log, in order (a torn last line is skipped)."""
+        out = []
+        for i, d in enumerate(self.log.read(), 1):
+            try:
+                out.append(Record.from_json(d, i))
+            except ValueError as e:
+                raise RunDirError(f"{self.log.path}:{i}: {e}") from None
+        return out
+
+    def nonempty_records(self) -> List[Record]:
+        records = self.records()
+        if not records:
+            raise RunDirError(f"{self.log.path}: no evaluations yet")
+        return records
+
+    def record(self, ident) -> Record:
+        """The record with id ``ident`` (an int or its text)."""
+        try:
+            key = int(ident)
+        except (TypeError, ValueError):
+            raise RunDirError(f"{ident!r} is not an evaluation id (a whole number)") from None
+        records = self.nonempty_records()
+        for r in records:
+            if r.id == key:
+                return r
+        ids = [r.id for r in records]
+        raise RunDirError(f"{self.path}: no evaluation with id {key} "
+                          f"(ids {min(ids)}..{max(ids)})")
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def write_checkpoint(self, state: Dict):
+        self.log.sync()  # the log is never behind the checkpoint
+        atomic_write(self.file(CHECKPOINT), json.dumps(state))
+
+    def read_checkpoint(self) -> Optional[Dict]:
+        p = self.file(CHECKPOINT)
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunDirError(f"{p}: unreadable checkpoint ({e})") from None
+
+    # --- config, workers, held-out results, reports ------------------------------------------
+    def write_config(self, text: str):
+        atomic_write(self.file(CONFIG), text)
+
+    def config(self):
+        """The run's validated config, or None if it has no ``config.yaml``."""
+        from .config import load_config
+        p = self.file(CONFIG)
+        return load_config(p) if p.exists() else None
+
+    def write_workers(self, pids: Dict[str, int]):
+        atomic_write(self.file(WORKERS), json.dumps(pids))
+
+    def write_holdout(self, rows: List[Dict]):
+        atomic_write(self.file(HOLDOUT), "".join(json.dumps(r) + "\n" for r in rows))
+
+    def holdout_rows(self) -> List[Dict]:
+        return list(JsonLines(self.file(HOLDOUT)).read())
+
+    def write_report(self, text: str):
+        atomic_write(self.file(REPORT), text)
+
+    def write_summary(self, summary: Dict):
+        atomic_write(self.file(SUMMARY), json.dumps(summary, indent=1))

@@ -1,0 +1,91 @@
+"""The evolution state: plain data that the loop (``evolution.py``) reads and changes.
+
+Everything a search needs to continue after a kill is here, and nothing else: the population
+(regularized evolution's queue), the equivalence cache (hash -> fitness), the RNG, the id
+counter and the statistics. :meth:`EvolutionState.to_json` / :meth:`from_json` round-trip it
+exactly (the RNG state included), which is what ``checkpoint.json`` holds. Children in
+flight are not part of the state: a killed driver loses them, and none is ever logged twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from typing import Dict, Optional
+
+import numpy as np
+
+from .population import FitnessCache, Member, Population
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclasses.dataclass
+class Child:
+    """A program drawn by mutation, on its way to training (or to a cached fitness)."""
+
+    id: int
+    parent: Optional[int]
+    mutation: Optional[str]
+    hash: str
+    program: str  # canonical text
+
+
+@dataclasses.dataclass
+class EvolutionState:
+    population: Population
+    cache: FitnessCache
+    rng: np.random.Generator
+    next_id: int = 0
+    n_trained: int = 0
+    n_cached: int = 0
+    n_generated: int = 0
+    failed_mutations: int = 0
+    rejected: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    mutation_counts: collections.Counter = dataclasses.field(
+        default_factory=collections.Counter)
+    baseline: float = math.nan  # the start program's fitness: normalized = loss / baseline
+    best: Optional[Member] = None
+    since_improvement: int = 0
+    restarts: int = 0
+    elapsed: float = 0.0  # seconds of search before the current session
+    log_lines: int = 0  # records of evaluations.jsonl this state includes
+    done: bool = False
+
+    @classmethod
+    def fresh(cls, seed: int, population_size: int) -> "EvolutionState":
+        return cls(Population(population_size), FitnessCache(), np.random.default_rng(seed))
+
+    def to_json(self) -> Dict:
+        return {
+            "version": CHECKPOINT_VERSION, "next_id": self.next_id,
+            "n_trained": self.n_trained, "n_cached": self.n_cached,
+            "n_generated": self.n_generated, "rejected": dict(self.rejected),
+            "mutations": dict(self.mutation_counts), "rng": self.rng.bit_generator.state,
+            "population": self.population.to_json(), "cache": self.cache.to_json(),
+            "baseline": self.baseline, "best": self.best.to_json() if self.best else None,
+            "since_improvement": self.since_improvement, "restarts": self.restarts,
+            "elapsed": self.elapsed, "log_lines": self.log_lines,
+            "failed_mutations": self.failed_mutations, "done": self.done,
+        }
+
+    @classmethod
+    def from_json(cls, s: Dict, population_size: int) -> "EvolutionState":
+        """The state of a checkpoint; ``population_size`` comes from the (possibly resumed
+        with a new budget) config. Raises ValueError for an unknown checkpoint version."""
+        if s.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint version {s.get('version')} is not supported")
+        rng = np.random.default_rng()
+        rng.bit_generator.state = s["rng"]
+        return cls(
+            population=Population(population_size,
+                                  [Member.from_json(m) for m in s["population"]]),
+            cache=FitnessCache.from_json(s["cache"]), rng=rng, next_id=s["next_id"],
+            n_trained=s["n_trained"], n_cached=s["n_cached"], n_generated=s["n_generated"],
+            failed_mutations=s.get("failed_mutations", 0),
+            rejected=collections.Counter(s["rejected"]),
+            mutation_counts=collections.Counter(s["mutations"]), baseline=s["baseline"],
+            best=Member.from_json(s["best"]) if s["best"] else None,
+            since_improvement=s["since_improvement"], restarts=s["restarts"],
+            elapsed=s["elapsed"], log_lines=s["log_lines"], done=s.get("done", False))

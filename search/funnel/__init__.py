@@ -1,0 +1,9 @@
+"""Funnel selection (METHOD.md, "Generalization"): re-tune and re-check programs on
+progressively larger tasks against tuned baselines.
+
+``config`` (stages, baselines, tuning grids), ``candidates`` (baselines, a run's best
+programs, program files), ``plan`` (which jobs a candidate needs; the decision once they are
+done), ``runner`` (stages on worker pools, ``results.jsonl``, resume), ``report`` (tables,
+``report.md``, ``summary.json``, ``funnel.png``). The command is ``optevo funnel``
+(``optevo.search.cli.funnel``).
+"""

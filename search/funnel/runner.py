@@ -1,0 +1,206 @@
+"""Run the funnel: stages in order, jobs on worker pools, results appended to
+``results.jsonl``, tables and reports written per stage (``report.py``).
+
+Only candidates whose mean paired difference to the ``reference`` baseline on the eval seeds
+is below ``-pass_margin_se`` standard errors go on to the next stage; baselines run on every
+stage. Every finished job is one line of ``results.jsonl`` (append-only, a torn last line
+dropped on resume) and a resumed funnel skips it, so it writes the same tables as an
+uninterrupted one. The tuning rules are in ``plan.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from optevo.dsl.liveness import strip_dead
+from optevo.dsl.parse import parse
+
+from ..core.rundir import JsonLines, RunDirError, atomic_write
+from ..core.workers import EvalSpec, InProcessPool, RayPool
+from . import report as rep
+from .candidates import Candidate
+from .config import FUNNEL_JSON, RESULTS, TIMING, FunnelConfig, Stage
+from .plan import parse_key, plan, seeds_of
+
+
+class Results:
+    """``results.jsonl``: one line per finished job (append-only, flushed per line), and the
+    finished jobs by key."""
+
+    def __init__(self, path: Path):
+        self.log = JsonLines(path)
+        self.path = self.log.path
+        self.log.repair()  # a line torn by a kill
+        self.by_key: Dict[str, Dict] = {rec["key"]: rec for rec in self.log.read()}
+        self.log.open()
+
+    def add(self, rec: Dict):
+        self.log.append(rec)
+        self.by_key[rec["key"]] = rec
+
+    def close(self):
+        self.log.close()
+
+
+def _buckets(cands: List[Candidate]) -> Tuple[int, ...]:
+    n = max([len(strip_dead(parse(c.text)).stmts) for c in cands if not c.optax] + [1])
+    b = 8
+    while b < n:
+        b *= 2
+    return (b,)
+
+
+class Funnel:
+    def __init__(self, cfg: FunnelConfig, out: Path, candidates: List[Candidate],
+                 workers: int, address: Optional[str], log=sys.stdout):
+        self.cfg, self.out, self.cands = cfg, Path(out), candidates
+        self.workers, self.address, self.log = workers, address, log
+        self.results = Results(self.out / RESULTS)
+        self.pool = None
+
+    def say(self, msg: str):
+        print(msg, file=self.log, flush=True)
+
+    def _make_pool(self, stage: Stage, cands: List[Candidate]):
+        spec = EvalSpec(stage.task, stage.task_options(), stage.steps,
+                        tuple(seeds_of(stage, "t")), _buckets(cands))
+        if self.workers <= 0:
+            return InProcessPool(spec)
+        return RayPool(spec, self.workers, self.address, self.cfg.pin_cores)
+
+    def _close_pool(self, final: bool):
+        if self.pool is None:
+            if final and self.workers > 0 and "ray" in sys.modules:
+                import ray
+                if ray.is_initialized():
+                    ray.shutdown()
+            return
+        if final:
+            self.pool.shutdown()
+        elif hasattr(self.pool, "ray"):  # keep Ray up for the next stage; drop the workers
+            for w in self.pool.workers:
+                try:
+                    self.pool.ray.kill(w)
+                except Exception:
+                    pass
+        self.pool = None
+
+    def run_stage(self, si: int, stage: Stage, cands: List[Candidate]) -> Dict[str, Dict]:
+        by_name = {c.name: c for c in cands}
+        inflight = set()
+        done_names = set()
+        n_jobs, last = 0, time.time()
+        while True:
+            todo, decisions = [], {}
+            for c in cands:
+                missing, dec = plan(stage, c, self.results.by_key)
+                if dec is not None:
+                    decisions[c.name] = dec
+                    if c.name not in done_names:
+                        done_names.add(c.name)
+                        self.say(f"  {c.name}: lr x{dec['lr_mult']:.4g}"
+                                 + ("" if not c.has_wd else ", wd off" if dec["wd_factor"]
+                                    == 0 else f", wd x{dec['wd_factor']:.4g}")
+                                 + f", tuning loss {dec['tune_loss']:.4f}")
+                else:
+                    todo += [x for x in missing if x not in inflight]
+            if len(decisions) == len(cands):
+                return decisions
+            if self.pool is None:
+                self.pool = self._make_pool(stage, cands)
+            for key in todo:
+                if self.pool.free_slots <= 0:
+                    break
+                _, name, k, j, group = parse_key(key)
+                c = by_name[name]
+                self.pool.submit([(key, c.setting_text(stage, j))], seeds_of(stage, group),
+                                 stage.lr_ratio ** k)
+                inflight.add(key)
+            for items, recs in self.pool.poll(1.0):
+                for rec in recs:
+                    key = rec["id"]
+                    _, name, k, j, group = parse_key(key)
+                    self.results.add({
+                        "key": key, "stage": stage.name, "candidate": name, "lr_k": k,
+                        "wd_j": j, "group": group, "seeds": rec["seeds"],
+                        "losses": [x if math.isfinite(x) else None for x in rec["losses"]],
+                        "diverged": rec["diverged"], "seconds": round(rec["seconds"], 4),
+                        "worker": rec["worker"]})
+                    inflight.discard(key)
+                    n_jobs += 1
+            if time.time() - last > 30:
+                last = time.time()
+                self.say(f"  {stage.name}: {n_jobs} jobs done here, {len(decisions)}/"
+                         f"{len(cands)} optimizers settled")
+                self._save_elapsed()
+
+    def _save_elapsed(self) -> float:
+        """Wall time over every session of this funnel (kept across kills and resumes)."""
+        elapsed = self._before + time.time() - self._t0
+        atomic_write(self.out / TIMING, json.dumps({"elapsed": elapsed}))
+        return elapsed
+
+    def execute(self) -> int:
+        self._t0 = time.time()
+        timing_path = self.out / TIMING
+        self._before = json.loads(timing_path.read_text())["elapsed"] \
+            if timing_path.exists() else 0.0
+        baselines = [c for c in self.cands if c.baseline]
+        alive = [c for c in self.cands if not c.baseline]
+        stage_rows = []
+        prev_cost = None
+        try:
+            for si, stage in enumerate(self.cfg.stages):
+                cost = rep.stage_cost(stage)
+                self.say(f"stage {si + 1}/{len(self.cfg.stages)} {stage.name}: "
+                         f"{cost['describe']}; {len(alive)} candidates + "
+                         f"{len(baselines)} baselines; {cost['gflop']:.3g} GFLOP per run"
+                         + (f" ({cost['gflop'] / prev_cost:.1f}x the stage below)"
+                            if prev_cost else ""))
+                prev_cost = cost["gflop"]
+                decisions = self.run_stage(si, stage, baselines + alive)
+                self._close_pool(final=False)
+                rows = rep.stage_rows(self.cfg, stage, decisions)
+                stage_rows.append((stage, rows, cost))
+                text = rep.stage_markdown(self.cfg, si, stage, rows)
+                atomic_write(self.out / rep.stage_file(si, stage), text)
+                self.say(text)
+                passed = {r["candidate"] for r in rows if r["passes"]}
+                alive = [c for c in alive if c.name in passed]
+                self._save_elapsed()
+                if not alive:
+                    self.say("no candidate passed; the remaining stages run the baselines only")
+        finally:
+            self._close_pool(final=True)
+            self.results.close()
+        elapsed = self._save_elapsed()
+        rep.write_report(self.out, self.cfg, self.cands, stage_rows, self.results.path, elapsed)
+        self.say(f"funnel done in {elapsed:.1f} s: {self.out / 'report.md'}")
+        return 0
+
+
+def new_funnel_dir(out, cfg: FunnelConfig, cands: List[Candidate]) -> Path:
+    """Create the funnel directory ``out`` holding ``funnel.json`` (config and candidates);
+    refused if ``out`` already holds a funnel."""
+    out = Path(out)
+    if (out / FUNNEL_JSON).exists():
+        raise RunDirError(f"{out}: already holds a funnel; continue it with --resume {out}"
+                          " or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / FUNNEL_JSON, json.dumps(
+        {"config": cfg.to_json(), "candidates": [c.__dict__ for c in cands]}, indent=1))
+    return out
+
+
+def saved_funnel(out) -> Tuple[FunnelConfig, List[Candidate]]:
+    """The config and candidates saved in the funnel directory ``out``."""
+    out = Path(out)
+    if not (out / FUNNEL_JSON).exists():
+        raise RunDirError(f"{out}: not a funnel directory (no {FUNNEL_JSON})")
+    saved = json.loads((out / FUNNEL_JSON).read_text())
+    return FunnelConfig.from_json(saved["config"]), [Candidate(**c) for c in saved["candidates"]]
