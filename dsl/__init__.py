@@ -1,18 +1,19 @@
 """optevo.dsl: the language of optimizer programs.
 
-One op table (``ops``) defines every function; programs are data (``program``), parsed from
-the paper's text form with ``ast`` (``parse``), run by the reference executor (``execute``)
-or by the fast interpreter (``interpreter``), and exported to optax (``export``).
+One op table (``ops``) defines every function, one row per op (``register_op`` adds one);
+programs are data (``program``), parsed from the paper's text form with ``ast``
+(``parse``), run by the reference executor (``execute``) or by the fast interpreter
+(``interpreter``), and exported to optax (``export``, ``codegen``).
 """
 
-from .ops import OPS, OP_LIST, SCALAR, TENSOR, resolve
-from .program import INPUTS, OUTPUTS, Program, ProgramError, Stmt, check
+from .ops import OPS, OP_LIST, SCALAR, TENSOR, Op, register_op, registered, resolve
+from .program import INPUTS, OUTPUTS, STATE, Program, ProgramError, Stmt, check
 from .parse import load, parse
 from .execute import run, update_fn
 from .export import ProgramState, to_optax
 
 __all__ = [
-    "OPS", "OP_LIST", "SCALAR", "TENSOR", "resolve", "INPUTS", "OUTPUTS", "Program",
-    "ProgramError", "Stmt", "check", "load", "parse", "run", "update_fn", "ProgramState",
-    "to_optax",
+    "OPS", "OP_LIST", "SCALAR", "TENSOR", "Op", "register_op", "registered", "resolve",
+    "INPUTS", "OUTPUTS", "STATE", "Program", "ProgramError", "Stmt", "check", "load", "parse",
+    "run", "update_fn", "ProgramState", "to_optax",
 ]

@@ -1,8 +1,9 @@
 """The reference semantics: run a program statement by statement on parameter pytrees.
 
 This is the plain path: a program becomes a Python function of JAX arrays, which callers
-``jax.jit`` (one compile per program). The fast interpreter (``optevo.dsl.interpreter``)
-must agree with it; tests hold the two equal.
+``jax.jit`` (one compile per program). Each statement runs its op's row (``Op.impl``); a
+literal ``name = c`` holds the Python float ``c`` itself. The fast interpreter
+(``optevo.dsl.interpreter``) must agree with it; tests hold the two equal.
 """
 
 from __future__ import annotations

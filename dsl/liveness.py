@@ -3,15 +3,17 @@
 A statement is live if the update depends on it, in this step or a later one. State is
 loop-carried: the returned ``m`` feeds the input ``m`` of the next step, so it matters only
 if some live statement (or a returned name) reads the input ``m``. This finds the fixpoint.
+Nothing here depends on ops: a statement reads its variable arguments (a literal
+``name = c`` reads none) and writes its target.
 """
 
 from __future__ import annotations
 
 from typing import FrozenSet, List, Set, Tuple
 
-from .program import INPUTS, Program
+from .program import INPUTS, STATE, Program
 
-STATE = ("m", "v")
+__all__ = ["STATE", "live_mask", "live_state", "strip_dead"]
 
 
 def _backward(program: Program, needed: Set[str]) -> Tuple[List[bool], Set[str]]:

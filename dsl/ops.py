@@ -1,13 +1,24 @@
 """The op table: the single source of truth for every function a program may call.
 
-One row per op: its printed name, arity, how its output kind (tensor or scalar) follows from
-its arguments' kinds, its implementation, its infix symbol and its aliases. Adding an op is
-adding one row to ``_ROWS``.
+One row (:class:`Op`) per op holds everything known about it: its printed name, arity, how
+its output kind (tensor or scalar) follows from its arguments' kinds, its implementation,
+its infix symbol, aliases and doc, its export template (``dsl/codegen.py``), and the
+algebraic facts that hashing and simplification use (``commutative``, ``idempotent``,
+``involution``, ``absorbs``, ``units``, ``fold``, ``pyfloat``). The parser, both executors,
+liveness, hashing (``dsl/canon.py``), the simplifier and the export read the row; no other
+module names an op's formula or properties. Adding an op is one row: append it to
+``_ROWS``, or at run time ``register_op(Op(...))`` (``registered(op)`` is a context manager
+that removes it again). ``OPS``, ``OP_LIST``, ``INFIX`` and the alias map are live views of
+the table, so code that imported them sees a registered op; an engine built afterwards has
+it in its switch table.
 
 Functions are those of the paper's release (google/automl ``hero/fn_lib.py``, Chen et al.
 2023), with ``clip(x, c)`` added and ``interp`` as the printed name of ``interpolate``. The
 release's ``invert`` (bitwise NOT) is left out: it is undefined on floats, so abstract
-execution there rejected every program that used it.
+execution there rejected every program that used it. The release's ``name = 1e-8`` is the
+``literal`` op (rule ``LITERAL``): one numeric argument, a scalar result, printed as the bare
+number, not callable by name and never drawn by random statements; it computes exactly what
+writing the number in place of the name computes.
 
 Values are of two kinds. A *tensor* has the shape of the parameters (a pytree); a *scalar* is
 one number (``lr``, constants, reductions). Implementations are written once against a
@@ -16,22 +27,25 @@ them; the reference executor uses a pytree space and the fast interpreter a flat
 space, so both run the very same formulas.
 
 Safe forms (as in the paper): ``log``, ``log2``, ``log10`` and ``sqrt`` act on ``|x|``,
-``log1p(x) = log|1 + x|``, division and ``reciprocal`` add ``1e-8`` to the denominator, and the
-reductions ``cosine_sim`` and ``clip_by_global_norm`` divide safely too.
+``log1p(x) = log|1 + x|``, division and ``reciprocal`` add ``EPS = 1e-8`` to the denominator,
+and the reductions ``cosine_sim`` and ``clip_by_global_norm`` divide safely too.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import contextlib
 import dataclasses
 import math
-from typing import Callable, Dict, Optional, Tuple
+import operator
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import jax.numpy as jnp
 
 TENSOR = "tensor"
 SCALAR = "scalar"
 
-EPS = 1e-8
+EPS = 1e-8  # the safe-division epsilon: export templates write it as {eps}
 
 
 class Space:
@@ -49,113 +63,58 @@ class Space:
         raise NotImplementedError
 
 
-# --- elementwise implementations (plain jnp functions; broadcasting) -------------------------
-
-def _div(x, y):
-    return x / (y + EPS)
-
-
-def _interp(x, y, a):
-    """interp(x, y, a) = (1 - a) * x + a * y (the paper's ``interp``/``interpolate``)."""
-    return (1.0 - a) * x + a * y
-
-
-def _clip(x, c):
-    c = jnp.abs(c)
-    return jnp.clip(x, -c, c)
-
-
-_ELEMENTWISE: Dict[str, Tuple[int, Callable]] = {
-    # arithmetic
-    "add": (2, lambda x, y: x + y),
-    "sub": (2, lambda x, y: x - y),
-    "mul": (2, lambda x, y: x * y),
-    "div": (2, _div),
-    "max": (2, jnp.maximum),
-    "min": (2, jnp.minimum),
-    "power": (2, jnp.power),
-    # unary
-    "abs": (1, jnp.abs),
-    "cos": (1, jnp.cos),
-    "sin": (1, jnp.sin),
-    "tan": (1, jnp.tan),
-    "arcsin": (1, jnp.arcsin),
-    "arccos": (1, jnp.arccos),
-    "arctan": (1, jnp.arctan),
-    "sinh": (1, jnp.sinh),
-    "cosh": (1, jnp.cosh),
-    "tanh": (1, jnp.tanh),
-    "arcsinh": (1, jnp.arcsinh),
-    "arccosh": (1, jnp.arccosh),
-    "arctanh": (1, jnp.arctanh),
-    "exp": (1, jnp.exp),
-    "exp2": (1, jnp.exp2),
-    "exp10": (1, lambda x: jnp.power(10.0, x)),
-    "expm1": (1, jnp.expm1),
-    "log": (1, lambda x: jnp.log(jnp.abs(x))),
-    "log10": (1, lambda x: jnp.log10(jnp.abs(x))),
-    "log2": (1, lambda x: jnp.log2(jnp.abs(x))),
-    "log1p": (1, lambda x: jnp.log(jnp.abs(1.0 + x))),
-    "square": (1, jnp.square),
-    "sqrt": (1, lambda x: jnp.sqrt(jnp.abs(x))),
-    "cube": (1, lambda x: x * x * x),
-    "cbrt": (1, jnp.cbrt),
-    "sign": (1, jnp.sign),
-    "reciprocal": (1, lambda x: 1.0 / (x + EPS)),
-    "negative": (1, jnp.negative),
-    # more arguments
-    "interp": (3, _interp),
-    "clip": (2, _clip),
-}
-
-
-# --- ops that reduce over the parameters ------------------------------------------------------
-
-def _global_norm(sp: Space, x):
-    """sqrt(sum over all parameters of x^2): a scalar."""
-    return jnp.sqrt(sp.total(sp.map(jnp.square, x)))
-
-
-def _norm(sp: Space, x):
-    """The L2 norm of each parameter leaf, broadcast over that leaf (release: per-leaf norm)."""
-    return sp.map(jnp.sqrt, sp.leaf_total(sp.map(jnp.square, x)))
-
-
-def _dot(sp: Space, x, y):
-    """sum over all parameters of x * y: a scalar."""
-    return sp.total(sp.map(lambda a, b: a * b, x, y))
-
-
-def _cosine_sim(sp: Space, x, y):
-    """dot(x, y) / (|x| |y| + 1e-8), norms over all parameters (safe division)."""
-    return _dot(sp, x, y) / (_global_norm(sp, x) * _global_norm(sp, y) + EPS)
-
-
-def _clip_by_global_norm(sp: Space, x, c):
-    """x * min(1, c / (global_norm(x) + 1e-8)) (safe division)."""
-    factor = sp.map(lambda cc: jnp.minimum(1.0, cc / (_global_norm(sp, x) + EPS)), c)
-    return sp.map(lambda a, f: a * f, x, factor)
-
-
 # Output-kind rules.
 ELEMENTWISE = "elementwise"  # tensor if any argument is a tensor, else scalar
 REDUCE = "reduce"  # always scalar
 SAME_AS_FIRST = "first"  # the kind of the first argument
 ANY_TENSOR = "any"  # not elementwise, but a tensor if any argument is a tensor
 CONSTANT = "constant"  # no arguments, scalar
+LITERAL = "literal"  # `name = c`: one numeric argument (never a variable), scalar, its value
+
+LITERAL_OP = "literal"  # the name of the one op with rule LITERAL
+MAX_ARITY = 3  # the fast interpreter's statement rows hold at most three arguments
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """A right identity: ``f(x, value) = x`` (also ``f(value, x)`` for commutative ops).
+
+    ``strict``: bitwise for every float32 ``x`` (else equal but for the sign of a zero);
+    ``double``: also when ``x`` is a Python float (the reference executor's double)."""
+
+    value: float
+    strict: bool = True
+    double: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
 class Op:
-    """One row of the op table."""
+    """One row of the op table.
+
+    The properties hold bitwise as both engines compute (float32 through XLA, which flushes
+    subnormals to zero in every arithmetic op, as ``x * 1`` does) and, for ``pyfloat`` ops,
+    also in Python double; the simplifier's exact passes rely on that (``simplify/graph.py``)."""
 
     name: str  # canonical (printed) name
     arity: int
-    rule: str  # ELEMENTWISE, REDUCE, SAME_AS_FIRST or CONSTANT
+    rule: str  # an output-kind rule: ELEMENTWISE, REDUCE, SAME_AS_FIRST, ANY_TENSOR, ...
     impl: Callable  # impl(space, *args) -> value
+    # export: for elementwise ops (and CONSTANT/LITERAL) a format string over the argument
+    # codes {0}, {1}, ... (and {eps}), mapped over the tensor leaves by codegen; otherwise a
+    # function (writer, *args) -> code, args as (code, kind) pairs (see dsl/codegen.py).
+    export: Union[str, Callable, None] = None
     infix: Optional[str] = None  # '+', '-', '*', '/' for arithmetic
     aliases: Tuple[str, ...] = ()
     doc: str = ""
+    commutative: bool = False  # f(x, y) = f(y, x): hashing sorts the arguments
+    idempotent: bool = False  # unary: f(f(x)) = f(x); binary: f(x, x) = x
+    involution: bool = False  # f(f(x)) = x
+    absorbs: Tuple[str, ...] = ()  # unary ops g with f(g(x)) = f(x)
+    units: Tuple[Unit, ...] = ()  # right identities
+    fold: Optional[Callable] = None  # f on Python floats, exact in both engines whenever
+    # the arguments and the result are float32 values (+ - *: double rounding is innocuous)
+    pyfloat: bool = False  # on Python floats the reference computes in double, returns one
+    search: bool = True  # random statements (the search's insert mutation) may draw it
 
     def out_kind(self, arg_kinds) -> str:
         if self.rule in (ELEMENTWISE, ANY_TENSOR):
@@ -169,55 +128,256 @@ class Op:
         return self.rule == ELEMENTWISE
 
 
-def _ew(name, **kw):
-    arity, f = _ELEMENTWISE[name]
-    return Op(name, arity, ELEMENTWISE, lambda sp, *a, _f=f: sp.map(_f, *a), doc=f.__doc__ or "", **kw)
+def elementwise(name: str, arity: int, f: Callable, export: str, **props) -> Op:
+    """A row for an elementwise op: ``f`` is a plain jnp function (broadcasting), ``export``
+    the same formula as a template, e.g. ``elementwise("softsign", 1, lambda x: x / (1.0 +
+    jnp.abs(x)), "{0} / (1.0 + jnp.abs({0}))")``; ``props`` are further :class:`Op` fields."""
+    props.setdefault("doc", f.__doc__ or "")
+    return Op(name, arity, ELEMENTWISE, lambda sp, *a, _f=f: sp.map(_f, *a), export, **props)
 
 
-def _const(name, value):
-    return Op(name, 0, CONSTANT, lambda sp, _v=value: jnp.float32(_v))
+# --- elementwise implementations that need more than one line ---------------------------------
+
+def _div(x, y):
+    """x / (y + 1e-8) (safe division)."""
+    return x / (y + EPS)
 
 
-_ROWS = [
-    _ew("add", infix="+"),
-    _ew("sub", infix="-"),
-    _ew("mul", infix="*"),
-    _ew("div", infix="/"),
-    _ew("max"),
-    _ew("min"),
-    _ew("power", aliases=("pow",)),
-    *[_ew(n) for n in (
-        "abs cos sin tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp exp2 "
-        "exp10 expm1 log log10 log2 log1p square sqrt cube cbrt sign reciprocal negative"
-    ).split()],
-    _ew("interp", aliases=("interpolate",)),
-    _ew("clip"),
-    Op("norm", 1, SAME_AS_FIRST, _norm, doc=_norm.__doc__),
-    Op("global_norm", 1, REDUCE, _global_norm, doc=_global_norm.__doc__),
-    Op("dot", 2, REDUCE, _dot, doc=_dot.__doc__),
-    Op("cosine_sim", 2, REDUCE, _cosine_sim, doc=_cosine_sim.__doc__),
-    Op("clip_by_global_norm", 2, ANY_TENSOR, _clip_by_global_norm,
+def _interp(x, y, a):
+    """interp(x, y, a) = (1 - a) * x + a * y (the paper's ``interp``/``interpolate``)."""
+    return (1.0 - a) * x + a * y
+
+
+def _clip(x, c):
+    """x clipped to [-|c|, |c|]."""
+    c = jnp.abs(c)
+    return jnp.clip(x, -c, c)
+
+
+# --- ops that reduce over the parameters (impl and export side by side) ------------------------
+
+def _global_norm(sp: Space, x):
+    """sqrt(sum over all parameters of x^2): a scalar."""
+    return jnp.sqrt(sp.total(sp.map(jnp.square, x)))
+
+
+def _norm(sp: Space, x):
+    """The L2 norm of each parameter leaf, broadcast over that leaf (release: per-leaf norm)."""
+    return sp.map(jnp.sqrt, sp.leaf_total(sp.map(jnp.square, x)))
+
+
+def _norm_export(wr, x):
+    c, kind = x
+    if kind != TENSOR:
+        return f"jnp.sqrt(jnp.square({c}))"
+    return f"jax.tree.map(lambda {c}: jnp.sqrt(jnp.broadcast_to(jnp.sum(jnp.square({c})), " \
+           f"{c}.shape)), {c})"
+
+
+def _dot(sp: Space, x, y):
+    """sum over all parameters of x * y: a scalar."""
+    return sp.total(sp.map(lambda a, b: a * b, x, y))
+
+
+def _dot_export(wr, x, y):
+    return wr.total(wr.mapped("{0} * {1}", [x, y]))
+
+
+def _cosine_sim(sp: Space, x, y):
+    """dot(x, y) / (|x| |y| + 1e-8), norms over all parameters (safe division)."""
+    return _dot(sp, x, y) / (_global_norm(sp, x) * _global_norm(sp, y) + EPS)
+
+
+def _cosine_sim_export(wr, x, y):
+    return f"{_dot_export(wr, x, y)} / ({wr.global_norm(x)} * {wr.global_norm(y)} + {EPS!r})"
+
+
+def _clip_by_global_norm(sp: Space, x, c):
+    """x * min(1, c / (global_norm(x) + 1e-8)) (safe division)."""
+    factor = sp.map(lambda cc: jnp.minimum(1.0, cc / (_global_norm(sp, x) + EPS)), c)
+    return sp.map(lambda a, f: a * f, x, factor)
+
+
+def _clip_by_global_norm_export(wr, x, c):
+    gn = wr.let(wr.global_norm(x))
+    return wr.mapped("{0} * jnp.minimum(1.0, {1} / (%s + {eps}))" % gn, [x, c])[0]
+
+
+def _const(name: str, value: float, export: str) -> Op:
+    return Op(name, 0, CONSTANT, lambda sp, _v=value: jnp.float32(_v), export)
+
+
+def _jnp(name: str, **props) -> Op:
+    """A unary op that is the jnp function of the same name."""
+    return elementwise(name, 1, getattr(jnp, name), f"jnp.{name}({{0}})", **props)
+
+
+_ON_ABS = dict(absorbs=("abs", "negative"))  # f(|x|) = f(-x) = f(x): f reads |x| or x * x
+_ARITH = dict(pyfloat=True)
+
+_ROWS: List[Op] = [
+    elementwise("add", 2, operator.add, "{0} + {1}", infix="+", commutative=True,
+                units=(Unit(-0.0), Unit(0.0, strict=False)), fold=operator.add, **_ARITH),
+    elementwise("sub", 2, operator.sub, "{0} - {1}", infix="-",
+                units=(Unit(0.0), Unit(-0.0, strict=False)), fold=operator.sub, **_ARITH),
+    elementwise("mul", 2, operator.mul, "{0} * {1}", infix="*", commutative=True,
+                units=(Unit(1.0),), fold=operator.mul, **_ARITH),
+    # x / 1 is x for float32 x (1 + 1e-8 rounds to 1), not for a Python-float x
+    elementwise("div", 2, _div, "{0} / ({1} + {eps})", infix="/",
+                units=(Unit(1.0, double=False),), **_ARITH),
+    elementwise("max", 2, jnp.maximum, "jnp.maximum({0}, {1})", commutative=True,
+                idempotent=True),
+    elementwise("min", 2, jnp.minimum, "jnp.minimum({0}, {1})", commutative=True,
+                idempotent=True),
+    elementwise("power", 2, jnp.power, "jnp.power({0}, {1})", aliases=("pow",)),
+    _jnp("abs", idempotent=True, absorbs=("negative",)),
+    *[_jnp(n) for n in "cos sin tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh "
+      "arctanh exp exp2".split()],
+    elementwise("exp10", 1, lambda x: jnp.power(10.0, x), "jnp.power(10.0, {0})"),
+    _jnp("expm1"),
+    elementwise("log", 1, lambda x: jnp.log(jnp.abs(x)), "jnp.log(jnp.abs({0}))", **_ON_ABS),
+    elementwise("log10", 1, lambda x: jnp.log10(jnp.abs(x)), "jnp.log10(jnp.abs({0}))",
+                **_ON_ABS),
+    elementwise("log2", 1, lambda x: jnp.log2(jnp.abs(x)), "jnp.log2(jnp.abs({0}))",
+                **_ON_ABS),
+    elementwise("log1p", 1, lambda x: jnp.log(jnp.abs(1.0 + x)), "jnp.log(jnp.abs(1.0 + {0}))"),
+    _jnp("square", **_ON_ABS),
+    elementwise("sqrt", 1, lambda x: jnp.sqrt(jnp.abs(x)), "jnp.sqrt(jnp.abs({0}))", **_ON_ABS),
+    elementwise("cube", 1, lambda x: x * x * x, "{0} * {0} * {0}", **_ARITH),
+    _jnp("cbrt"),
+    _jnp("sign", idempotent=True),
+    elementwise("reciprocal", 1, lambda x: 1.0 / (x + EPS), "1.0 / ({0} + {eps})", **_ARITH),
+    _jnp("negative", involution=True),
+    elementwise("interp", 3, _interp, "(1.0 - {2}) * {0} + {2} * {1}", aliases=("interpolate",),
+                **_ARITH),
+    elementwise("clip", 2, _clip, "jnp.clip({0}, -jnp.abs({1}), jnp.abs({1}))"),
+    Op("norm", 1, SAME_AS_FIRST, _norm, _norm_export, doc=_norm.__doc__),
+    Op("global_norm", 1, REDUCE, _global_norm, lambda wr, x: wr.global_norm(x),
+       doc=_global_norm.__doc__),
+    Op("dot", 2, REDUCE, _dot, _dot_export, doc=_dot.__doc__, commutative=True, **_ARITH),
+    Op("cosine_sim", 2, REDUCE, _cosine_sim, _cosine_sim_export, doc=_cosine_sim.__doc__,
+       commutative=True),
+    Op("clip_by_global_norm", 2, ANY_TENSOR, _clip_by_global_norm, _clip_by_global_norm_export,
        doc=_clip_by_global_norm.__doc__),
-    _const("get_pi", math.pi),
-    _const("get_e", math.e),
-    _const("get_eps", EPS),
+    _const("get_pi", math.pi, f"jnp.float32({math.pi!r})"),
+    _const("get_e", math.e, f"jnp.float32({math.e!r})"),
+    _const("get_eps", EPS, "jnp.float32({eps})"),
+    Op(LITERAL_OP, 1, LITERAL, lambda sp, c: c, "{0}", doc="name = c: the number c itself",
+       search=False, **_ARITH),
 ]
 
-OPS: Dict[str, Op] = {op.name: op for op in _ROWS}
-OP_LIST: Tuple[Op, ...] = tuple(_ROWS)
-OP_INDEX: Dict[str, int] = {op.name: i for i, op in enumerate(_ROWS)}
-INFIX: Dict[str, str] = {op.infix: op.name for op in _ROWS if op.infix}
-_ALIASES: Dict[str, str] = {a: op.name for op in _ROWS for a in op.aliases}
+
+# --- the live table ---------------------------------------------------------------------------
+
+class _Rows(collections.abc.Sequence):
+    """A read-only, live view of the rows in table order."""
+
+    def __getitem__(self, i):
+        return _ROWS[i]
+
+    def __len__(self):
+        return len(_ROWS)
+
+    def __repr__(self):
+        return f"OP_LIST({', '.join(op.name for op in _ROWS)})"
+
+
+class OpSet(collections.abc.Set):
+    """The names of the ops whose row satisfies ``test``: a live view of the table."""
+
+    def __init__(self, test: Callable[[Op], bool]):
+        self._test = test
+
+    @classmethod
+    def _from_iterable(cls, it):
+        return frozenset(it)
+
+    def __contains__(self, name):
+        op = OPS.get(name) if isinstance(name, str) else None
+        return op is not None and bool(self._test(op))
+
+    def __iter__(self):
+        return iter([op.name for op in _ROWS if self._test(op)])
+
+    def __len__(self):
+        return sum(1 for op in _ROWS if self._test(op))
+
+
+OPS: Dict[str, Op] = {}
+OP_LIST = _Rows()
+OP_INDEX: Dict[str, int] = {}
+INFIX: Dict[str, str] = {}
+_ALIASES: Dict[str, str] = {}
+COMMUTATIVE = OpSet(lambda op: op.commutative)
+
+
+def _reindex():
+    """Rebuild the name maps in place (importers hold these very dicts)."""
+    seen = set()
+    for op in _ROWS:
+        names = (op.name,) + op.aliases + ((op.infix,) if op.infix else ())
+        if seen & set(names) or len(set(names)) != len(names):
+            raise ValueError(f"op {op.name!r}: a name, alias or infix symbol is already taken")
+        seen |= set(names)
+    for d, items in ((OPS, [(op.name, op) for op in _ROWS]),
+                     (OP_INDEX, [(op.name, i) for i, op in enumerate(_ROWS)]),
+                     (INFIX, [(op.infix, op.name) for op in _ROWS if op.infix]),
+                     (_ALIASES, [(a, op.name) for op in _ROWS for a in op.aliases])):
+        d.clear()
+        d.update(items)
+
+
+def register_op(op: Op) -> Op:
+    """Add ``op`` to the table (parser, executors, hashing, simplifier and export see it).
+    Raises ValueError if its name, an alias or its infix symbol is taken."""
+    if not isinstance(op, Op) or not op.name.isidentifier() or not 0 <= op.arity <= MAX_ARITY:
+        raise ValueError(f"not an op row with an identifier name and at most {MAX_ARITY} "
+                         f"arguments: {op!r}")
+    _ROWS.append(op)
+    try:
+        _reindex()
+    except ValueError:
+        _ROWS.pop()
+        _reindex()
+        raise
+    return op
+
+
+def unregister_op(name: str) -> Op:
+    """Remove the op called ``name`` from the table; returns its row."""
+    op = OPS[name]
+    _ROWS.remove(op)
+    _reindex()
+    return op
+
+
+@contextlib.contextmanager
+def registered(*ops: Op):
+    """``with registered(op, ...):`` the ops are in the table, and removed afterwards."""
+    done = []
+    try:
+        for op in ops:
+            done.append(register_op(op))
+        yield ops
+    finally:
+        for op in reversed(done):
+            unregister_op(op.name)
+
+
+_reindex()
 
 
 def resolve(name: str) -> Optional[Op]:
-    """The op called ``name`` (canonical name or alias), or None."""
+    """The op called ``name`` (canonical name, alias or infix symbol), or None. The literal
+    op is not callable by name: ``x = 0.5`` is how a program writes it."""
     name = _ALIASES.get(name, name)
     if name in INFIX:
         name = INFIX[name]
-    return OPS.get(name)
+    op = OPS.get(name)
+    return None if op is None or op.rule == LITERAL else op
 
 
 def callable_names():
     """Every name a program may call (canonical names and aliases, not the infix ops)."""
-    return sorted([n for n, op in OPS.items() if not op.infix] + list(_ALIASES))
+    return sorted([n for n, op in OPS.items() if not op.infix and op.rule != LITERAL]
+                  + list(_ALIASES))

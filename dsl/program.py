@@ -2,8 +2,16 @@
 
 A program is ``def train(w, g, m, v, lr): ... return update, m, v``. Each statement assigns
 one op applied to variables or constants. Inputs are ``w`` (weights), ``g`` (gradient),
-``m`` and ``v`` (two state slots that start at zero) and ``lr`` (the schedule's value this
-step); the three returned names hold the update and the new ``m`` and ``v``.
+the ``STATE`` slots ``m`` and ``v`` (they start at zero and are loop-carried) and ``lr``
+(the schedule's value this step); the three returned names hold the update and the new
+``m`` and ``v``. ``INPUTS``, ``STATE`` and ``OUTPUTS`` are defined here and only here.
+
+A statement ``name = c`` (a number, as the official release writes ``epsilon = 1e-8``) is
+the ``literal`` op of ``dsl/ops.py``: ``name`` is a scalar holding exactly ``c`` (a Python
+float in the reference executor, as a number written in place of the name is), so
+:func:`inline_literals` (reads of ``name`` replaced by ``c``) computes the same bits.
+Its argument must be a number: ``check`` rejects ``name = literal(variable)`` (copies are
+not statements). Its text is ``name = c``, so ``parse(p.text()) == p`` holds.
 """
 
 from __future__ import annotations
@@ -13,11 +21,12 @@ import math
 from typing import Dict, List, Tuple, Union
 
 from .errors import OptevoError
-from .ops import OPS, SCALAR, TENSOR
+from .ops import LITERAL, OPS, SCALAR, TENSOR
 
-INPUTS: Tuple[str, ...] = ("w", "g", "m", "v", "lr")
-INPUT_KINDS: Dict[str, str] = {"w": TENSOR, "g": TENSOR, "m": TENSOR, "v": TENSOR, "lr": SCALAR}
-OUTPUTS: Tuple[str, ...] = ("update", "m", "v")
+STATE: Tuple[str, ...] = ("m", "v")  # state slots: inputs that the returned values replace
+INPUTS: Tuple[str, ...] = ("w", "g") + STATE + ("lr",)
+INPUT_KINDS: Dict[str, str] = {**{n: TENSOR for n in INPUTS}, "lr": SCALAR}
+OUTPUTS: Tuple[str, ...] = ("update",) + STATE
 
 Arg = Union[str, float]  # a variable name or a constant
 
@@ -97,6 +106,8 @@ def format_arg(a: Arg) -> str:
 
 def format_expr(op: str, args) -> str:
     spec = OPS[op]
+    if spec.rule == LITERAL:
+        return format_arg(args[0])
     if spec.infix:
         return f"{format_arg(args[0])} {spec.infix} {format_arg(args[1])}"
     return f"{op}({', '.join(format_arg(a) for a in args)})"
@@ -106,9 +117,9 @@ def check(program: Program) -> List[str]:
     """Validate ``program`` and infer the kind (tensor/scalar) each statement produces.
 
     Raises ProgramError (with the statement's line) for an unknown op, a wrong number of
-    arguments, a variable read before it is assigned, a non-finite constant, a returned name
-    that is never assigned. Returns one kind per statement. A scalar output is broadcast over
-    the parameters by the executors.
+    arguments, a variable read before it is assigned, a non-finite constant, a variable as the
+    number of ``name = c``, a returned name that is never assigned. Returns one kind per
+    statement. A scalar output is broadcast over the parameters by the executors.
     """
     env = dict(INPUT_KINDS)
     kinds = []
@@ -123,6 +134,9 @@ def check(program: Program) -> List[str]:
         arg_kinds = []
         for a in s.args:
             if isinstance(a, str):
+                if op.rule == LITERAL:
+                    raise ProgramError(f"'{s.target} = ...' must assign a number, not the variable "
+                                       f"{a!r} (copies are not statements)", s.line)
                 if a not in env:
                     raise ProgramError(f"variable {a!r} is used before it is assigned", s.line)
                 arg_kinds.append(env[a])
@@ -141,3 +155,22 @@ def check(program: Program) -> List[str]:
         if r not in env:
             raise ProgramError(f"returned variable {r!r} is never assigned")
     return kinds
+
+
+def inline_literals(program: Program) -> Program:
+    """``program`` with every read of a name that holds a literal (``name = c``) replaced by
+    ``c``. It computes the same bits in every engine; the literal statements stay
+    (``liveness.strip_dead`` drops those that nothing reads any more)."""
+    known: Dict[str, float] = {}
+    stmts = []
+    for s in program.stmts:
+        if any(isinstance(a, str) and a in known for a in s.args):
+            s = Stmt(s.target, s.op, tuple(known.get(a, a) if isinstance(a, str) else a
+                                           for a in s.args), s.line)
+        op = OPS.get(s.op)
+        if op is not None and op.rule == LITERAL and s.args and not isinstance(s.args[0], str):
+            known[s.target] = s.args[0]
+        else:
+            known.pop(s.target, None)
+        stmts.append(s)
+    return program.replace(stmts=stmts)

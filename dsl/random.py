@@ -1,7 +1,9 @@
 """Random statements and programs over the op table (used by mutations, tests, benchmarks).
 
 Draws are from a ``numpy.random.Generator`` so that a seed fixes every choice. Constants
-are drawn from N(0, 1), as in the paper's mutations.
+are drawn from N(0, 1), as in the paper's mutations. Ops are drawn from the rows of the op
+table whose ``search`` flag is set (every op but the literal ``name = c``, in table order),
+so a registered op joins the search space.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .ops import OP_LIST, Op
-from .program import INPUTS, Program, Stmt
+from .program import INPUTS, OUTPUTS, Program, Stmt
 
 TEMP_PREFIX = "t"
 
@@ -39,7 +41,7 @@ def random_statement(rng: np.random.Generator, names: Sequence[str],
                      p_const: float = 0.2) -> Stmt:
     """A statement reading only ``names`` (the variables defined at its position); it
     assigns a fresh temporary with probability ``p_new``, else one of ``names``."""
-    ops = OP_LIST if ops is None else ops
+    ops = searchable_ops() if ops is None else ops
     op = ops[rng.integers(len(ops))]
     args = tuple(random_arg(rng, names, p_const) for _ in range(op.arity))
     if rng.random() < p_new or not names:
@@ -47,6 +49,11 @@ def random_statement(rng: np.random.Generator, names: Sequence[str],
     else:
         target = str(names[rng.integers(len(names))])
     return Stmt(target, op.name, args)
+
+
+def searchable_ops() -> List[Op]:
+    """The ops random statements draw from, in table order."""
+    return [op for op in OP_LIST if op.search]
 
 
 def defined_before(program: Program, index: int) -> List[str]:
@@ -70,4 +77,4 @@ def random_program(rng: np.random.Generator, length: int, ops=None) -> Program:
             names.append(s.target)
     src = names[rng.integers(len(names))]
     stmts.append(Stmt("update", "mul", (src, "lr")))
-    return Program(tuple(stmts), ("update", "m", "v"))
+    return Program(tuple(stmts), OUTPUTS)
