@@ -15,13 +15,17 @@ The math. A program is one step ``(w, g, m, v, lr) -> (update, m', v')``; the lo
    and the order of independent statements disappear: only the data flow remains. Two
    statements computing the same expression share one digest (hash-consing), which is sound
    because every op is a deterministic function of its arguments' values.
-2. *Commutativity.* For ``add``, ``mul``, ``max``, ``min`` (IEEE-754 ``x + y``, ``x * y``
-   are exactly commutative; XLA's max/min are too, signed zeros and NaN included) and for
-   ``dot`` and ``cosine_sim`` (a sum over the elementwise product ``x * y``; the norms enter
-   as a product) the child digests are sorted (variables before constants, then by digest),
-   so swapped arguments hash alike. Nothing else is rewritten: no reassociation, no constant
-   folding, no algebraic identities -- each of those can change a float32 result.
-3. *Constants* are leaves keyed by their exact value (the bits of the Python float). For
+2. *Commutativity.* For the ops whose row in ``dsl/ops.py`` says ``commutative`` (``add``,
+   ``mul``, ``max``, ``min``: IEEE-754 ``x + y``, ``x * y`` are exactly commutative; XLA's
+   max/min are too, signed zeros and NaN included; ``dot`` and ``cosine_sim``: a sum over
+   the elementwise product ``x * y``; the norms enter as a product) the child digests are
+   sorted (constants after everything else, then by digest), so swapped arguments hash
+   alike. Nothing else is rewritten: no reassociation, no constant folding, no algebraic
+   identities -- each of those can change a float32 result.
+3. *Constants* are leaves keyed by their exact value (the bits of the Python float). A
+   literal statement ``name = c`` is no node: ``name`` holds the leaf of ``c`` itself, since
+   every engine computes with it exactly what it computes with ``c`` written in its place
+   (``program.inline_literals``), so ``epsilon = 1e-8`` hashes like the inline ``1e-8``. For
    every constant the mutations produce (float32 values) this is the same as keying by the
    float32 bit pattern the engines load. A constant that is not a float32 value (``0.9`` in
    a hand-written file) keeps its double identity, because the engines use the double: the
@@ -48,15 +52,15 @@ import hashlib
 import struct
 from typing import Dict, List, Tuple
 
-from .ops import OPS
-from .program import INPUTS, Program, ProgramError, Stmt
+from .ops import COMMUTATIVE, LITERAL, LITERAL_OP, OPS
+from .program import INPUTS, STATE, Program, ProgramError, Stmt
 
-COMMUTATIVE = frozenset({"add", "mul", "max", "min", "dot", "cosine_sim"})
-STATE = ("m", "v")
+__all__ = ["COMMUTATIVE", "canonical_form", "live_slots", "program_hash"]
+
 _VERSION = b"optevo-canon-1"
 _DEAD = b"\x00dead-slot\x00\x00\x00\x00\x00\x00"
 _BIT = {name: 1 << i for i, name in enumerate(INPUTS)}
-_STATE_BITS = _BIT["m"] | _BIT["v"]
+_STATE_BITS = sum(_BIT[s] for s in STATE)
 
 
 def _h(data: bytes) -> bytes:
@@ -102,12 +106,18 @@ def _dag(program: Program):
                 if d is None:
                     raise ProgramError(f"variable {a!r} is used before it is assigned", s.line)
                 mask |= reads[d]
-                kids.append((False, d))
+                kids.append((d in consts, d))  # a name holding a literal is its constant
             else:
                 d = _const_digest(a)
                 consts[d] = a
+                reads[d] = 0
                 kids.append((True, d))
-        if s.op in COMMUTATIVE:
+        if op.rule == LITERAL:
+            if not kids[0][0]:
+                raise ProgramError(f"'{s.target} = ...' must assign a number", s.line)
+            env[s.target] = kids[0][1]
+            continue
+        if op.commutative:
             kids.sort()
         kids = tuple(d for _, d in kids)
         d = _h(s.op.encode() + b"(" + b"".join(kids))
@@ -153,7 +163,8 @@ def program_hash(program: Program) -> str:
 def canonical_form(program: Program) -> Program:
     """The canonical program: live statements only, single assignment, temporaries named
     ``t0, t1, ...`` in depth-first post-order from update, then the live new ``m``, ``v``;
-    commutative arguments sorted by digest, constants last. A dead slot returns its input name.
+    commutative arguments sorted by digest, constants last, literals inlined (a returned
+    constant is a literal statement). A dead slot returns its input name.
     ``program_hash(canonical_form(p)) == program_hash(p)`` and both compute the same."""
     env, nodes, reads, consts = _dag(program)
     upd, state = _outputs(program, env, reads)
@@ -183,6 +194,9 @@ def canonical_form(program: Program) -> Program:
     for d, slot in zip([upd] + state, ("update",) + STATE):
         if d is None:
             returns.append(slot)
+        elif d in consts:  # a returned literal
+            returns.append(f"t{len(stmts)}")
+            stmts.append(Stmt(returns[-1], LITERAL_OP, (consts[d],)))
         else:
             visit(d)
             returns.append(names[d])

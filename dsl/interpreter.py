@@ -11,9 +11,12 @@ constants. The interpreter keeps two register banks for a batch of ``Ns`` seeds 
 Every statement has its own destination register (static single assignment), so a bucket of
 ``L`` statements needs ``L + 5`` tensor registers. Each statement slot is one ``lax.switch``
 over the op variants; the switch index is not batched (all seeds run the same program), so
-XLA executes only the chosen branch. Op implementations come from the op table
-(``optevo.dsl.ops``), run here in a flat-vector :class:`FlatSpace` instead of the reference
-executor's pytree space, so both paths compute the same formulas.
+XLA executes only the chosen branch. The branches are built from the op table
+(``optevo.dsl.ops``) when an :class:`Interpreter` is created, by each op's output-kind rule
+(an op registered before that is in it); implementations run here in a flat-vector
+:class:`FlatSpace` instead of the reference executor's pytree space, so both paths compute
+the same formulas. Literals (``name = c``) are inlined at encoding
+(``program.inline_literals``): reads of ``name`` load ``c`` like a written constant.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ import numpy as np
 from jax import lax
 
 from .liveness import strip_dead
-from .ops import CONSTANT, OP_LIST, OPS, SCALAR, TENSOR, Space
-from .program import INPUTS, Program, check
+from .ops import CONSTANT, LITERAL, MAX_ARITY, OP_LIST, OPS, SCALAR, TENSOR, Space
+from .program import INPUT_KINDS, INPUTS, Program, check, inline_literals
 
 TENSOR_ARG, SCALAR_ARG = 0, 1
-N_ARGS = 4  # three arguments and, for interp with a constant weight, its complement
+N_ARGS = MAX_ARITY + 1  # the arguments and, for interp with a constant weight, its complement
 
 
 class FlatSpace(Space):
@@ -141,7 +144,7 @@ def _variant_table(space: FlatSpace):
     for op in OP_LIST:
         all_scalar = (SCALAR,) * op.arity
         table.append(((op.name, "S"), s_branch(op, all_scalar)))
-        if op.rule == CONSTANT:
+        if op.rule in (CONSTANT, LITERAL):  # no tensor arguments
             continue
         if op.elementwise:  # broadcasting a scalar first gives the same elementwise result
             table.append(((op.name, "T"), t_branch(op)))
@@ -180,8 +183,9 @@ class Interpreter:
 
     # --- encoding (host side, numpy) ------------------------------------------------------
     def encode(self, program: Program) -> Code:
-        """Arrays for ``program`` (dead statements removed). Raises ValueError if too long."""
-        prog = strip_dead(program)
+        """Arrays for ``program`` (literals inlined, dead statements removed). Raises
+        ValueError if too long."""
+        prog = strip_dead(inline_literals(program))
         kinds = check(prog)
         L = self.length
         if len(prog.stmts) > L:
@@ -192,9 +196,9 @@ class Interpreter:
         dst_t = np.full(L, self.t_scratch, np.int32)
         dst_s = np.full(L, self.s_scratch, np.int32)
         consts: List[float] = []
-        reg = {"w": (TENSOR_ARG, 0), "g": (TENSOR_ARG, 1), "m": (TENSOR_ARG, 2),
-               "v": (TENSOR_ARG, 3), "lr": (SCALAR_ARG, 0)}
-        assert tuple(reg) == INPUTS
+        # inputs: tensors in slots 0-3 (w g m v), lr in scalar slot 0
+        reg = {n: (TENSOR_ARG, i) if INPUT_KINDS[n] == TENSOR else (SCALAR_ARG, 0)
+               for i, n in enumerate(INPUTS)}
 
         def const(c: float) -> Tuple[int, int]:
             consts.append(float(c))

@@ -4,8 +4,10 @@ Accepted: the paper's form (``def train(w, g, m, v, lr): ... return update, m, v
 spelling of the official release: ``interpolate`` for ``interp``, a parenthesised tuple
 return, type annotations, and any names for the five parameters (they are renamed by
 position to ``w, g, m, v, lr``). Each statement is one assignment of one call or one
-arithmetic operation (``+ - * / **`` or unary minus) on variables and numeric constants.
-Anything else is a :class:`ProgramError` naming the line.
+arithmetic operation (``+ - * / **`` or unary minus) on variables and numeric constants,
+or of a numeric constant alone (``epsilon = 1e-8``, ``c = -0.5``: the ``literal`` op, a
+scalar). Names come from the op table (``ops.resolve``): a registered op parses with no
+edit here. Anything else is a :class:`ProgramError` naming the line.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Dict, List
 
-from .ops import callable_names, resolve
+from .ops import LITERAL_OP, callable_names, resolve
 from .program import INPUTS, Program, ProgramError, Stmt, check
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "power"}
@@ -71,6 +73,9 @@ def _statement(node, names, line) -> Stmt:
             f"expected an assignment 'x = f(...)', found {type(node).__name__.lower()} statement",
             line)
     target = names.get(target, target)
+    number = _const(value, line)
+    if number is not None:  # `epsilon = 1e-8`, as the release writes constants
+        return Stmt(target, LITERAL_OP, (number,), line)
     if isinstance(value, ast.Call):
         if not isinstance(value.func, ast.Name):
             raise ProgramError("call a function of the language by its plain name", line)
@@ -95,8 +100,7 @@ def _statement(node, names, line) -> Stmt:
             raise ProgramError(f"operator {type(value.op).__name__} is not in the language", line)
         return Stmt(target, op, (_arg(value.left, names, line), _arg(value.right, names, line)),
                     line)
-    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) \
-            and _const(value, line) is None:
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
         return Stmt(target, "negative", (_arg(value.operand, names, line),), line)
     raise ProgramError(
         f"expected a call or an arithmetic operation on the right of '=', found {_what(value)}",

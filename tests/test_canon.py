@@ -14,7 +14,7 @@ from optevo.dsl import INPUTS, Program, ProgramError, Stmt, check, parse, update
 from optevo.dsl.canon import COMMUTATIVE, canonical_form, live_slots, program_hash
 from optevo.dsl.library import library
 from optevo.dsl.liveness import live_state, strip_dead
-from optevo.dsl.ops import OP_LIST
+from optevo.dsl.ops import LITERAL, LITERAL_OP, OP_LIST, OPS
 from optevo.dsl.random import defined_before, random_arg, random_program, random_statement
 
 RAW = example_program("raw_search_output").text()  # the paper's raw winner
@@ -80,6 +80,19 @@ def test_hash_is_hex_and_stable():
     assert h(LION) == d == program_hash(library()["lion"])
 
 
+# Digests of existing programs never change (run directories and caches key on them).
+PINNED = {"adam_style": "1dc040288a02fa01", "lion": "2f68064909959bf9",
+          "rmsprop": "14211cc06795de07", "adabelief": "0d1558bd29b4ef23"}
+
+
+def test_pinned_hashes():
+    lib = library()
+    assert {name: program_hash(lib[name]) for name in PINNED} == PINNED
+    assert h(RAW) == "ad259faeb81f2dfe"
+    rng = np.random.default_rng(5)  # random statements draw the same ops as before
+    assert program_hash(random_program(rng, int(rng.integers(3, 15)))) == "7725c21fb0b9655a"
+
+
 def test_renaming_reordering_dead_code_and_commutativity():
     assert h(LION_VARIANT) == h(LION)
 
@@ -130,6 +143,25 @@ def test_dead_state_hashes_alike():
 ])
 def test_sensitive_edits(edit):
     assert h(LION.replace(*edit)) != h(LION)
+
+
+def test_named_constant_hashes_like_the_number():
+    wrap = "def train(w, g, m, v, lr):\n  d = sqrt(v)\n  {}\n  return update, m, v\n"
+    inline = h(wrap.format("d = d + 1e-8\n  update = g / d"))
+    assert h(wrap.format("eps = 1e-8\n  d = d + eps\n  update = g / d")) == inline
+    assert h(wrap.format("eps = 1e-8\n  d = eps + d\n  update = g / d")) == inline  # sorted
+    assert h(wrap.format("eps = 1e-7\n  d = d + eps\n  update = g / d")) != inline
+    # get_eps() is a float32 array, not the double 1e-8; a reassigned name is no literal
+    assert h(wrap.format("eps = get_eps()\n  d = d + eps\n  update = g / d")) != inline
+    assert h(wrap.format("eps = 1e-8\n  eps = sign(eps)\n  d = d + eps\n  update = g / d")) \
+        != inline
+    # a returned literal: its canonical form is a literal statement
+    p = parse("def train(w, g, m, v, lr):\n  update = 0.5\n  return update, m, v\n")
+    c = canonical_form(p)
+    assert c.stmts == (Stmt("t0", LITERAL_OP, (0.5,)),) and canonical_form(c) == c
+    assert program_hash(c) == program_hash(p) != h(p.text().replace("0.5", "0.25"))
+    with pytest.raises(ProgramError, match="must assign a number"):
+        program_hash(Program((Stmt("update", LITERAL_OP, ("g",)),)))
 
 
 def test_non_commutative_argument_order():
@@ -231,7 +263,7 @@ def _mutate(p, rng):
     makes hashes collide; nudging a constant by one float32 step must never collide."""
     st = list(p.stmts)
     n = len(st)
-    kind = rng.integers(9)
+    kind = rng.integers(10)
     if kind == 0 or n == 0:  # insert
         i = int(rng.integers(n + 1))
         st.insert(i, random_statement(rng, defined_before(p, i)))
@@ -274,6 +306,14 @@ def _mutate(p, rng):
             c = np.float32(args[j])
             args[j] = float(np.nextafter(c, np.float32(np.inf if rng.random() < 0.5 else -np.inf)))
             st[i] = Stmt(s.target, s.op, tuple(args))
+    elif kind == 9:  # name a constant: `k = c` before its statement, which reads k (a no-op)
+        idx = [(i, j) for i, s in enumerate(st) for j, a in enumerate(s.args)
+               if not isinstance(a, str) and OPS[s.op].rule != LITERAL]
+        if idx:
+            i, j = idx[rng.integers(len(idx))]
+            s, name = st[i], f"k{rng.integers(100)}"
+            st[i] = Stmt(s.target, s.op, s.args[:j] + (name,) + s.args[j + 1:])
+            st.insert(i, Stmt(name, LITERAL_OP, (s.args[j],)))
     else:  # change which name a statement assigns
         i = int(rng.integers(n))
         names = defined_before(p, i)

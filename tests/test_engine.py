@@ -7,7 +7,7 @@ import pytest
 
 from optevo.dsl.library import example_program
 
-from optevo.dsl import parse
+from optevo.dsl import Stmt, parse
 from optevo.dsl.execute import update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for
 from optevo.dsl.library import library
@@ -105,21 +105,29 @@ def test_interpreter_matches_reference_on_random_programs(stepper):
 
 def test_every_op_variant_is_exercised_and_agrees(stepper):
     """Each op on tensor and on scalar arguments, through both paths."""
-    from optevo.dsl.ops import OP_LIST
+    from optevo.dsl.ops import LITERAL, OP_LIST
     for op in OP_LIST:
-        arg_sets = [()] if op.arity == 0 else [
+        arg_sets = [()] if op.arity == 0 else [(0.37,), (-1.3,)] if op.rule == LITERAL else [
             tuple(["g", "m", "w"][: op.arity]),  # tensors
             tuple(["lr", 0.37, -1.3][: op.arity]),  # scalars (a variable and constants)
             tuple(["g", "lr", 0.4][: op.arity]),  # mixed
         ]
         for args in arg_sets:
             src = (f"def train(w, g, m, v, lr):\n  m = interp(g, m, 0.5)\n"
-                   f"  x = {op.name}({', '.join(map(str, args))})\n"
+                   f"  {Stmt('x', op.name, args).text()}\n"  # printed by the row's rule
                    f"  update = x * 0.01\n  return update, m, v\n")
-            if op.infix:
-                src = src.replace(f"{op.name}({args[0]}, {args[1]})",
-                                  f"{args[0]} {op.infix} {args[1]}")
             _check_program(stepper, parse(src), seed=7)
+
+
+def test_named_constants_run_alike(stepper):
+    """`name = c` reads as c (interp's constant weight included); a returned literal."""
+    _check_program(stepper, parse(
+        "def train(w, g, m, v, lr):\n  b1 = 0.9\n  eps = 1e-8\n  m = interpolate(g, m, b1)\n"
+        "  v = interp(g, v, eps)\n  b1 = sign(v)\n  q = m + eps\n  update = q * b1\n"
+        "  update = update * lr\n  return (update, m, v)\n"), seed=8)
+    for body in ("update = -0.25", "update = m * lr\n  m = 1.5"):  # a returned literal
+        _check_program(stepper, parse(f"def train(w, g, m, v, lr):\n  {body}\n"
+                                      "  return update, m, v\n"), seed=9)
 
 
 def test_encoding_is_compact_and_dead_code_free():

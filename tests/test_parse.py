@@ -4,6 +4,7 @@
 (b) random malformed texts either parse to a valid program or raise ProgramError with a
 one-line message that names the line; (c) each kind of invalid program gets the right message
 and line; (d) the official release's spelling is accepted and nothing is ever evaluated.
+(The release's ``name = constant`` statements: tests/test_op_row.py, the literal row.)
 """
 
 import ast
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optevo.dsl import INPUTS, OP_LIST, OUTPUTS, Program, ProgramError, Stmt, check, load, parse
-from optevo.dsl.ops import callable_names
+from optevo.dsl.ops import LITERAL, callable_names
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_TEXTS = [p.read_text() for p in sorted((ROOT / "configs" / "programs").glob("*.py"))]
@@ -51,7 +52,8 @@ def programs(draw, max_stmts=14):
     stmts = []
     for i in range(draw(st.integers(min_value=0, max_value=max_stmts))):
         op = draw(st.sampled_from(OP_LIST))
-        args = tuple(draw(st.one_of(st.sampled_from(defined), CONSTANTS))
+        args = tuple(draw(CONSTANTS if op.rule == LITERAL else  # `x = c`: a number
+                          st.one_of(st.sampled_from(defined), CONSTANTS))
                      for _ in range(op.arity))
         target = draw(st.sampled_from(TARGETS))
         stmts.append(Stmt(target, op.name, args, line=i + 2))
@@ -256,8 +258,10 @@ BAD_STATEMENTS = [
     ("x = sign(g)[0]", "found 'Subscript'"),
     ("x = g", "bare variable 'g'"),
     ("x = (g)", "bare variable 'g'"),
-    ("x = 1.0", "the constant 1.0"),
-    ("x = -5", "found 'UnaryOp'"),
+    ("x = True", "the constant True"),
+    ("x = +g", "found 'UnaryOp'"),
+    ("x = literal(0.5)", "unknown function 'literal'"),
+    ("x = -'a'", "not the constant 'a'"),
     ("x = ~g", "found 'UnaryOp'"),
     ("x = not g", "found 'UnaryOp'"),
     ("x = g and m", "found 'BoolOp'"),
