@@ -8,13 +8,16 @@
 * ``discovered(learning_rate=1.0) -> optax.GradientTransformation``.
 
 Dead statements are removed first (``liveness.strip_dead``). Each remaining statement becomes
-one line of ``jax.tree.map``/``jnp`` code that spells out exactly the formula of
-``dsl/ops.py`` (the reference executor's semantics): safe forms inlined (``x / (y + 1e-8)``,
-``sqrt(|x|)``, ...), ``interp(x, y, a) = (1.0 - a) * x + a * y`` with constants left as
-Python floats so that constant arithmetic happens in double precision, ``norm`` per parameter
-leaf, ``global_norm``/``dot``/``cosine_sim`` summed over the whole pytree, scalars (``lr``,
-constants, reductions) closed over by the lambdas and broadcast at the end. The module's
-updates equal ``dsl.execute.update_fn``'s (negated, as optax adds updates to parameters).
+one line of ``jax.tree.map``/``jnp`` code written by its op's row (``Op.export`` in
+``dsl/ops.py``, next to the implementation it spells out; nothing here names an op): a
+string template is an elementwise formula, applied with ``jax.tree.map`` over the tensor
+arguments (scalars are closed over), e.g. safe forms inlined (``x / (y + 1e-08)``,
+``sqrt(|x|)``), ``interp(x, y, a) = (1.0 - a) * x + a * y``; a function writes a reduction
+with the writer's helpers (``mapped``, ``total``, ``global_norm``, ``let``). Constants stay
+Python floats, so constant arithmetic happens in double as in the reference executor; a
+literal ``epsilon = 1e-8`` becomes the Python float assignment ``epsilon = 1e-08``.
+Scalars (``lr``, constants, reductions) are broadcast at the end. The module's updates
+equal ``dsl.execute.update_fn``'s (negated, as optax adds updates to parameters).
 """
 
 from __future__ import annotations
@@ -22,42 +25,12 @@ from __future__ import annotations
 import keyword
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .liveness import STATE, live_state, strip_dead
-from .ops import EPS, OPS, SCALAR, TENSOR
-from .program import INPUTS, Program, check, format_const
+from . import ops
+from .liveness import live_state, strip_dead
+from .ops import OPS, SCALAR, TENSOR, OpSet
+from .program import INPUT_KINDS, INPUTS, STATE, Program, check, format_const
 
-_E = "1e-8"
-assert float(_E) == EPS
-
-# Elementwise formulas, one per elementwise op of dsl/ops.py, written with the same
-# functions in the same order ({0}, {1}, {2}: the arguments).
-_UNARY_JNP = ("abs cos sin tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh "
-              "exp exp2 expm1 square cbrt sign negative").split()
-ELEMENTWISE: Dict[str, str] = {
-    "add": "{0} + {1}",
-    "sub": "{0} - {1}",
-    "mul": "{0} * {1}",
-    "div": "{0} / ({1} + %s)" % _E,
-    "max": "jnp.maximum({0}, {1})",
-    "min": "jnp.minimum({0}, {1})",
-    "power": "jnp.power({0}, {1})",
-    **{name: f"jnp.{name}({{0}})" for name in _UNARY_JNP},
-    "exp10": "jnp.power(10.0, {0})",
-    "log": "jnp.log(jnp.abs({0}))",
-    "log10": "jnp.log10(jnp.abs({0}))",
-    "log2": "jnp.log2(jnp.abs({0}))",
-    "log1p": "jnp.log(jnp.abs(1.0 + {0}))",
-    "sqrt": "jnp.sqrt(jnp.abs({0}))",
-    "cube": "{0} * {0} * {0}",
-    "reciprocal": "1.0 / ({0} + %s)" % _E,
-    "interp": "(1.0 - {2}) * {0} + {2} * {1}",
-    "clip": "jnp.clip({0}, -jnp.abs({1}), jnp.abs({1}))",
-}
-CONSTANTS = {"get_pi": "jnp.float32(3.141592653589793)",
-             "get_e": "jnp.float32(2.718281828459045)",
-             "get_eps": "jnp.float32(%s)" % _E}
-REDUCTIONS = ("norm", "global_norm", "dot", "cosine_sim", "clip_by_global_norm")
-SUPPORTED = frozenset(ELEMENTWISE) | frozenset(CONSTANTS) | frozenset(REDUCTIONS)
+SUPPORTED = OpSet(lambda op: op.export is not None)  # live: ops with an export template
 
 # Names the generated update function uses itself: program variables never take them.
 _RESERVED = frozenset({
@@ -86,8 +59,7 @@ class _Writer:
     """Turns statements into lines of code, tracking each variable's kind."""
 
     def __init__(self, program: Program):
-        self.kinds: Dict[str, str] = {"w": TENSOR, "g": TENSOR, "m": TENSOR, "v": TENSOR,
-                                      "lr": SCALAR}
+        self.kinds: Dict[str, str] = dict(INPUT_KINDS)
         names = set(INPUTS) | {s.target for s in program.stmts}
         self.rename: Dict[str, str] = {}
         for n in sorted(names):
@@ -97,7 +69,7 @@ class _Writer:
                     new += "_"
                 self.rename[n] = new
         self.helpers: List[str] = []
-        self.lines: List[str] = []
+        self.lines: List[str] = []  # lines written by ``let`` for the current statement
         self.tmp = 0
 
     def name(self, var: str) -> str:
@@ -114,15 +86,18 @@ class _Writer:
             if h not in self.helpers:
                 self.helpers.append(h)
 
-    def fresh(self) -> str:
+    def let(self, code: str) -> str:
+        """Assign ``code`` to a fresh temporary (a line before the statement's); its name."""
         self.tmp += 1
-        return f"_t{self.tmp}"
+        name = f"_t{self.tmp}"
+        self.lines.append(f"{name} = {code}")
+        return name
 
     @staticmethod
     def mapped(template: str, args: Sequence[Tuple[str, str]]) -> Tuple[str, str]:
         """``template`` applied elementwise: over the tensor arguments' leaves with
         ``jax.tree.map`` (scalars are closed over), or directly when all are scalars."""
-        code = template.format(*[c for c, _ in args])
+        code = template.format(*[c for c, _ in args], eps=repr(ops.EPS))
         tensors = list(dict.fromkeys(c for c, k in args if k == TENSOR))
         if not tensors:
             return code, SCALAR
@@ -132,50 +107,32 @@ class _Writer:
         params = ", ".join(tensors)
         return f"jax.tree.map(lambda {params}: {code}, {params})", TENSOR
 
+    def total(self, x: Tuple[str, str]) -> str:
+        """The sum of every element of ``x`` (a scalar is its own total)."""
+        if x[1] == TENSOR:
+            self.need("_total")
+            return f"_total({x[0]})"
+        return x[0]
+
     def global_norm(self, x: Tuple[str, str]) -> str:
         if x[1] == TENSOR:
             self.need("_global_norm")
             return f"_global_norm({x[0]})"
         return f"jnp.sqrt(jnp.square({x[0]}))"
 
-    def dot(self, x, y) -> str:
-        code, kind = self.mapped("{0} * {1}", [x, y])
-        if kind == TENSOR:
-            self.need("_total")
-            return f"_total({code})"
-        return code
-
     def stmt(self, s) -> List[str]:
+        """The lines of statement ``s``: its op's export, by rule (see the module docstring)."""
+        op = OPS[s.op]
         args = [self.arg(a) for a in s.args]
-        out: List[str] = []
-        if s.op in ELEMENTWISE:
-            code, kind = self.mapped(ELEMENTWISE[s.op], args)
-        elif s.op in CONSTANTS:
-            code, kind = CONSTANTS[s.op], SCALAR
-        elif s.op == "global_norm":
-            code, kind = self.global_norm(args[0]), SCALAR
-        elif s.op == "norm":  # per leaf: the leaf's L2 norm, broadcast over the leaf
-            x, kind = args[0]
-            code = (f"jax.tree.map(lambda {x}: jnp.sqrt(jnp.broadcast_to("
-                    f"jnp.sum(jnp.square({x})), {x}.shape)), {x})" if kind == TENSOR
-                    else f"jnp.sqrt(jnp.square({x}))")
-        elif s.op == "dot":
-            code, kind = self.dot(*args), SCALAR
-        elif s.op == "cosine_sim":
-            code, kind = (f"{self.dot(*args)} / ({self.global_norm(args[0])} * "
-                          f"{self.global_norm(args[1])} + {_E})"), SCALAR
-        elif s.op == "clip_by_global_norm":  # x * min(1, c / (global_norm(x) + 1e-8))
-            gn = self.fresh()
-            out.append(f"{gn} = {self.global_norm(args[0])}")
-            code, kind = self.mapped("{0} * jnp.minimum(1.0, {1} / (%s + %s))" % (gn, _E),
-                                     args)
-        else:  # pragma: no cover - guarded by SUPPORTED
-            raise ValueError(f"codegen does not know op {s.op!r}")
-        expected = OPS[s.op].out_kind([k for _, k in args])
-        assert kind == expected, (s, kind, expected)
+        kind = op.out_kind([k for _, k in args])
+        self.lines = []
+        if callable(op.export):
+            code = op.export(self, *args)
+        else:
+            code, got = self.mapped(op.export, args)
+            assert got == kind, (s, got, kind)
         self.kinds[s.target] = kind
-        out.append(f"{self.name(s.target)} = {code}")
-        return out
+        return self.lines + [f"{self.name(s.target)} = {code}"]
 
 
 def _docstring_program(program: Program) -> str:
@@ -190,7 +147,7 @@ def to_module_source(program: Program, name: str = "discovered",
             or name.startswith("_"):
         raise ValueError(f"{name!r} is not a usable Python function name")
     check(program)
-    missing = sorted({s.op for s in program.stmts} - SUPPORTED)
+    missing = sorted({s.op for s in program.stmts if s.op not in SUPPORTED})
     if missing:
         raise ValueError(f"codegen does not support {', '.join(missing)}")
     live = strip_dead(program)
@@ -204,7 +161,8 @@ def to_module_source(program: Program, name: str = "discovered",
     if "lr" in read:
         body += ["lr = learning_rate(state.count) if callable(learning_rate) else learning_rate",
                  "lr = jnp.asarray(lr, jnp.float32)"]
-    for var, src in (("w", "params"), ("g", "updates"), ("m", "state.m"), ("v", "state.v")):
+    sources = {"w": "params", "g": "updates", **{s: f"state.{s}" for s in STATE}}
+    for var, src in sources.items():
         if var in read:
             body.append(f"{wr.name(var)} = {src}")
     for s in live.stmts:
@@ -245,8 +203,8 @@ def to_module_source(program: Program, name: str = "discovered",
         _docstring_program(program),
         "",
         f"Program hash {program_hash(program)}. " + " ".join(notes),
-        "Safe forms as in the search: division adds 1e-8 to the denominator, sqrt and log",
-        "act on |x|; constants are Python floats, so constant arithmetic is in double.",
+        f"Safe forms as in the search: division adds {ops.EPS!r} to the denominator, sqrt and",
+        "log act on |x|; constants are Python floats, so constant arithmetic is in double.",
         '"""',
         "",
         "from typing import Any, NamedTuple",

@@ -93,6 +93,8 @@ def train(w, g, m, v, lr):
   k2 = interp(0.3, 0.5, k1)
   k3 = pi + ee
   k3 = k3 * ep
+  kb = -0.25
+  k3 = k3 * kb
   k3 = k3 + k2
   q1 = lr * 2.0
   q2 = norm(q1)
@@ -208,6 +210,22 @@ def test_dead_statements_and_scalar_outputs(tmp_path):
     check_against_reference(tmp_path, program)
     opt = export(tmp_path, program)()
     assert opt.init({"x": jnp.ones(2)})._fields == ("count",)
+
+
+def test_named_constant_is_a_python_float_assignment(tmp_path):
+    """`epsilon = 1e-8` is exported as that assignment (a double, as in the reference
+    executor) and the module computes what the reference computes; a returned literal is
+    broadcast like any scalar."""
+    program = parse("def train(w, g, m, v, lr):\n  beta = 0.9\n  epsilon = 1e-8\n"
+                    "  m = interpolate(g, m, beta)\n  sq = square(m)\n  sq = sqrt(sq)\n"
+                    "  sq = sq + epsilon\n  update = m / sq\n  update = update * lr\n"
+                    "  v = 0.5\n  return (update, m, v)\n")
+    source = to_module_source(program)
+    body = source.split('"""', 2)[2]
+    assert "        beta = 0.9\n" in body and "        epsilon = 1e-08\n" in body
+    check_against_reference(tmp_path, program)
+    check_against_reference(tmp_path, parse("def train(w, g, m, v, lr):\n  update = -0.5\n"
+                                            "  m = 2.0\n  return update, m, v\n"))
 
 
 def test_lion_state_has_one_slot(tmp_path):
