@@ -7,16 +7,21 @@ outputs named ``update``, ``m``, ``v`` where that clobbers nothing. Liveness is 
 (``dsl.liveness``): state overwritten before it is read is dead; a dead slot returns its input.
 
 ``strict=True`` keeps results **bitwise identical** (any NaN equals any NaN) in float32 in
-both engines at every step. Passes: dead code; merging duplicates (ops are deterministic);
-``x * 1``, ``x - 0.0``, ``x + (-0.0)``; ``x / 1`` for non-constant ``x`` (``1 + 1e-8`` is 1 in
-float32 and a Python-float denominator meets a float32 array); ``negative(negative(x))``,
-``sign(sign(x))``, ``abs(abs(x))``, ``abs(negative(x))``; folding ``+ - *`` of
-float32-representable constants whose double result is a float32 value: then the reference
-executor's double arithmetic, the interpreter's float32 arithmetic (double rounding of
-``+ - *`` through double is innocuous) and the folded constant agree. Nothing else is folded:
-``sqrt``, ``tanh``... of constants run in float32 through XLA, and safe division adds 1e-8 in
-double, so their results are not provably the same. (``program_hash`` does not fold, so
-folding can change the hash, never the results.)
+both engines at every step (XLA flushes subnormals in every arithmetic op, ``x * 1`` too).
+Passes: dead code; inlining literals (``epsilon = 1e-8`` is the number); merging duplicates
+(ops are deterministic); and what the op rows (``dsl/ops.py``) state: units (``x * 1``,
+``x - 0.0``, ``x + (-0.0)``; ``x / 1`` for non-constant ``x``: ``1 + 1e-8`` is 1 in float32 and
+a Python-float denominator meets a float32 array), involutions (``negative(negative(x))``),
+idempotence (``sign(sign(x))``, ``abs(abs(x))``, ``max(x, x)``, ``min(x, x)``), absorbed
+inner ops (``abs(negative(x))``; ``sqrt``, ``log*`` and ``square`` of ``abs`` or
+``negative``), and folding (``+ - *`` of float32-representable constants whose double result
+is a float32 value: then the reference executor's double arithmetic, the interpreter's
+float32 arithmetic (double rounding of ``+ - *`` through double is innocuous) and the folded
+constant agree). A rewrite to an existing node never replaces a float32 result by a Python
+double (``max(0.9, 0.9)`` stays). Nothing else is folded: ``sqrt``, ``tanh``... of constants
+run in float32 through XLA, and safe division adds 1e-8 in double, so their results are not
+provably the same. (``program_hash`` does not fold, so folding can change the hash, never the
+results.) A constant output is written as a literal statement (``update = 0.25``).
 
 ``strict=False`` (default) adds rewrites that are equal **up to the safe-division epsilon
 and float32 rounding**, as the paper's simplification uses them:

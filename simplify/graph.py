@@ -1,6 +1,13 @@
 """The expression DAG behind the exact passes (:mod:`optevo.simplify.exact` documents the
 rules and what "the same" means): hash-consed nodes, local rewrite rules applied as nodes are
-built, liveness across steps, and writing the DAG back as statements."""
+built, liveness across steps, and writing the DAG back as statements.
+
+Per-op facts come from the op's row (``dsl/ops.py``): ``commutative`` (hash-consing sorts the
+arguments), ``fold`` (constant folding), ``units`` (``x * 1``, ``x + 0``, ...),
+``involution`` (``-(-x)``), ``idempotent`` (``sign(sign(x))``, ``max(x, x)``), ``absorbs``
+(``abs(-x)``, ``sqrt(|x|)``) and ``pyfloat`` (which nodes the reference executor holds as
+Python doubles); a literal ``name = c`` is its constant. Only the structural rewrites are
+written here: the sign rule (``x / sqrt(x * x)``) and merging interps."""
 
 from __future__ import annotations
 
@@ -9,14 +16,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from optevo.dsl.ops import OPS
-from optevo.dsl.program import INPUTS, Program, Stmt, check, format_const
+from optevo.dsl.ops import LITERAL, LITERAL_OP, OPS, Op
+from optevo.dsl.program import INPUTS, STATE, Program, Stmt, check, format_const
 
-COMMUTATIVE = frozenset({"add", "mul", "max", "min", "dot", "cosine_sim"})
-STATE = ("m", "v")
-IN, CONST = "in", "const"
+IN, CONST = "in", "const"  # node kinds of inputs and constants (not ops)
 _BIT = {name: 1 << i for i, name in enumerate(INPUTS)}
-_PY_OPS = frozenset({"add", "sub", "mul", "div", "interp", "reciprocal", "cube", "dot"})
 
 
 def f32(c) -> float:
@@ -28,12 +32,21 @@ def _is_f32(c) -> bool:
     return type(c) is float and math.isfinite(c) and f32(c) == c
 
 
-def _fold(op: str, x: float, y: float) -> Optional[float]:
-    """``x op y`` if it is provably what both engines compute (see the module docstring)."""
-    if not (_is_f32(x) and _is_f32(y)):
+def _fold(op: Op, args) -> Optional[float]:
+    """``op(*args)`` if it is provably what both engines compute (``Op.fold``: float32
+    arguments and a float32 result)."""
+    if op.fold is None or not args or not all(_is_f32(x) for x in args):
         return None
-    r = x + y if op == "add" else x - y if op == "sub" else x * y
+    r = op.fold(*args)
     return r if _is_f32(r) else None
+
+
+def _unit(op: Op, c) -> Optional[object]:
+    """The row's identity (``Op.units``) that constant ``c`` is, sign of zero included."""
+    for u in op.units:
+        if type(c) is float and c == u.value and math.copysign(1, c) == math.copysign(1, u.value):
+            return u
+    return None
 
 
 class Graph:
@@ -62,7 +75,7 @@ class Graph:
         if op == CONST:
             c = args[0]
             key = (CONST, type(c).__name__, c.hex() if type(c) is float else repr(c))
-        elif op in COMMUTATIVE:
+        elif op != IN and OPS[op].commutative:
             key = (op,) + tuple(sorted(args))
         else:
             key = (op,) + tuple(args)
@@ -83,10 +96,12 @@ class Graph:
 
     def pyfloat(self, n: int) -> bool:
         """Whether the reference executor holds node ``n`` as a Python float: a constant, or
-        ``+ - * /``, ``interp``, ``reciprocal``, ``cube``, ``dot`` of Python floats (plain
-        Python arithmetic, in double); everything else goes through jnp as float32."""
+        an op whose row says ``pyfloat`` (``+ - * /``, ``interp``, ``reciprocal``, ``cube``,
+        ``dot``: plain Python arithmetic, in double) of Python floats; everything else goes
+        through jnp as float32."""
         if n not in self._py:
-            self._py[n] = self.ops[n] == CONST or self.ops[n] in _PY_OPS and all(
+            op = self.ops[n]
+            self._py[n] = op == CONST or op != IN and OPS[op].pyfloat and all(
                 self.pyfloat(x) for x in self.args[n])
         return self._py[n]
 
@@ -105,33 +120,37 @@ class Graph:
         return n
 
     def _rules(self, op: str, a: tuple) -> Optional[int]:
+        spec = OPS[op]
+        if spec.rule == LITERAL:  # `name = c` holds the constant itself
+            return a[0]
         c = [self.value(x) for x in a]
         fl = [type(x) is float for x in c]
-        if op in ("add", "sub", "mul") and all(fl):
-            r = _fold(op, c[0], c[1])
+        if a and all(fl):
+            r = _fold(spec, c)
             if r is not None:
                 return self._did("fold constants", op, a, self.const(r))
-        if op == "mul":
-            for i in (0, 1):
-                if fl[i] and c[i] == 1.0:
-                    return self._did("x * 1", op, a, a[1 - i])
-        if op == "add":
-            for i in (0, 1):
-                if fl[i] and c[i] == 0.0 and (math.copysign(1, c[i]) < 0 or not self.strict):
-                    return self._did("x + 0", op, a, a[1 - i])
-        if op == "sub" and fl[1] and c[1] == 0.0 and (
-                math.copysign(1, c[1]) > 0 or not self.strict):
-            return self._did("x - 0", op, a, a[0])
-        # x / 1 and -(-x) hold x as a float32 array; a Python-float x is a double
-        if op == "div" and fl[1] and c[1] == 1.0 and not self.pyfloat(a[0]):
-            return self._did("x / 1", op, a, a[0])
-        if op == "negative" and self.ops[a[0]] == "negative" and \
-                not self.pyfloat(self.args[a[0]][0]):
-            return self._did("double negation", op, a, self.args[a[0]][0])
-        if op in ("sign", "abs") and self.ops[a[0]] == op:
-            return self._did(f"{op}({op}(x))", op, a, a[0])
-        if op == "abs" and self.ops[a[0]] == "negative":
-            return self._did("abs(-x)", op, a, self.make("abs", self.args[a[0]]))
+        sym = spec.infix or op
+        if len(a) == 2:  # f(x, u) = x for a unit u; the other side too if commutative
+            for i in ((1, 0) if spec.commutative else (1,)):
+                u = _unit(spec, c[i])
+                x = a[1 - i]
+                if u is not None and (u.strict or not self.strict) and \
+                        (u.double or not self.pyfloat(x)):
+                    return self._did(f"x {sym} {format_const(u.value)}", op, a, x)
+        # a rewrite to an existing node x must not turn a float32 result into x's double
+        kept = (lambda x: spec.pyfloat or not self.pyfloat(x))
+        if len(a) == 2 and spec.idempotent and a[0] == a[1] and kept(a[0]):
+            return self._did(f"{op}(x, x)", op, a, a[0])
+        if len(a) == 1 and self.ops[a[0]] == op:
+            inner = self.args[a[0]][0]
+            if spec.involution and kept(inner):
+                return self._did(f"{op}({op}(x))", op, a, inner)
+            if spec.idempotent:
+                return self._did(f"{op}({op}(x))", op, a, a[0])
+        if len(a) == 1 and self.ops[a[0]] in spec.absorbs:
+            inner = self.args[a[0]][0]
+            if not (spec.pyfloat and self.pyfloat(inner)):
+                return self._did(f"{op}({self.ops[a[0]]}(x))", op, a, self.make(op, (inner,)))
         if self.strict:
             return None
         if op == "div":
@@ -300,10 +319,10 @@ class Graph:
             if n not in names:
                 names[n] = fresh()
             stmts.append(Stmt(names[n], self.ops[n], tuple(arg(x) for x in self.args[n])))
-        for r, s in roots:  # a constant output: write it with `c * 1.0`
+        for r, s in roots:  # a constant output: a literal statement `update = 0.25`
             if self.ops[r] == CONST and r not in names:
                 names[r] = s if s == "update" or last.get(s, -1) < math.inf else fresh()
-                stmts.append(Stmt(names[r], "mul", (self.args[r][0], 1.0)))
+                stmts.append(Stmt(names[r], LITERAL_OP, (self.args[r][0],)))
         live = dict((s, r) for r, s in roots)
         ret = (lambda x: names[x] if x in names else arg(x))
         returns = tuple(ret(live[s]) if s in live else s for s in ("update",) + STATE)

@@ -155,6 +155,16 @@ def _prog(body, returns="update, m, v"):
     # outputs are named after their slot only where no later statement reads that input
     ("nv = interp(g, v, 0.9); update = nv + v | update, m, nv", True, 2),
     ("update = v * lr; v = interp(g, v, 0.9) | v, update, v", True, 1),  # m slot dead
+    # properties read from the op rows: idempotent, involution, absorbs
+    ("t = max(g, g); update = t * lr", True, 1), ("t = min(lr, lr); update = g * t", True, 1),
+    ("t = max(0.9, 0.9); update = g * t", True, 2),  # a float32 max of a double: kept
+    ("c = 0.1; t = negative(c); t = negative(t); update = g * t", True, 3),  # likewise
+    ("t = abs(g); update = sqrt(t)", True, 1), ("t = negative(g); update = square(t)", True, 1),
+    ("t = abs(g); t = negative(t); t = log(t); update = t * lr", True, 2),
+    # named constants are their numbers; a constant output is a literal statement
+    ("c = 0.5; update = g * c", True, 1), ("c = 1.0; update = g * c", True, 0),
+    ("eps = 1e-8; t = abs(g); t = t + eps; update = g / t", True, 3),
+    ("update = 0.5", True, 1), ("c = 0.5; update = c * c", True, 1),
 ])
 def test_rules(body, strict, expect, monkeypatch):
     p = _prog(*body.split(" | "))
@@ -201,7 +211,8 @@ BAITS = [  # short blocks that trigger the rules; x is the argument they replace
     ["a = mul(x, C)", "y = mul(a, C)"], ["a = mul(x, z)", "b = mul(q, z)", "y = add(a, b)"],
     ["a = mul(x, z)", "b = mul(z, q)", "y = sub(a, b)"], ["a = mul(D, D)", "y = mul(x, a)"],
     ["a = add(D, D)", "y = add(x, a)"], ["a = sign(x)", "y = sign(a)"],
-    ["a = negative(x)", "y = abs(a)"],
+    ["a = negative(x)", "y = abs(a)"], ["y = max(x, x)"], ["a = abs(x)", "y = sqrt(a)"],
+    ["a = negative(x)", "y = square(a)"], ["a = literal(C)", "y = mul(x, a)"],
 ]
 
 
