@@ -9,7 +9,7 @@ Importing this package registers the built-in tasks: ``digits_mlp``, ``text_lm``
 from .base import Task, TaskError, get_task, register, task_class, task_names, task_options
 from . import digits, synthetic, text_lm  # noqa: F401  (import registers the tasks)
 from . import digits_cnn, lm_transformer  # noqa: F401  (larger tasks of the funnel)
-from . import fitness  # noqa: F401
+from . import fitness, gradient_free  # noqa: F401
 
 __all__ = ["Task", "TaskError", "register", "get_task", "task_class", "task_names",
-           "task_options", "fitness"]
+           "task_options", "fitness", "gradient_free"]

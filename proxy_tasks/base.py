@@ -5,12 +5,13 @@ path in ``optevo.dsl`` and the fast interpreter) run, for one seed::
 
     k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
     params = task.init_params(k_init)
+    inst = task.instance(k_init)          # the seed's problem instance; () for most tasks
     for t in range(steps):
         batch = task.train_batch(jax.random.fold_in(k_data, t))
-        g = jax.grad(task.loss)(params, batch)
+        g = jax.grad(task.loss_of)(params, batch, inst)
         update, m, v = program(w=params, g=g, m=m, v=v, lr=task.lr_schedule(t, steps) * lr_scale)
         params = params - update
-    fitness = task.val_loss(params)
+    fitness = task.val_loss_of(params, inst)
 
 Every method is traced by ``jax.jit``: use ``jax.numpy`` only, keep datasets as arrays held by
 the task (they become constants of the compiled program), and draw batches with the key given.
@@ -23,6 +24,11 @@ To add a task, subclass :class:`Task`, fill in the methods, and register it::
     @register("my_task")
     class MyTask(Task):
         ...
+
+A task whose problem itself is drawn per seed (the synthetic tasks draw their optimum and
+rotation, so that no fixed point can be guessed by a program that ignores the gradient)
+overrides :meth:`Task.instance` and takes the instance as the last argument of ``loss`` and
+``val_loss``; a task that does not override it never sees one.
 
 Every constructor argument must have a default, so that ``get_task("my_task")`` works; a
 config or the CLI may override them as keyword arguments (``steps``, ``batch_size``, ...).
@@ -74,6 +80,23 @@ class Task:
     def val_loss(self, params: PyTree) -> jnp.ndarray:
         """Scalar validation loss on held-out data: the fitness (lower is better)."""
         raise NotImplementedError
+
+    def instance(self, key) -> PyTree:
+        """The seed's problem instance, drawn from the same key as :meth:`init_params` (so a
+        task can place its optimum relative to the start). Default: none (``()``)."""
+        return ()
+
+    @property
+    def has_instance(self) -> bool:
+        return type(self).instance is not Task.instance
+
+    def loss_of(self, params: PyTree, batch: PyTree, inst: PyTree = ()) -> jnp.ndarray:
+        """``loss`` of the seed whose instance is ``inst`` (what the engines call)."""
+        return self.loss(params, batch, inst) if self.has_instance else self.loss(params, batch)
+
+    def val_loss_of(self, params: PyTree, inst: PyTree = ()) -> jnp.ndarray:
+        """``val_loss`` of the seed whose instance is ``inst`` (what the engines call)."""
+        return self.val_loss(params, inst) if self.has_instance else self.val_loss(params)
 
     def metrics(self, params: PyTree) -> Dict[str, jnp.ndarray]:
         """Extra scalar metrics for reports (e.g. accuracy). Optional."""

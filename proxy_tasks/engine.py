@@ -75,24 +75,27 @@ class _Loop:
         _, self.unravel = ravel_pytree(params0)
         self.leaf_sizes = [int(np.size(x)) for x in jax.tree.leaves(params0)]
 
-    def flat_init(self, k_init):
-        return jax.vmap(lambda k: ravel_pytree(self.task.init_params(k))[0])(k_init)
+    def start(self, k_init):
+        """Flat initial parameters ``(Ns, P)`` and the problem instances of the seeds (both
+        drawn from the seeds' init keys: ``Task.instance``)."""
+        w = jax.vmap(lambda k: ravel_pytree(self.task.init_params(k))[0])(k_init)
+        return w, jax.vmap(self.task.instance)(k_init)
 
-    def grads(self, w, k_data, t):
+    def grads(self, w, k_data, t, inst):
         """Training loss and gradient for each seed, at step ``t``: ``(Ns,)``, ``(Ns, P)``."""
         task = self.task
 
-        def one(wi, key):
+        def one(wi, key, ii):
             batch = task.train_batch(jax.random.fold_in(key, t))
-            return jax.value_and_grad(lambda x: task.loss(self.unravel(x), batch))(wi)
+            return jax.value_and_grad(lambda x: task.loss_of(self.unravel(x), batch, ii))(wi)
 
-        return jax.vmap(one)(w, k_data)
+        return jax.vmap(one)(w, k_data, inst)
 
     def lr(self, t, lr_scales):
         return (self.task.lr_schedule(t, self.steps) * lr_scales)[:, None].astype(jnp.float32)
 
-    def finish(self, w, bad):
-        val = jax.vmap(lambda x: self.task.val_loss(self.unravel(x)))(w)
+    def finish(self, w, bad, inst):
+        val = jax.vmap(lambda x, ii: self.task.val_loss_of(self.unravel(x), ii))(w, inst)
         max_abs = jnp.max(jnp.abs(w), axis=-1)
         diverged = bad | ~jnp.isfinite(val) | ~(max_abs <= self.task.max_abs_weight)
         return jnp.where(diverged, jnp.inf, val), diverged
@@ -130,12 +133,12 @@ class FastEngine(_Loop):
 
         def train(code, seeds, lr_scales):
             k_init, k_data = _seed_keys(seeds)
-            w = self.flat_init(k_init)
+            w, inst = self.start(k_init)
             regs = interp.init_regs(code, *w.shape)
 
             def body(carry):
                 t, regs, w, m, v, bad = carry
-                loss, g = self.grads(w, k_data, t)
+                loss, g = self.grads(w, k_data, t, inst)
                 regs, u, m, v = interp.step(code, regs, w, g, m, v, self.lr(t, lr_scales))
                 return t + 1, regs, w - u, m, v, bad | ~jnp.isfinite(loss)
 
@@ -145,7 +148,7 @@ class FastEngine(_Loop):
             zeros = jnp.zeros_like(w)
             carry = (jnp.int32(0), regs, w, zeros, zeros, jnp.zeros(seeds.shape, bool))
             _, _, w, _, _, bad = lax.while_loop(cond, body, carry)
-            return self.finish(w, bad)
+            return self.finish(w, bad, inst)
 
         entry = (interp, jax.jit(train))
         self._compiled[length] = entry
@@ -189,7 +192,7 @@ class JitEngine(_Loop):
 
         def train(seeds, lr_scales):
             k_init, k_data = _seed_keys(seeds)
-            w0 = self.flat_init(k_init)
+            w0, inst = self.start(k_init)
 
             def one(w, g, m, v, lr):  # on the task's own pytrees, as a user's optimizer is
                 out = update(*(self.unravel(x) for x in (w, g, m, v)), lr[0])
@@ -199,14 +202,14 @@ class JitEngine(_Loop):
 
             def body(t, carry):
                 w, m, v, bad = carry
-                loss, g = self.grads(w, k_data, t)
+                loss, g = self.grads(w, k_data, t, inst)
                 u, m, v = lr_step(w, g, m, v, self.lr(t, lr_scales))
                 return w - u, m, v, bad | ~jnp.isfinite(loss)
 
             zeros = jnp.zeros_like(w0)
             w, _, _, bad = lax.fori_loop(0, self.steps, body,
                                          (w0, zeros, zeros, jnp.zeros(seeds.shape, bool)))
-            return self.finish(w, bad)
+            return self.finish(w, bad, inst)
 
         return jax.jit(train)
 

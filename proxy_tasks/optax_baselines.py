@@ -85,7 +85,7 @@ class OptaxEngine(_Loop):
 
         def train(seeds, lr_scales, hyper):
             k_init, k_data = _seed_keys(seeds)
-            w = self.flat_init(k_init)
+            w, inst = self.start(k_init)
 
             def opt(scale):
                 lr = lambda count: hyper["learning_rate"] * scale * task.lr_schedule(count, steps)
@@ -95,7 +95,7 @@ class OptaxEngine(_Loop):
 
             def body(carry):
                 t, w, state, bad = carry
-                loss, g = self.grads(w, k_data, t)
+                loss, g = self.grads(w, k_data, t, inst)
                 u, state = jax.vmap(lambda gi, si, wi, s: opt(s).update(gi, si, wi))(
                     g, state, w, lr_scales)
                 return t + 1, w + u, state, bad | ~jnp.isfinite(loss)
@@ -105,7 +105,7 @@ class OptaxEngine(_Loop):
 
             carry = (jnp.int32(0), w, state, jnp.zeros(seeds.shape, bool))
             _, w, _, bad = lax.while_loop(cond, body, carry)
-            return self.finish(w, bad)
+            return self.finish(w, bad, inst)
 
         fn = jax.jit(train)
         self._compiled[key] = fn

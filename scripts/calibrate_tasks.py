@@ -6,10 +6,11 @@ For each task, five reference optimizers (written as optevo programs ``(w, g, m,
 that follows the engine semantics of ``optevo.proxy_tasks.base`` exactly:
 
     k_init, k_data = split(PRNGKey(seed)); params = init_params(k_init); m = v = 0
-    for t: batch = train_batch(fold_in(k_data, t)); g = grad(loss)(params, batch)
+    inst = instance(k_init)   # the seed's problem (synthetic tasks), () for the others
+    for t: batch = train_batch(fold_in(k_data, t)); g = grad(loss)(params, batch, inst)
            update, m, v = program(params, g, m, v, lr_schedule(t, steps) * lr_scale)
            params = params - update
-    fitness = val_loss(params)
+    fitness = val_loss(params, inst)
 
 Every optimizer's ``lr_scale`` is tuned on the same log grid (2^k) over the same seeds
 (0..S-1); the table gives the best scale, the mean final validation loss over seeds and its
@@ -90,12 +91,13 @@ def make_run(task, program, steps):
     def run(seed, lr_scale):
         k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
         params = task.init_params(k_init)
+        inst = task.instance(k_init)
         zeros = tmap(jnp.zeros_like, params)
 
         def step(carry, t):
             params, m, v = carry
             batch = task.train_batch(jax.random.fold_in(k_data, t))
-            g = jax.grad(task.loss)(params, batch)
+            g = jax.grad(task.loss_of)(params, batch, inst)
             lr = task.lr_schedule(t, steps) * lr_scale
             update, m, v = program(params, g, m, v, lr)
             params = tmap(lambda p, u: p - u, params, update)
@@ -103,7 +105,7 @@ def make_run(task, program, steps):
 
         (params, _, _), _ = jax.lax.scan(step, (params, zeros, zeros), jnp.arange(steps))
         wmax = jnp.max(jnp.stack([jnp.max(jnp.abs(p)) for p in jax.tree_util.tree_leaves(params)]))
-        return task.val_loss(params), wmax
+        return task.val_loss_of(params, inst), wmax
 
     return run
 

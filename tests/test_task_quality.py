@@ -1,15 +1,24 @@
-"""Each built-in task tells optimizers apart at its default settings: the AdamW start, SGD
-and a poor program, each with its learning-rate scale tuned on the same grid and seeds,
-reach mean losses whose gaps are clearly larger than the standard errors of those means.
+"""Each built-in task tells optimizers apart and cannot be gamed.
 
-This runs every task at its defaults (all its seeds, all its steps), so it is the slowest
-non-Ray test; scripts/task_report.py prints the full tables (finer grid, Lion, signum)."""
+1. At its default settings, the AdamW start, SGD and a poor program, each with its
+   learning-rate scale tuned on the same grid and seeds, reach mean losses whose gaps are
+   clearly larger than the standard errors of those means.
+2. No program that ignores the gradient (``optevo.proxy_tasks.gradient_free``: jump to 0,
+   1, -1 or sign(w), flow to a fixed point of log|w|, pure weight decay, ...) comes near the
+   tuned AdamW start, on every built-in task: a task with a guessable optimum would reward
+   guessing it.
 
+The search proxies run at their defaults (all seeds, all steps), so this is the slowest
+non-Ray test; the funnel's larger tasks run at reduced sizes (the argument does not depend on
+their size). scripts/task_report.py prints the full tables (finer grid, Lion, signum)."""
+
+import functools
 import math
 
 import pytest
 
 from optevo.dsl.library import library_program
+from optevo.proxy_tasks import get_task, gradient_free, task_names
 from optevo.proxy_tasks.evaluate import Evaluator
 
 import importlib.util
@@ -22,24 +31,53 @@ _spec.loader.exec_module(task_report)
 
 GRID = [2.0 ** k for k in range(-8, 9, 2)]
 
+# The search's proxy tasks at their defaults; the funnel's larger stages, small.
+PROXY_TASKS = ["digits_mlp", "text_lm", "quadratic", "rosenbrock"]
+SMALL = {"digits_cnn": dict(steps=100, c1=2, c2=4, hidden=16, seeds=4),
+         "lm_transformer": dict(steps=100, context=8, width=16, layers=1, heads=1,
+                                n_val_windows=64, seeds=4)}
+
 
 def z(a, b):
     return abs(a.loss - b.loss) / math.hypot(a.stderr, b.stderr)
 
 
-# The search's proxy tasks (the funnel's larger stages are checked by the funnel's own tests).
-PROXY_TASKS = ["digits_mlp", "text_lm", "quadratic", "rosenbrock"]
+@functools.lru_cache(maxsize=None)
+def evaluator(name):
+    return Evaluator(get_task(name, **SMALL.get(name, {})))
+
+
+@functools.lru_cache(maxsize=None)
+def tuned_start(name):
+    return evaluator(name).tune(library_program("adam_style"), GRID).score
 
 
 @pytest.mark.parametrize("name", PROXY_TASKS)
 def test_task_separates_adamw_sgd_and_a_poor_program(name):
-    ev = Evaluator(name)
-    best = {label: ev.tune(prog, GRID).score for label, prog in [
-        ("adamw", library_program("adam_style")), ("sgd", library_program("sgd")),
-        ("poor", task_report.POOR)]}
+    ev = evaluator(name)
+    best = {"adamw": tuned_start(name)}
+    best.update({label: ev.tune(prog, GRID).score for label, prog in [
+        ("sgd", library_program("sgd")), ("poor", task_report.POOR)]})
     assert not any(s.diverged for s in best.values())
     pairs = [("adamw", "sgd"), ("adamw", "poor"), ("sgd", "poor")]
     gaps = {p: z(best[p[0]], best[p[1]]) for p in pairs}
     assert all(g > 2.0 for g in gaps.values()), (name, gaps, best)
     # and the start program is the better of AdamW / poor
     assert best["adamw"].loss < best["poor"].loss
+
+
+def test_every_builtin_task_is_checked():
+    assert sorted(PROXY_TASKS + list(SMALL)) == task_names()
+
+
+@pytest.mark.parametrize("name", PROXY_TASKS + list(SMALL))
+def test_gradient_free_programs_lose_to_the_tuned_start(name):
+    ev, start = evaluator(name), tuned_start(name)
+    assert not start.diverged
+    for label, prog in gradient_free.programs().items():
+        s = ev.tune(prog, GRID).score if gradient_free.reads_lr(prog) else \
+            ev.evaluate([prog])[0]
+        # clearly worse than the tuned start (or diverged): by more than 10% of its loss and
+        # by more than 3 combined standard errors
+        assert s.diverged or (s.loss > 1.1 * start.loss and z(s, start) > 3), \
+            (name, label, s.loss, start.loss)
