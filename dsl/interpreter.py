@@ -185,7 +185,7 @@ class Interpreter:
     def encode(self, program: Program) -> Code:
         """Arrays for ``program`` (literals inlined, dead statements removed). Raises
         ValueError if too long."""
-        prog = strip_dead(inline_literals(program))
+        prog = encoded_form(program)
         kinds = check(prog)
         L = self.length
         if len(prog.stmts) > L:
@@ -270,6 +270,12 @@ class Interpreter:
         upd, m, v = (jnp.broadcast_to(_fetch(T, S, code.out[j], code.out_kinds[j]),
                                       w.shape) for j in range(3))
         return (T, S), upd, m, v
+
+
+def encoded_form(program: Program) -> Program:
+    """What the interpreter runs: literals inlined, dead statements removed. Its length
+    picks the bucket (:func:`bucket_for`)."""
+    return strip_dead(inline_literals(program))
 
 
 def bucket_for(n: int, buckets: Sequence[int]) -> int:

@@ -24,8 +24,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from optevo.dsl.execute import update_fn
-from optevo.dsl.interpreter import Interpreter, bucket_for
-from optevo.dsl.liveness import strip_dead
+from optevo.dsl.interpreter import Interpreter, bucket_for, encoded_form
 from optevo.dsl.program import Program
 
 from .base import Task
@@ -155,7 +154,7 @@ class FastEngine(_Loop):
         return entry
 
     def bucket(self, program: Program) -> int:
-        return bucket_for(len(strip_dead(program).stmts), self.buckets)
+        return bucket_for(len(encoded_form(program).stmts), self.buckets)
 
     def dispatch(self, program: Program, seeds, lr_scales=None):
         """Start training ``program`` on ``seeds`` (asynchronous); returns device arrays."""

@@ -120,7 +120,7 @@ def test_killed_worker_is_replaced_and_search_completes(tmp_path):
     assert _trained(recs) == 400
     assert len({r["id"] for r in recs}) == len(recs)
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["worker restarts"] >= 1
+    assert summary["worker_restarts"] >= 1
     assert json.loads((run / "workers.json").read_text())["w1"] != pid
     assert (run / "report.md").exists()
 

@@ -3,8 +3,10 @@
 
 In the shape of AutoML-Zero's ``regularized_evolution.cc``:
 
-* :meth:`RegularizedEvolution.init`: train the start program; the population is P copies of
-  it (or, on resume, load the checkpoint and replay the log lines written after it);
+* :meth:`RegularizedEvolution.init`: calibrate the start program (its lr multiplier tuned
+  on a log grid on the fitness seeds, ``tuning.tune_program``); every child is then trained
+  at that multiplier and normalized by the tuned start's loss; the population is P copies of
+  the start (or, on resume, load the checkpoint and replay the log lines written after it);
 * :meth:`RegularizedEvolution.run`: while workers have free slots, :meth:`select` a parent
   (tournament of T), :meth:`mutate` it into a child, and :meth:`evaluate` batches of children
   whose hash is unknown; results join the population as they arrive, the oldest member
@@ -23,6 +25,7 @@ import time
 from typing import Dict, List, Optional
 
 from optevo.dsl.canon import program_hash
+from optevo.dsl.errors import OptevoError
 from optevo.dsl.library import find_program
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import aggregate, normalize
@@ -31,6 +34,13 @@ from . import mutations
 from .population import CacheEntry, Member, Population
 from .rundir import Record, RunDir, RunDirError
 from .state import Child, EvolutionState
+from .tuning import tune_program
+
+CALIBRATION = dict(lo=-4, hi=8, max_extend=6)  # start's lr multipliers 2^-4..2^8, grown to 2^±14
+
+
+class SearchError(OptevoError):
+    """A search that cannot go on (e.g. a start program that diverges at every lr)."""
 
 
 class RegularizedEvolution:
@@ -92,14 +102,15 @@ class RegularizedEvolution:
         prog = find_program(self.cfg.search.start)
         child = Child(0, None, None, program_hash(prog), prog.text())
         self.state.next_id = 1
-        self.pool.submit([(0, child.program)])
-        results = []
-        while not results:
-            results = self.pool.poll(1.0)
-        res = results[0][1][0]
+        line = tune_program(self.pool, "start", child.program, **CALIBRATION)
+        if not math.isfinite(line.loss):
+            raise SearchError(f"the start program {self.cfg.search.start} diverges on "
+                              f"{self.cfg.task.name} at every lr multiplier from "
+                              f"{min(line.points):g} to {max(line.points):g}: nothing to "
+                              "normalize by")
+        res = dict(line.results[line.best], id=0)
         agg = aggregate(res["losses"], res["diverged"])
-        if agg.any_diverged:
-            raise RuntimeError("the start program diverged on this task: nothing to normalize by")
+        self.state.lr_scale, self.state.calibration = line.best, line.to_json()
         self.state.baseline = agg.mean
         entry = CacheEntry(agg.mean, 1.0, agg.stderr, False, 0)
         self.state.cache.put(child.hash, entry)
@@ -156,7 +167,7 @@ class RegularizedEvolution:
                 self.hash_of_id[child.id] = child.hash
                 batch.append((child.id, child.program))
         if batch:
-            self.pool.submit(batch)
+            self.pool.submit(batch, None, self.state.lr_scale)
         return bool(batch)
 
     # --- results join the population ------------------------------------------------------------

@@ -58,7 +58,7 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
             drawstyle="steps-post", label="best so far", zorder=2)
     ax.plot(x, np.where(np.isfinite(med), med, np.nan), color="tab:orange", lw=1.3,
             label=f"population median (last {s['population']} evaluations)", zorder=3)
-    ax.axhline(1.0, color="black", ls="--", lw=1.2, label="AdamW start")
+    ax.axhline(1.0, color="black", ls="--", lw=1.2, label="start program, lr tuned")
     if hi / lo > 4:  # log scale only where the range needs it
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
         ax.set_yscale("log")
@@ -68,7 +68,7 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
     ax.set_ylim(lo, hi)
     ax.set_xlim(0, max(len(fit), 1) + 1)
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("normalized fitness (loss / AdamW start; lower is better)")
+    ax.set_ylabel("normalized fitness (loss / lr-tuned start; lower is better)")
     n_div = int(np.sum(~np.isfinite(fit)))
     ax.set_title(f"Search progress: {Path(run_dir).name}  ({len(fit)} evaluations, "
                  f"{n_div} diverged; best {_fmt(float(best[-1]), '.3f')})")

@@ -25,7 +25,7 @@ def snapshot(loop) -> dict:
 def line(d: dict) -> str:
     return (f"[{d['elapsed']:7.1f}s] trained {d['trained']} ({d['evals_per_s']:.2f}/s)  "
             f"cached {d['cached']}  hit rate {d['hit_rate']:.0%}  best {d['best']:.4f} "
-            f"({d['best_norm']:.3f} x AdamW)  median {d['median']:.4f}  "
+            f"({d['best_norm']:.3f} x tuned start)  median {d['median']:.4f}  "
             f"rejected {d['rejected']} (invalid {d['invalid']})  restarts {d['restarts']}")
 
 
@@ -61,7 +61,7 @@ class Progress:
                 ("trained", f"{d['trained']}  ({d['evals_per_s']:.2f} evals/s, "
                             f"{d['in_flight']} in flight)"),
                 ("cache", f"{d['cached']} hits, hit rate {d['hit_rate']:.1%}"),
-                ("best", f"{d['best']:.4f}  ({d['best_norm']:.3f} x AdamW start)"),
+                ("best", f"{d['best']:.4f}  ({d['best_norm']:.3f} x the lr-tuned start)"),
                 ("median", f"{d['median']:.4f}"),
                 ("rejected", f"{d['rejected']}  (invalid {d['invalid']})"),
                 ("restarts", str(d["restarts"]))]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .config import dump_config
 from .evolution import RegularizedEvolution
-from .holdout import evaluate_holdout, report
+from .holdout import evaluate_holdout, report, summary_figures
 from .progress import Progress, snapshot
 from .rundir import CONFIG, RunDir, RunDirError
 from .workers import eval_spec, make_pool
@@ -38,18 +38,21 @@ def run_search(cfg, run_dir, resume: bool = False, out=sys.stdout) -> int:
         search.run(resume=resume)
         progress(search, force=True)
         progress.close()
-        rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k, cfg.holdout.seeds)
+        rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k, cfg.holdout.seeds,
+                                search.state.lr_scale)
     finally:
         progress.close()
         pool.shutdown()
-    d = snapshot(search)
+    d, s = snapshot(search), search.state
     summary = {"name": cfg.name or run_dir.name, "task": cfg.task.name,
-               "trained": d["trained"], "cached children": d["cached"],
-               "cache hit rate": f"{d['hit_rate']:.1%}", "generated": d["generated"],
-               "rejected mutations": dict(search.state.rejected), "restarts": d["restarts"],
-               "worker restarts": pool.restarts, "elapsed": f"{d['elapsed']:.1f} s",
-               "evaluations per second": f"{d['evals_per_s']:.2f}",
-               "best fitness": f"{d['best']:.4f} ({d['best_norm']:.3f} x AdamW start)"}
+               "trained": d["trained"], "cache_hits": d["cached"],
+               "cache_hit_rate": round(d["hit_rate"], 4), "generated": d["generated"],
+               "rejected_mutations": dict(s.rejected), "restarts": d["restarts"],
+               "worker_restarts": pool.restarts, "elapsed_seconds": round(d["elapsed"], 1),
+               "evaluations_per_second": round(d["evals_per_s"], 3),
+               "start_lr_scale": s.lr_scale, "tuned_start_fitness": s.baseline,
+               "best_fitness": d["best"], "best_normalized": d["best_norm"],
+               **summary_figures(rows)}
     text = report(search.rundir, rows, summary)
     search.rundir.write_summary({**summary, "holdout": rows})
     print(text, file=out)

@@ -45,7 +45,9 @@ class EvolutionState:
     rejected: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     mutation_counts: collections.Counter = dataclasses.field(
         default_factory=collections.Counter)
-    baseline: float = math.nan  # the start program's fitness: normalized = loss / baseline
+    baseline: float = math.nan  # the tuned start's loss: normalized = loss / baseline
+    lr_scale: float = 1.0  # the start's tuned lr multiplier: every child's lr input scale
+    calibration: Optional[Dict] = None  # the start's lr line search (tuning.Line.to_json)
     best: Optional[Member] = None
     since_improvement: int = 0
     restarts: int = 0
@@ -64,7 +66,8 @@ class EvolutionState:
             "n_generated": self.n_generated, "rejected": dict(self.rejected),
             "mutations": dict(self.mutation_counts), "rng": self.rng.bit_generator.state,
             "population": self.population.to_json(), "cache": self.cache.to_json(),
-            "baseline": self.baseline, "best": self.best.to_json() if self.best else None,
+            "baseline": self.baseline, "lr_scale": self.lr_scale,
+            "calibration": self.calibration, "best": self.best.to_json() if self.best else None,
             "since_improvement": self.since_improvement, "restarts": self.restarts,
             "elapsed": self.elapsed, "log_lines": self.log_lines,
             "failed_mutations": self.failed_mutations, "done": self.done,
@@ -86,6 +89,7 @@ class EvolutionState:
             failed_mutations=s.get("failed_mutations", 0),
             rejected=collections.Counter(s["rejected"]),
             mutation_counts=collections.Counter(s["mutations"]), baseline=s["baseline"],
+            lr_scale=s.get("lr_scale", 1.0), calibration=s.get("calibration"),
             best=Member.from_json(s["best"]) if s["best"] else None,
             since_improvement=s["since_improvement"], restarts=s["restarts"],
             elapsed=s["elapsed"], log_lines=s["log_lines"], done=s.get("done", False))

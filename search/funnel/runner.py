@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from optevo.dsl.liveness import strip_dead
+from optevo.dsl.interpreter import encoded_form
 from optevo.dsl.parse import parse
 
 from ..core.rundir import JsonLines, RunDirError, atomic_write
@@ -48,7 +48,7 @@ class Results:
 
 
 def _buckets(cands: List[Candidate]) -> Tuple[int, ...]:
-    n = max([len(strip_dead(parse(c.text)).stmts) for c in cands if not c.optax] + [1])
+    n = max([len(encoded_form(parse(c.text)).stmts) for c in cands if not c.optax] + [1])
     b = 8
     while b < n:
         b *= 2
