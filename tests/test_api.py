@@ -1,0 +1,80 @@
+"""The Python API (``from optevo.search import run, load_run``) and what a finished run
+holds: the calibrated start, tuned baselines in the held-out re-check, numeric summary."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from optevo.search import load_run, run
+from optevo.search.core.rundir import RunDirError
+
+TINY = {
+    "seed": 2,
+    "task": {"name": "digits_mlp", "steps": 40, "seeds": 2,
+             "options": {"hidden": 8, "batch_size": 16}},
+    "search": {"population": 8, "tournament": 3, "max_evals": 16, "max_length": 16},
+    "workers": {"count": 0, "batch": 3},
+    "holdout": {"top_k": 2, "seeds": 3},
+    "progress": {"enabled": False},
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    return run(TINY, tmp_path_factory.mktemp("api") / "run")
+
+
+def test_run_returns_a_run_with_best_programs_holdout_and_rows(finished):
+    r = load_run(finished.path)
+    rows = r.rows()
+    assert len(rows) >= 16 and {"id", "parent", "loss", "normalized", "cached"} <= set(rows[0])
+    best = r.best(2)
+    assert len(best) == 2 and best[0]["loss"] <= best[1]["loss"]
+    assert all("def train" in b["program"] for b in best)
+    held = {h["id"]: h for h in r.holdout()}
+    assert 0 in held and "optax_adamw" in held  # the tuned start and tuned optax AdamW
+    assert r.config.task.name == "digits_mlp"
+
+
+def test_the_start_is_calibrated_and_is_the_one_of_normalized(finished):
+    state = finished.rundir.read_checkpoint()
+    points = dict((k, v) for k, v in state["calibration"]["points"])
+    best = min(points, key=lambda k: (points[k], k))
+    assert state["lr_scale"] == best and len(points) >= 13  # 2^-4 .. 2^8 at least
+    start = finished.records()[0]
+    assert start.id == 0 and start.normalized == 1.0
+    assert start.loss == pytest.approx(points[best]) and state["baseline"] == start.loss
+
+
+def test_summary_holds_numbers_against_both_tuned_baselines(finished):
+    s = json.loads((finished.path / "summary.json").read_text())
+    for key in ("best_id", "best_holdout_loss", "tuned_start_holdout_loss",
+                "tuned_adamw_holdout_loss", "diff_vs_tuned_adamw",
+                "diff_vs_tuned_adamw_stderr", "trained", "cache_hits", "elapsed_seconds"):
+        assert isinstance(s[key], (int, float)) and not isinstance(s[key], bool), key
+    held = {h["id"]: h for h in s["holdout"]}
+    best, adamw = held[s["best_id"]], held["optax_adamw"]
+    diffs = np.array(best["holdout_losses"]) - np.array(adamw["holdout_losses"])
+    assert s["diff_vs_tuned_adamw"] == pytest.approx(diffs.mean())
+    assert s["trained"] == 16
+    report = (finished.path / "report.md").read_text()
+    assert "diff vs tuned AdamW" in report and "optax AdamW (tuned)" in report
+
+
+def test_to_optax_trains(finished):
+    r = load_run(finished.path)
+    opt = r.to_optax(r.best(1)[0]["id"], learning_rate=1.0)
+    params = {"w": jnp.ones(3)}
+    state = opt.init(params)
+    updates, state = opt.update({"w": jnp.full(3, 0.5)}, state, params)
+    new = optax.apply_updates(params, updates)
+    assert jax.tree.leaves(new)[0].shape == (3,) and bool(jnp.all(jnp.isfinite(new["w"])))
+
+
+def test_load_run_of_a_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(RunDirError, match="no such run directory"):
+        load_run(tmp_path / "nope")
