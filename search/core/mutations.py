@@ -8,7 +8,12 @@ something different from its parent (its hash differs); every rejection is count
 reason, as SymbolicRegression.jl does.
 
 Register a new mutation with ``@register_mutation("name")``: a function
-``(rng, program) -> Program`` that raises :class:`NoSite` when it cannot apply.
+``(rng, program) -> Program`` that raises :class:`NoSite` when it cannot apply. Its default
+sampling weight (``weight=``, stored in :data:`WEIGHTS`) is 0.0, i.e. a user mutation is OFF
+until a config enables it (``search.mutations: {name: 1.0}``), so registering one never
+changes what existing configs do; the four built-ins default to 1.0. The search config reads
+the registry when a config is loaded, so register before loading it.
+:func:`unregister_mutation` removes one again (e.g. in a test's teardown).
 """
 
 from __future__ import annotations
@@ -24,19 +29,36 @@ from optevo.dsl.random import defined_before, random_const, random_statement
 
 MutationFn = Callable[[np.random.Generator, Program], Program]
 MUTATIONS: Dict[str, MutationFn] = {}
+WEIGHTS: Dict[str, float] = {}  # default sampling weight of each registered mutation
 
 
 class NoSite(Exception):
     """The mutation has nowhere to apply (e.g. no constant to scale)."""
 
 
-def register_mutation(name: str):
+def register_mutation(name: str, weight: float = 0.0):
+    """Decorator: register ``fn`` as mutation ``name`` with default sampling ``weight``."""
+    if not (isinstance(weight, (int, float)) and weight >= 0):
+        raise ValueError(f"mutation {name!r}: weight must be a number >= 0, got {weight!r}")
+
     def deco(fn: MutationFn) -> MutationFn:
         if name in MUTATIONS:
             raise ValueError(f"mutation {name!r} is already registered")
         MUTATIONS[name] = fn
+        WEIGHTS[name] = float(weight)
         return fn
     return deco
+
+
+def unregister_mutation(name: str) -> None:
+    """Remove mutation ``name`` from the registry (KeyError if it is not registered)."""
+    del MUTATIONS[name]
+    del WEIGHTS[name]
+
+
+def default_weights() -> Dict[str, float]:
+    """The default sampling weight of every registered mutation, in registration order."""
+    return dict(WEIGHTS)
 
 
 def _with_stmt(program: Program, i: int, stmt: Optional[Stmt]) -> Program:
@@ -48,7 +70,7 @@ def _with_stmt(program: Program, i: int, stmt: Optional[Stmt]) -> Program:
     return program.replace(stmts=stmts)
 
 
-@register_mutation("insert")
+@register_mutation("insert", weight=1.0)
 def insert(rng, program):
     """Insert a random statement at a random position (reading variables defined there)."""
     i = int(rng.integers(len(program.stmts) + 1))
@@ -58,7 +80,7 @@ def insert(rng, program):
     return program.replace(stmts=stmts)
 
 
-@register_mutation("delete")
+@register_mutation("delete", weight=1.0)
 def delete(rng, program):
     """Delete a random statement."""
     if not program.stmts:
@@ -66,7 +88,7 @@ def delete(rng, program):
     return _with_stmt(program, int(rng.integers(len(program.stmts))), None)
 
 
-@register_mutation("change_arg")
+@register_mutation("change_arg", weight=1.0)
 def change_arg(rng, program):
     """Change one argument to another variable defined there, or a new N(0, 1) constant."""
     sites = [(i, j) for i, s in enumerate(program.stmts) for j in range(len(s.args))]
@@ -83,7 +105,7 @@ def change_arg(rng, program):
     return _with_stmt(program, i, dataclasses.replace(s, args=args))
 
 
-@register_mutation("scale_const")
+@register_mutation("scale_const", weight=1.0)
 def scale_const(rng, program):
     """Multiply one constant by 2^a, a ~ N(0, 1)."""
     sites = [(i, j) for i, s in enumerate(program.stmts)
