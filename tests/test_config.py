@@ -339,3 +339,22 @@ def test_describe_schema_lists_every_key():
     for k, spec in schema_rows():
         assert f"| `{k}` |" in table and spec.doc
     assert "| `search.population` | int >= 2 | `100` |" in table
+
+
+def test_anchors_and_aliases_are_refused_at_once(tmp_path):
+    """A 'billion laughs' config fails on its first anchor, before anything is built."""
+    import time
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, cur in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    t0 = time.perf_counter()
+    expect(tmp_path, "\n".join(lines) + "\n", 1, "YAML anchors and aliases", "not supported")
+    assert time.perf_counter() - t0 < 1.0
+    expect(tmp_path, "seed: 1\nname: *x\n", 2, "YAML anchors and aliases")
+
+
+def test_node_count_is_bounded(tmp_path, monkeypatch):
+    from optevo.search.core import configfile
+    monkeypatch.setattr(configfile, "MAX_NODES", 10)
+    expect(tmp_path, "task:\n  options: {" + ", ".join(f"o{i}: {i}" for i in range(9)) + "}\n",
+           2, "too large: more than 10 YAML nodes")

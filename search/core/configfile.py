@@ -1,28 +1,43 @@
-"""Declarative config schemas read from YAML: rows, one-line errors, validation.
+"""YAML configs validated by pydantic models, with one-line errors naming file, line and key.
 
-The generic machinery behind :mod:`optevo.search.config` (which holds the concrete schema):
-a schema is a tree of frozen dataclasses whose fields are :func:`key` rows (type, default,
-bounds or choices, one-line doc) or :func:`section` subtrees. YAML is composed into nodes so
-that every value keeps the line of its key, and every problem becomes one
-:class:`ConfigError` line: ``file:line: dotted.key: problem``.
+The layer under the search config (:mod:`.config`) and the funnel's. A config is a tree of
+:class:`Model` (frozen, unknown keys forbidden, strict types, a ``null`` section means its
+defaults). :func:`read_yaml` composes a file so that every key keeps its line;
+:func:`apply_overrides` sets dotted keys; :func:`validate` turns the FIRST pydantic error
+(unknown keys first) into a :class:`ConfigError` ``file:line: dotted.key: problem``::
+
+    configs/x.yaml:12: search.tournament: expected an integer >= 1, got 'ten'
+    configs/x.yaml:7: unknown key 'search.tournamnet'; allowed: population, ... (did you mean tournament?)
+
+Typing: an int key takes only YAML integers (not ``2.0``, ``true`` or ``'2'``); a float key
+integers and floats, never NaN or infinities; a bool key only ``true``/``false``; a string
+key a non-empty string; ``null`` only where the annotation is ``Optional``. "expected ..."
+texts come from the field's annotation, ``Optional`` and ``Field`` bounds (``ge``, ``gt``);
+``json_schema_extra={"expected": ..., "type": ...}`` overrides the text and the README type.
+Validators raise :func:`fail` with their final text and the keys it names. Duplicate keys
+are errors naming both lines; anchors and aliases are refused while composing (an "alias
+bomb" fails at once), as are files of more than ``MAX_NODES`` nodes. Overrides are dotted
+keys validated like file keys, located at a label (``--max-evals``); a string for a
+non-string key is read as a YAML scalar (a string key takes it as is, ``null``/``~`` meaning
+null where allowed); a mapping merges into the mapping it names.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import math
-import re
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, \
-    Union
+import typing
+from pathlib import Path
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
+import annotated_types
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from optevo.dsl.errors import OptevoError
 
-# --------------------------------------------------------------------------------------------
-# errors and locations
+MAX_NODES = 100_000
+Row = NamedTuple("Row", [("type", str), ("default", Any), ("doc", str)])  # a README row
 
 
 class Loc(NamedTuple):
@@ -39,358 +54,257 @@ class ConfigError(OptevoError, ValueError):
     """Invalid config: ``str(e)`` is one line ``WHERE: KEY: PROBLEM`` (``e.where``, ``e.key``)."""
 
     def __init__(self, where: Loc, message: str, key: Optional[str] = None):
-        self.where = where
-        self.source = where.source
-        self.line = where.line
-        self.key = key
+        self.where, self.source, self.line, self.key = where, where.source, where.line, key
         self.problem = message
-        text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
-        super().__init__(" ".join(text.split()))  # one line, whatever went into it
+        super().__init__(" ".join(f"{where}: {f'{key}: ' if key else ''}{message}".split()))
 
 
-def _show(value: Any) -> str:
+class Model(BaseModel):
+    """A config section (module doc); assigning to a field raises AttributeError."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only (use model_copy)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_empty(cls, data: Any) -> Any:  # ``workers:`` with nothing: the defaults
+        return {} if data is None else data
+
+
+def show(value: Any) -> str:
     """A value as it would read in YAML, on one short line."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (_Map, dict)):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (dict, list, tuple)):
+        return ("a " if value else "an empty ") + ("mapping" if isinstance(value, dict) else "list")
+    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
 
 
-def _suggest(word: str, allowed) -> str:
+def suggest(word: Any, allowed) -> str:
     close = difflib.get_close_matches(str(word), list(allowed), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-# --------------------------------------------------------------------------------------------
-# the schema: one ``key(...)`` row per config key
+def fail(message: str, *at: Any, keyed: bool = True) -> PydanticCustomError:
+    """A validator's error with its final text. ``at``: keys (dotted or tuples) under the
+    validated value; the first is named, the first in the input gives the line. ``keyed=False``:
+    the text names the key itself (an unknown key; these are reported first)."""
+    return PydanticCustomError("config", "{text}", {"text": message, "at": at, "keyed": keyed})
 
 
-@dataclass(frozen=True)
-class Spec:
-    """One config key.
+def dotted(path: Tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
-    kind: ``int``, ``float``, ``bool``, ``str``, ``options`` (a mapping of scalars) or
-    ``weights`` (a mapping from the names in ``choices`` to numbers >= 0, at least one > 0,
-    missing names keeping their default weight).
-    min / min_open: lower bound, inclusive unless ``min_open``.
-    choices: for ``str``, the allowed values (a tuple, or a function returning them, called
-    only when validating); for ``weights``, the allowed names.
-    check: extra validation, ``check(value) -> problem string or None``.
-    pattern: a regular expression a ``str`` must match in full (described by ``pattern_doc``).
-    """
 
-    kind: str
-    default: Any
-    doc: str
-    min: Optional[float] = None
-    min_open: bool = False
-    nullable: bool = False
-    choices: Union[Tuple[str, ...], Callable[[], Any], None] = None
-    check: Optional[Callable[[Any], Optional[str]]] = None
-    pattern: Optional[str] = None
-    pattern_doc: str = ""
-    type_doc: str = ""
-
-    def expected(self) -> str:
-        """What a valid value looks like, for messages: ``an integer >= 2 or null``."""
-        if self.kind == "weights":
-            text = f"a mapping from {', '.join(self.choices)} to numbers >= 0"
-        elif self.kind == "options":
-            text = "a mapping from option names to numbers, strings or booleans"
-        elif self.kind == "bool":
-            text = "true or false"
-        elif self.kind == "str":
-            text = f"a {self.pattern_doc or 'non-empty string'}"
+class _Loader(yaml.SafeLoader):
+    def compose_node(self, parent, index):  # refuses anchors and aliases before any use
+        event, self.count = self.peek_event(), getattr(self, "count", 0) + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            problem = "YAML anchors and aliases (&name, *name) are not supported"
+        elif self.count > MAX_NODES:
+            problem = f"too large: more than {MAX_NODES} YAML nodes"
         else:
-            text = "an integer" if self.kind == "int" else "a number"
-            if self.min is not None:
-                text += f" {'>' if self.min_open else '>='} {_num(self.min)}"
-        return text + (" or null" if self.nullable else "")
-
-    def type_text(self) -> str:
-        """Short type for the README table: ``int >= 2 or null``."""
-        if self.type_doc:
-            return self.type_doc
-        text = self.kind
-        if self.min is not None:
-            text += f" {'>' if self.min_open else '>='} {_num(self.min)}"
-        return text + (" or null" if self.nullable else "")
+            return super().compose_node(parent, index)
+        raise ConfigError(Loc(self.name, event.start_mark.line + 1), problem)
 
 
-def _num(x) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+def parse_yaml(text: str, src: str) -> Tuple[Any, Dict[Tuple, Loc]]:
+    """YAML text as plain data (``{}`` if empty), and the Loc of every key path."""
+    loader, locs = _Loader(text), {}
+    loader.name = src
+
+    def data(node, path: Tuple, line: int) -> Any:
+        locs[path] = Loc(src, line)
+        if isinstance(node, yaml.SequenceNode):
+            return [data(v, path + (i,), v.start_mark.line + 1) for i, v in enumerate(node.value)]
+        if not isinstance(node, yaml.MappingNode):
+            return loader.construct_object(node)
+        out: Dict[str, Any] = {}
+        for k, v in node.value:
+            where = Loc(src, k.start_mark.line + 1)
+            if not isinstance(k, yaml.ScalarNode):
+                raise ConfigError(where, "keys must be plain names", key=dotted(path) or None)
+            if k.value in out:
+                raise ConfigError(where, f"duplicate key '{dotted(path + (k.value,))}' (first "
+                                  f"at line {locs[path + (k.value,)].line})")
+            out[k.value] = data(v, path + (k.value,), where.line)
+        return out
+
+    try:
+        node = loader.get_single_node()
+        return ({} if node is None else data(node, (), node.start_mark.line + 1)), locs
+    except yaml.MarkedYAMLError as e:
+        mark, problem = e.problem_mark or e.context_mark, e.problem or e.context
+        problem += f" ({e.context})" if e.problem and e.context else ""
+        raise ConfigError(Loc(src, mark and mark.line + 1), f"YAML syntax error: {problem}") \
+            from None
+    except yaml.YAMLError as e:
+        raise ConfigError(Loc(src), f"YAML error: {e}") from None
+    finally:
+        loader.dispose()
 
 
-def key(kind: str, default: Any, doc: str, **kw):
-    """A schema row: a dataclass field carrying its :class:`Spec`."""
-    spec = Spec(kind, default, doc, **kw)
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata={"spec": spec})
-    return field(default=default, metadata={"spec": spec})
+def read_yaml(path) -> Tuple[Any, Dict[Tuple, Loc]]:
+    """:func:`parse_yaml` of a file; an unreadable file is a one-line error too."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = {FileNotFoundError: "no such file", UnicodeDecodeError: "not a UTF-8 text file",
+               IsADirectoryError: "is a directory, not a config file"}.get(type(e))
+        raise ConfigError(Loc(str(path)), why or f"cannot read: {e.strerror or e}") from None
+    return parse_yaml(text, str(path))
 
 
-def section(cls, doc: str):
-    """A nested section (a dataclass of rows)."""
-    return field(default_factory=cls, metadata={"section": cls, "doc": doc})
+def _unwrap(ann) -> Tuple[Any, list, bool]:
+    """(type, constraints, nullable) of an annotation such as Optional[Annotated[int, ...]]."""
+    args, meta = typing.get_args(ann), []
+    if type(None) in args:
+        ann = next(a for a in args if a is not type(None))
+    if typing.get_origin(ann) is typing.Annotated:
+        ann, *extra = typing.get_args(ann)
+        meta = [m for x in extra for m in getattr(x, "metadata", [x])]
+    return ann, meta, type(None) in args
 
 
-def schema_rows(cls, prefix: str = "") -> Iterator[Tuple[str, Spec]]:
-    """(dotted key, Spec) for every key, in schema order."""
-    for f in dataclasses.fields(cls):
-        if "section" in f.metadata:
-            yield from schema_rows(f.metadata["section"], prefix + f.name + ".")
+def _is_model(ann) -> bool:
+    return isinstance(ann, type) and issubclass(ann, BaseModel)
+
+
+def _below(ann, part):
+    """(annotation, FieldInfo or None) of key ``part`` under ``ann`` (a model, a mapping or a
+    list of models), or None if it has no such key."""
+    ann = _unwrap(ann)[0]
+    args, fields = typing.get_args(ann), getattr(ann, "model_fields", {})
+    if _is_model(ann):
+        return (fields[part].annotation, fields[part]) if part in fields else None
+    if typing.get_origin(ann) is dict:
+        return args[1], None
+    return (args[0], None) if isinstance(part, int) and args[-1:] == (...,) else None
+
+
+def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> str:
+    """What a valid value looks like: ``an integer >= 2 or null`` (short: ``int >= 2 or null``)."""
+    ann, more, nullable = _unwrap(ann)
+    text = (extra or {}).get("type" if short else "expected")
+    if text is None and _is_model(ann):
+        text = "mapping" if short else f"a mapping of {key} keys ({', '.join(ann.model_fields)})"
+    elif text is None and typing.get_origin(ann) is dict:
+        value = describe(typing.get_args(ann)[1], short=True)
+        text = "mapping" + (f" name -> {value}" if short and value != "any" else "")
+    elif text is None:
+        text = {int: "int an integer", float: "float a number", bool: "bool true or false",
+                str: "str a non-empty string", list: "list a list", tuple: "list a list"}.get(
+            typing.get_origin(ann) or ann, "any a value").split(" ", 1)[not short]
+        for m in (*meta, *more):
+            if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
+                text += f" >= {m.ge:g}" if hasattr(m, "ge") else f" > {m.gt:g}"
+    return text + (" or null" if nullable else "")
+
+
+def schema_rows(model, prefix: str = ""):
+    """(dotted key, :data:`Row`) for every key of ``model``, sections flattened, in order."""
+    for name, f in model.model_fields.items():
+        if _is_model(f.annotation):
+            yield from schema_rows(f.annotation, prefix + name + ".")
         else:
-            yield prefix + f.name, f.metadata["spec"]
+            yield prefix + name, Row(describe(f.annotation, f.metadata, f.json_schema_extra,
+                                              short=True),
+                                     f.get_default(call_default_factory=True), f.description)
 
 
-def _default_text(spec: Spec) -> str:
-    if spec.kind == "weights":
-        vals = set(spec.default.values())
-        if len(vals) == 1:
-            return f"{_show(vals.pop())} each"
-    return yaml.safe_dump(spec.default, default_flow_style=True).strip().removesuffix(
-        "\n...").removesuffix("...").strip()
-
-
-def describe_schema(cls) -> str:
-    """The schema of dataclass ``cls`` as a markdown table: key, type, default, meaning."""
+def describe_schema(model) -> str:
+    """The keys of ``model`` as a markdown table: key, type, default, meaning."""
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for dotted, spec in schema_rows(cls):
-        doc = spec.doc
-        if spec.kind == "weights":
-            doc += f"; names: {', '.join(spec.choices)}"
-        lines.append(f"| `{dotted}` | {spec.type_text()} | `{_default_text(spec)}` | "
-                     f"{doc.replace('|', '/')} |")
+    for key, (kind, d, doc) in schema_rows(model):
+        if isinstance(d, dict) and d and len(set(d.values())) == 1:  # e.g. mutation weights
+            text, doc = f"{show(next(iter(d.values())))} each", f"{doc}; names: {', '.join(d)}"
+        else:
+            text = yaml.safe_dump(d, default_flow_style=True).strip().removesuffix("...")
+        lines.append(f"| `{key}` | {kind} | `{text.strip()}` | {doc.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------------------------
-# raw input: nested mappings whose entries remember where they came from
+def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, sources) -> None:
+    """Set each dotted key of ``overrides`` in ``data``, located at its label in ``locs``;
+    unknown keys are left for :func:`validate` to report."""
+    def merge(old, new):
+        if isinstance(old, dict) and isinstance(new, dict):
+            return {**old, **{k: merge(old.get(k), v) for k, v in new.items()}}
+        return new
+
+    def mark(path, value):
+        locs[path] = where
+        for k, v in value.items() if isinstance(value, dict) else ():
+            mark(path + (str(k),), v)
+
+    for key, value in (overrides or {}).items():
+        where, parts = Loc((sources or {}).get(key, "override")), str(key).split(".")
+        node, ann = data, model
+        for i, part in enumerate(parts):
+            below = ann and _below(ann, part)
+            if ann is not None and below is None and not _is_model(_unwrap(ann)[0]):
+                raise ConfigError(where, f"unknown key '{key}'; '{'.'.join(parts[:i])}' is "
+                                  "not a mapping")
+            ann = below and below[0]
+            if i < len(parts) - 1:
+                node[part] = node[part] if isinstance(node.get(part), dict) else {}
+                node = node[part]
+        kind, _, nullable = _unwrap(ann)
+        if isinstance(value, str) and kind is str:
+            value = None if nullable and value.strip() in ("null", "~") else value
+        elif isinstance(value, str):  # read as a YAML scalar
+            try:
+                parsed = parse_yaml(value, where.source)[0]
+                value = value if isinstance(parsed, (dict, list)) else parsed
+            except ConfigError:
+                pass
+        node[parts[-1]] = merge(node.get(parts[-1]), value)
+        mark(tuple(parts), value)
 
 
-class _Item(NamedTuple):
-    value: Any  # a scalar, a list, or a _Map
-    loc: Loc
+def _error(model, err: dict, locs: Dict[Tuple, Loc], where: Loc) -> ConfigError:
+    """One pydantic error as a ConfigError at the line of its key (or of the closest above)."""
+    loc, ctx, key = tuple(err["loc"]), err.get("ctx") or {}, None
+    field, ann, n = None, model, 0  # the deepest key of loc that the schema knows
+    while n < len(loc) and _below(ann, loc[n]):
+        (ann, field), n = _below(ann, loc[n]), n + 1
+    if err["type"] == "extra_forbidden":
+        path, allowed = loc, list(_unwrap(ann)[0].model_fields)
+        hint = suggest(loc[-1], allowed)
+        if not hint and len(loc) == 1:  # a section key written at the top level?
+            homes = [k for k, _ in schema_rows(model) if k.endswith(f".{loc[-1]}")]
+            hint = f" (did you mean {' or '.join(homes)}?)" if homes else ""
+        text = f"unknown key '{dotted(loc)}'; allowed: {', '.join(allowed)}{hint}"
+    elif err["type"] == "config":  # from fail()
+        paths = [loc + (tuple(a.split(".")) if isinstance(a, str) else a) for a in ctx["at"]]
+        path = next((p for p in paths if p in locs), (paths or [loc])[0])
+        text, key = err["msg"], ctx["keyed"] and dotted((paths or [loc])[0])
+    else:
+        path, value = loc[:n], err.get("input")
+        if _unwrap(ann)[0] is float and type(value) is int:
+            value = float(value)  # as it would be stored: "got 0.0"
+        expected = describe(ann, field.metadata if field else (),
+                            field and field.json_schema_extra, key=dotted(path))
+        text = (f"missing; expected {expected}" if err["type"] == "missing"
+                else f"expected {expected}, got {show(value)}")
+        key = dotted(path)
+    while path not in locs and path:
+        path = path[:-1]
+    return ConfigError(locs.get(path, where), text, key=key or None)
 
 
-class _Map:
-    def __init__(self, items: Optional[Dict[str, _Item]] = None):
-        self.items: Dict[str, _Item] = items if items is not None else {}
-
-
-def _from_node(node, constructor, source: str, path: str, key_line: int) -> _Item:
-    """A composed YAML node as an _Item tree; each entry's loc is its key's line."""
-    if isinstance(node, yaml.MappingNode):
-        m = _Map()
-        for k_node, v_node in node.value:
-            line = k_node.start_mark.line + 1
-            if not isinstance(k_node, yaml.ScalarNode):
-                raise ConfigError(Loc(source, line), "keys must be plain names",
-                                  key=path or None)
-            name = k_node.value
-            dotted = f"{path}.{name}" if path else name
-            if name in m.items:
-                raise ConfigError(Loc(source, line), f"duplicate key '{dotted}' (first at line "
-                                  f"{m.items[name].loc.line})")
-            m.items[name] = _from_node(v_node, constructor, source, dotted, line)
-        return _Item(m, Loc(source, key_line))
-    return _Item(constructor.construct_object(node, deep=True), Loc(source, key_line))
-
-
-def _from_value(value: Any, loc: Loc) -> _Item:
-    if isinstance(value, Mapping):
-        return _Item(_Map({str(k): _from_value(v, loc) for k, v in value.items()}), loc)
-    return _Item(value, loc)
-
-
-def _merge(old: Optional[_Item], new: _Item) -> _Item:
-    """``new`` over ``old``; mappings merge key by key."""
-    if old is not None and isinstance(old.value, _Map) and isinstance(new.value, _Map):
-        items = dict(old.value.items)
-        for k, v in new.value.items.items():
-            items[k] = _merge(items.get(k), v)
-        return _Item(_Map(items), new.loc)
-    return new
-
-
-def _unknown(loc: Loc, dotted: str, name: str, allowed: List[str], cls=None,
-             top: bool = False) -> ConfigError:
-    hint = _suggest(name, allowed)
-    if not hint and top:  # a section key written at the top level?
-        homes = [d for d, _ in schema_rows(cls) if d.endswith("." + name)]
-        if homes:
-            hint = f" (did you mean {' or '.join(homes)}?)"
-    return ConfigError(loc, f"unknown key '{dotted}'; allowed: {', '.join(allowed)}{hint}")
-
-
-def _parse_override(spec: Optional[Spec], value: Any) -> Any:
-    """A string override for a non-string key is read as a YAML scalar."""
-    if not isinstance(value, str):
-        return value
-    if spec is not None and spec.kind == "str":
-        return None if spec.nullable and value.strip() in ("null", "~") else value
+def validate(model, data: Any, locs: Dict[Tuple, Loc], where: Loc):
+    """``model`` from ``data``, or the first error (unknown keys first) as a ConfigError at
+    its key's Loc in ``locs`` (key path -> Loc), else at ``where``."""
+    if not isinstance(data, dict):
+        raise ConfigError(locs.get((), where), "the top level must be a mapping of keys "
+                          f"({', '.join(model.model_fields)}), got {show(data)}")
     try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
-    return value if isinstance(parsed, (dict, list)) else parsed
-
-
-def _apply_override(root: _Map, dotted: str, value: Any, loc: Loc, schema) -> None:
-    """Set ``dotted`` in the parsed mapping ``root`` of dataclass ``schema``."""
-    parts = dotted.split(".")
-    cls, m = schema, root
-    for i, part in enumerate(parts):
-        here = ".".join(parts[:i + 1])
-        last = i == len(parts) - 1
-        if cls is None:  # inside a mapping-valued key: options / mutations
-            if not last:
-                raise ConfigError(loc, f"unknown key '{dotted}'; "
-                                  f"'{'.'.join(parts[:i])}' entries are not mappings")
-            m.items[part] = _from_value(_parse_override(None, value), loc)
-            return
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        if part not in fields:
-            raise _unknown(loc, here, part, list(fields), cls, top=i == 0)
-        f = fields[part]
-        if last:
-            spec = f.metadata.get("spec")
-            m.items[part] = _merge(m.items.get(part),
-                                   _from_value(_parse_override(spec, value), loc))
-            return
-        old = m.items.get(part)
-        if old is None or not isinstance(old.value, _Map):
-            spec = f.metadata.get("spec")
-            if spec is not None and spec.kind not in ("options", "weights"):
-                raise ConfigError(loc, f"unknown key '{dotted}'; '{here}' is not a mapping")
-            old = _Item(_Map(), loc)
-            m.items[part] = old
-        m = old.value
-        cls = f.metadata.get("section")  # None for options / weights
-
-
-# --------------------------------------------------------------------------------------------
-# validation
-
-
-def _check_scalar(spec: Spec, value: Any, where: Loc, dotted: str) -> Any:
-    def bad(extra: str = ""):
-        return ConfigError(where, f"expected {spec.expected()}, got {_show(value)}{extra}",
-                           key=dotted)
-
-    if value is None:
-        if spec.nullable:
-            return None
-        raise bad()
-    if spec.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad()
-    elif spec.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad()
-        value = float(value)
-        if not math.isfinite(value):
-            raise bad()
-    elif spec.kind == "bool":
-        if not isinstance(value, bool):
-            raise bad()
-    elif spec.kind == "str":
-        if not isinstance(value, str) or not value.strip():
-            raise bad()
-        if spec.pattern and not re.fullmatch(spec.pattern, value):
-            raise bad()
-        if spec.choices is not None:
-            allowed = list(spec.choices() if callable(spec.choices) else spec.choices)
-            if value not in allowed:
-                raise ConfigError(where, f"expected one of {', '.join(allowed)}; got "
-                                  f"{_show(value)}{_suggest(value, allowed)}", key=dotted)
-    if spec.min is not None and spec.kind in ("int", "float"):
-        if value < spec.min or (spec.min_open and value == spec.min):
-            raise bad()
-    if spec.check is not None:
-        problem = spec.check(value)
-        if problem:
-            raise ConfigError(where, problem, key=dotted)
-    return value
-
-
-def _check_mapping(spec: Spec, item: _Item, dotted: str, locs: Dict[str, Loc]) -> Dict:
-    value = item.value
-    if value is None and spec.kind == "options":
-        return {}
-    if not isinstance(value, _Map):
-        raise ConfigError(item.loc, f"expected {spec.expected()}, got {_show(value)}",
-                          key=dotted)
-    out: Dict[str, Any] = {}
-    if spec.kind == "weights":
-        allowed = list(spec.choices)
-        out = dict(spec.default)
-        for name, entry in value.items.items():
-            sub = f"{dotted}.{name}"
-            if name not in allowed:
-                raise _unknown(entry.loc, sub, name, allowed)
-            out[name] = _check_scalar(Spec("float", None, "", min=0), entry.value, entry.loc,
-                                      sub)
-            locs[sub] = entry.loc
-        if not any(w > 0 for w in out.values()):
-            raise ConfigError(item.loc, "at least one weight must be > 0, got all zero",
-                              key=dotted)
-        return out
-    for name, entry in value.items.items():  # options
-        sub = f"{dotted}.{name}"
-        if not name.isidentifier():
-            raise ConfigError(entry.loc, f"option names must be identifiers, got {name!r}",
-                              key=sub)
-        v = entry.value
-        if v is None or not isinstance(v, (bool, int, float, str)):
-            raise ConfigError(entry.loc, f"expected a number, string or boolean, got {_show(v)}",
-                              key=sub)
-        out[name] = v
-        locs[sub] = entry.loc
-    return out
-
-
-def _build(cls, m: Optional[_Map], prefix: str, where: Loc, locs: Dict[str, Loc]):
-    items = m.items if m is not None else {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name, item in items.items():
-        if name not in fields:
-            raise _unknown(item.loc, prefix + name, name, list(fields), cls, top=prefix == "")
-    kwargs = {}
-    for name, f in fields.items():
-        dotted = prefix + name
-        item = items.get(name)
-        if item is not None:
-            locs[dotted] = item.loc
-        if "section" in f.metadata:
-            sub = None if item is None else item.value
-            if sub is not None and not isinstance(sub, _Map):
-                raise ConfigError(item.loc, f"expected a mapping of {dotted} keys "
-                                  f"({', '.join(x.name for x in dataclasses.fields(f.metadata['section']))}), "
-                                  f"got {_show(sub)}", key=dotted)
-            kwargs[name] = _build(f.metadata["section"], sub, dotted + ".",
-                                  where if item is None else item.loc, locs)
-            continue
-        spec: Spec = f.metadata["spec"]
-        if item is None:
-            kwargs[name] = dict(spec.default) if isinstance(spec.default, dict) else spec.default
-        elif spec.kind in ("options", "weights"):
-            kwargs[name] = _check_mapping(spec, item, dotted, locs)
-        else:
-            kwargs[name] = _check_scalar(spec, item.value, item.loc, dotted)
-    return cls(**kwargs)
-
-
-def _loc(locs: Dict[str, Loc], *keys: str, default: Loc) -> Loc:
-    for k in keys:
-        if k in locs:
-            return locs[k]
-    return default
-
-
+        return model.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        first = next((x for x in errors if x["type"] == "extra_forbidden"
+                      or (x.get("ctx") or {}).get("keyed") is False), errors[0])
+        raise _error(model, first, locs, where) from None
