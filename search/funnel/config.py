@@ -1,24 +1,25 @@
-"""The funnel's config (``configs/funnel.yaml``) and its candidates.
+"""The funnel's config (``configs/funnel.yaml``): pydantic models on the YAML layer of
+:mod:`..core.configfile`, so the typing rules and one-line errors naming file, line and key
+are the search config's (``funnel.yaml:12: unknown key 'stages[0].taks'; allowed: ...``).
 
-Config keys (all optional but ``stages``; an unknown key or a bad value is a one-line error
-naming the file and key): ``top_k, workers, address, pin_cores, reference, pass_margin_se,
-baselines, defaults, stages``. ``defaults`` holds stage keys that every stage inherits:
-``tune_seeds, eval_seeds, lr_ratio, lr_range, wd_ratio, wd_range, max_extend``; a stage
-also has ``name, task, steps, batch_size, options``.
-
-Candidates: each baseline (``{optax: adamw|lion, <hyperparameters>}`` or ``{program: name
-or file}``), the top K distinct programs of each run directory given (ranked by search
-fitness, simplified exactly, deduplicated by hash), and program files.
+Keys (all optional but ``stages``): ``top_k, workers, address, pin_cores, reference,
+pass_margin_se, baselines, defaults, stages``. ``defaults`` holds stage keys every stage
+inherits (``tune_seeds, eval_seeds, lr_ratio, lr_range, wd_ratio, wd_range, max_extend``); a
+stage also has ``name, task, steps, batch_size, options``. Checks: ``eval_seeds`` is a
+multiple of ``tune_seeds``; ranges are ``[lo, hi]`` with ``lo <= 0 <= hi``; ratios are > 1;
+stage names are distinct; the task accepts the options; a baseline is ``{optax: adamw|lion,
+<hyperparameters>}`` or ``{program: library name or file}``; ``reference`` names a baseline.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Annotated, Any, Dict, Optional, Tuple
 
-import yaml
+from pydantic import BeforeValidator, Field, create_model, field_validator, model_validator
+
+from ..core.config import Text, check_task_name, check_task_options
+from ..core.configfile import Loc, Model, fail, read_yaml, show, suggest, validate
 
 WD_OFF = -99  # the weight-decay grid index of factor 0 (decay switched off)
 FUNNEL_JSON = "funnel.json"
@@ -34,171 +35,145 @@ DEFAULT_BASELINES = {
 }
 
 
-from optevo.dsl.library import find_program
-from optevo.dsl.program import ProgramError
-
-from ..core.configfile import ConfigError, Loc
-
-
-def usage_error(msg: str):
-    return ConfigError(Loc(msg.split(": ")[0]), msg.split(": ", 1)[1] if ": " in msg else msg)
+def _range(v: Any) -> Tuple[int, int]:
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(type(x) is int for x in v) \
+            and v[0] <= 0 <= v[1]:
+        return tuple(v)
+    raise fail("expected two integers [lo, hi] with lo <= 0 <= hi (multipliers ratio**lo.."
+               f"ratio**hi), got {list(v) if isinstance(v, (list, tuple)) else show(v)}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Stage:
-    name: str
+Range = Annotated[Tuple[int, int], BeforeValidator(_range)]
+_D = STAGE_DEFAULTS
+
+
+class Stage(Model):
+    name: Text
     task: str
-    steps: Optional[int]
-    batch_size: Optional[int]
-    options: Dict
-    tune_seeds: int
-    eval_seeds: int
-    lr_ratio: float
-    lr_range: Tuple[int, int]
-    wd_ratio: float
-    wd_range: Tuple[int, int]
-    max_extend: int
+    steps: Optional[int] = Field(None, ge=1)
+    batch_size: Optional[int] = Field(None, ge=1)
+    options: Dict[str, Any] = {}
+    tune_seeds: int = Field(_D["tune_seeds"], ge=1)
+    eval_seeds: int = Field(_D["eval_seeds"], ge=1)
+    lr_ratio: float = Field(_D["lr_ratio"], gt=1)
+    lr_range: Range = tuple(_D["lr_range"])
+    wd_ratio: float = Field(_D["wd_ratio"], gt=1)
+    wd_range: Range = tuple(_D["wd_range"])
+    max_extend: int = Field(_D["max_extend"], ge=0)
+    _task = field_validator("task")(check_task_name)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.eval_seeds % self.tune_seeds:
+            raise fail("must be a multiple of tune_seeds (eval jobs use the same batch of "
+                       "seeds)", "eval_seeds")
+        check_task_options(self.task, self.options, {"steps": "steps", "batch_size":
+                                                     "batch_size"})
+        try:
+            self.make_task()
+        except (TypeError, ValueError, KeyError) as e:  # e.g. a width not divisible by heads
+            raise fail(f"task {self.task!r} rejects its options: {e}", "options") from None
+        return self
 
     def wd_factor(self, j: int) -> float:
         return 0.0 if j == WD_OFF else self.wd_ratio ** j
 
     def task_options(self) -> Dict:
-        from optevo.proxy_tasks import base
-        accepts = inspect.signature(base._REGISTRY[self.task]).parameters
-        opts = dict(self.options)
-        for k in ("steps", "batch_size"):
-            if getattr(self, k) is not None and k in accepts:
-                opts[k] = getattr(self, k)
-        return opts
+        from optevo.proxy_tasks import task_options
+        accepts = task_options(self.task)
+        return {**self.options, **{k: getattr(self, k) for k in ("steps", "batch_size")
+                                   if getattr(self, k) is not None and k in accepts}}
 
     def make_task(self):
         from optevo.proxy_tasks import get_task
         return get_task(self.task, **self.task_options())
 
 
-@dataclasses.dataclass(frozen=True)
-class FunnelConfig:
-    stages: Tuple[Stage, ...]
-    baselines: Dict[str, Dict]
-    top_k: int = 3
-    workers: int = 2
-    address: Optional[str] = None
+# ``defaults``: the stage's own fields (same types, bounds and checks) for the inherited keys
+StageDefaults = create_model("StageDefaults", __base__=Model, **{
+    k: (Stage.model_fields[k].annotation, Stage.model_fields[k]) for k in STAGE_DEFAULTS})
+
+
+def _baseline(name: str, d: Any) -> Dict:
+    from optevo.dsl.library import find_program
+    from optevo.dsl.program import ProgramError
+    from optevo.proxy_tasks.optax_baselines import spec_text
+    if not isinstance(d, dict) or ("optax" in d) == ("program" in d):
+        raise fail("expected a mapping with either 'optax: adamw|lion' (and hyperparameters) "
+                   f"or 'program', got {show(d)}", (name,))
+    if "program" in d:
+        if set(d) != {"program"}:
+            raise fail("a program baseline takes only 'program'", (name,))
+        try:
+            find_program(d["program"])
+        except ProgramError as e:
+            raise fail(str(e) if e.filename else e.msg, (name, "program"), (name,)) from None
+        return dict(d)
+    hyper = {k: x for k, x in d.items() if k != "optax"}
+    for k, x in hyper.items():
+        if type(x) not in (int, float):
+            raise fail(f"expected a number, got {show(x)}", (name, k), (name,))
+    try:
+        spec_text(d["optax"], **hyper)
+    except ValueError as e:
+        raise fail(str(e), (name,)) from None
+    return dict(d)
+
+
+class FunnelConfig(Model):
+    top_k: int = Field(3, ge=1)
+    workers: int = Field(2, ge=0)
+    address: Optional[Text] = None
     pin_cores: bool = True
     reference: str = "optax_adamw"
-    pass_margin_se: float = 0.0
+    pass_margin_se: float = Field(0.0, ge=0)
+    baselines: Dict[str, Dict[str, Any]] = DEFAULT_BASELINES
+    defaults: StageDefaults = Field(StageDefaults(), exclude=True)
+    stages: Tuple[Stage, ...] = Field(min_length=1, strict=False, json_schema_extra={
+        "expected": "a non-empty list of stages"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit(cls, d: Any) -> Any:
+        """Each stage takes the ``defaults`` it does not set."""
+        if isinstance(d, dict) and isinstance(d.get("defaults"), dict) and isinstance(
+                d.get("stages"), list):
+            inherit = {k: v for k, v in d["defaults"].items() if k in STAGE_DEFAULTS}
+            d = {**d, "stages": [{**inherit, **s} if isinstance(s, dict) else s
+                                 for s in d["stages"]]}
+        return d
+
+    @field_validator("baselines", mode="before")
+    @classmethod
+    def _baselines(cls, v: Any) -> Any:
+        if not isinstance(v, dict) or not v:
+            raise fail(f"expected a non-empty mapping of baselines, got {show(v)}")
+        return {str(k): _baseline(str(k), d) for k, d in v.items()}
+
+    @model_validator(mode="after")
+    def _names(self):
+        names = [s.name for s in self.stages]
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise fail(f"stage names must be distinct; {n!r} is also stages["
+                           f"{names.index(n)}].name", ("stages", i, "name"))
+        if self.reference not in self.baselines:
+            raise fail(f"expected a baseline name ({', '.join(self.baselines)}), got "
+                       f"{show(self.reference)}{suggest(self.reference, self.baselines)}",
+                       "reference")
+        return self
 
     def to_json(self) -> Dict:
-        d = dataclasses.asdict(self)
-        d["stages"] = [dataclasses.asdict(s) for s in self.stages]
-        return d
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_json(cls, d: Dict) -> "FunnelConfig":
         return config_from_dict(d, "<funnel.json>")
 
 
-def _check(where: str, ok: bool, msg: str):
-    if not ok:
-        raise usage_error(f"{where}: {msg}")
-
-
-def _int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _stage(src: str, i: int, d, defaults: Dict) -> Stage:
-    from optevo.proxy_tasks import task_names
-    at = f"{src}: stages[{i}]"
-    _check(at, isinstance(d, dict), "each stage is a mapping")
-    allowed = {"name", "task", "steps", "batch_size", "options", *STAGE_DEFAULTS}
-    for k in d:
-        _check(f"{at}.{k}", k in allowed, f"unknown key; allowed: {', '.join(sorted(allowed))}")
-    v = {**STAGE_DEFAULTS, **defaults, **d}
-    for k in ("name", "task"):
-        _check(f"{at}.{k}", isinstance(v.get(k), str) and v[k], "required string")
-    _check(f"{at}.task", v["task"] in task_names(),
-           f"unknown task {v['task']!r}; known: {', '.join(task_names())}")
-    for k in ("steps", "batch_size"):
-        _check(f"{at}.{k}", v.get(k) is None or (_int(v[k]) and v[k] >= 1),
-               "an integer >= 1 or null")
-    _check(f"{at}.options", isinstance(v.get("options", {}), dict), "a mapping")
-    for k in ("tune_seeds", "eval_seeds"):
-        _check(f"{at}.{k}", _int(v[k]) and v[k] >= 1, "an integer >= 1")
-    _check(f"{at}.eval_seeds", v["eval_seeds"] % v["tune_seeds"] == 0,
-           "must be a multiple of tune_seeds (eval jobs use the same batch of seeds)")
-    _check(f"{at}.max_extend", _int(v["max_extend"]) and v["max_extend"] >= 0,
-           "an integer >= 0")
-    for axis in ("lr", "wd"):
-        r, rng = v[f"{axis}_ratio"], v[f"{axis}_range"]
-        _check(f"{at}.{axis}_ratio", _num(r) and r > 1, "a number > 1")
-        _check(f"{at}.{axis}_range", isinstance(rng, (list, tuple)) and len(rng) == 2
-               and all(_int(x) for x in rng) and rng[0] <= 0 <= rng[1],
-               "two integers [lo, hi] with lo <= 0 <= hi (multipliers ratio**lo..ratio**hi)")
-    st = Stage(v["name"], v["task"], v.get("steps"), v.get("batch_size"),
-               dict(v.get("options") or {}), v["tune_seeds"], v["eval_seeds"],
-               float(v["lr_ratio"]), tuple(v["lr_range"]), float(v["wd_ratio"]),
-               tuple(v["wd_range"]), v["max_extend"])
-    try:
-        st.make_task()
-    except (TypeError, ValueError) as e:
-        raise usage_error(f"{at}: task {st.task!r} rejects its options: {e}") from None
-    return st
-
-
-def _baseline(src: str, name: str, d) -> Dict:
-    from optevo.proxy_tasks.optax_baselines import spec_text
-    at = f"{src}: baselines.{name}"
-    _check(at, isinstance(d, dict) and (("optax" in d) != ("program" in d)),
-           "a mapping with either 'optax: adamw|lion' (and hyperparameters) or 'program'")
-    if "program" in d:
-        _check(at, set(d) == {"program"}, "a program baseline takes only 'program'")
-        try:
-            find_program(d["program"])
-        except ProgramError as e:
-            raise usage_error(f"{at}.program: {e.msg}") from None
-        return dict(d)
-    hyper = {k: x for k, x in d.items() if k != "optax"}
-    _check(at, all(_num(x) for x in hyper.values()), "hyperparameters must be numbers")
-    try:
-        spec_text(d["optax"], **hyper)
-    except ValueError as e:
-        raise usage_error(f"{at}: {e}") from None
-    return dict(d)
-
-
-def config_from_dict(d, src: str) -> FunnelConfig:
-    _check(src, isinstance(d, dict), "the funnel config is a mapping")
-    allowed = {"top_k", "workers", "address", "pin_cores", "reference", "pass_margin_se",
-               "baselines", "defaults", "stages"}
-    for k in d:
-        _check(f"{src}: {k}", k in allowed, f"unknown key; allowed: {', '.join(sorted(allowed))}")
-    defaults = d.get("defaults") or {}
-    _check(f"{src}: defaults", isinstance(defaults, dict) and set(defaults) <= set(
-        STAGE_DEFAULTS), f"a mapping of {', '.join(STAGE_DEFAULTS)}")
-    stages = d.get("stages")
-    _check(f"{src}: stages", isinstance(stages, list) and stages, "a non-empty list of stages")
-    stages = tuple(_stage(src, i, s, defaults) for i, s in enumerate(stages))
-    names = [s.name for s in stages]
-    _check(f"{src}: stages", len(set(names)) == len(names), "stage names must be distinct")
-    base = d.get("baselines", DEFAULT_BASELINES)
-    _check(f"{src}: baselines", isinstance(base, dict) and base, "a non-empty mapping")
-    base = {str(k): _baseline(src, str(k), v) for k, v in base.items()}
-    ref = d.get("reference", "optax_adamw")
-    _check(f"{src}: reference", ref in base, f"must name a baseline ({', '.join(base)})")
-    for k, ok, what in [("top_k", lambda x: _int(x) and x >= 1, "an integer >= 1"),
-                        ("workers", lambda x: _int(x) and x >= 0, "an integer >= 0"),
-                        ("address", lambda x: x is None or isinstance(x, str), "a string"),
-                        ("pin_cores", lambda x: isinstance(x, bool), "true or false"),
-                        ("pass_margin_se", lambda x: _num(x) and x >= 0, "a number >= 0")]:
-        if k in d:
-            _check(f"{src}: {k}", ok(d[k]), what)
-    kw = {k: d[k] for k in ("top_k", "workers", "address", "pin_cores", "pass_margin_se")
-          if k in d}
-    return FunnelConfig(stages, base, reference=ref, **kw)
+def config_from_dict(d: Any, src: str) -> FunnelConfig:
+    """Validate plain data (e.g. a saved ``funnel.json``); errors are located at ``src``."""
+    return validate(FunnelConfig, d, {}, Loc(src))
 
 
 def default_config_path() -> Path:
@@ -210,13 +185,10 @@ def default_config_path() -> Path:
 
 
 def load_funnel_config(path=None) -> FunnelConfig:
-    path = Path(path) if path else default_config_path()
-    if not path.exists():
-        raise usage_error(f"{path}: no such config file")
-    try:
-        d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise usage_error(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return config_from_dict(d, str(path))
-
-
+    path = path or default_config_path()
+    data, locs = read_yaml(path)
+    d = data if isinstance(data, dict) else {}
+    for i, _ in enumerate(d["stages"] if isinstance(d.get("stages"), list) else []):
+        for k in d["defaults"] if isinstance(d.get("defaults"), dict) else ():
+            locs.setdefault(("stages", i, k), locs[("defaults", k)])  # inherited: its line
+    return validate(FunnelConfig, data, locs, Loc(str(path)))
