@@ -1,0 +1,66 @@
+"""Plugins: a mutation registered from Python before the config is loaded is enabled from the
+config and used by the search; the config still rejects names nobody registered."""
+
+import pytest
+
+from optevo.search.core import mutations
+from optevo.search.core.config import MUTATIONS, ConfigError, config_from_dict
+from optevo.search.core.evolution import RegularizedEvolution
+from optevo.search.core.workers import InProcessPool, eval_spec
+
+BUILT_IN = ["insert", "delete", "change_arg", "scale_const"]
+TINY = {
+    "seed": 3,
+    "task": {"name": "digits_mlp", "steps": 25, "seeds": 2,
+             "options": {"hidden": 8, "batch_size": 16}},
+    "search": {"population": 8, "tournament": 3, "max_evals": 6, "max_length": 16,
+               "mutations": {"my_mutation": 1.0, "insert": 0, "delete": 0, "change_arg": 0,
+                             "scale_const": 0}},
+    "workers": {"count": 0},
+    "progress": {"enabled": False},
+}
+
+
+@pytest.fixture
+def my_mutation():
+    """``my_mutation`` registered for one test (after the config module was imported),
+    unregistered afterwards so that other tests see only the built-ins."""
+    calls = []
+
+    @mutations.register_mutation("my_mutation")
+    def my_mutation(rng, program):
+        calls.append(program)
+        return mutations.insert(rng, program)  # a real edit, under another name
+
+    yield calls
+    mutations.unregister_mutation("my_mutation")
+    assert list(MUTATIONS) == BUILT_IN
+
+
+def test_registered_mutation_is_off_by_default_and_enabled_from_the_config(my_mutation):
+    assert list(MUTATIONS) == BUILT_IN + ["my_mutation"]  # the config's view is live
+    default = config_from_dict({})
+    assert default.search.mutations == {**dict.fromkeys(BUILT_IN, 1.0), "my_mutation": 0.0}
+    cfg = config_from_dict(TINY)
+    assert cfg.search.mutations == {**dict.fromkeys(BUILT_IN, 0.0), "my_mutation": 1.0}
+    with pytest.raises(ConfigError, match=r"unknown key 'search.mutations.my_mutaton'; "
+                       r"allowed: insert, .*my_mutation \(did you mean my_mutation\?\)"):
+        config_from_dict({"search": {"mutations": {"my_mutaton": 1}}})
+
+
+def test_search_uses_the_registered_mutation(tmp_path, my_mutation):
+    cfg = config_from_dict(TINY)
+    search = RegularizedEvolution(cfg, tmp_path / "run", InProcessPool(eval_spec(cfg)), None)
+    records = search.run().rundir.records()
+    children = [r for r in records if r.parent is not None]
+    assert len(records) >= 6 and children and my_mutation
+    assert {r.mutation for r in children} == {"my_mutation"}
+
+
+def test_unknown_mutation_without_the_plugin():
+    assert list(MUTATIONS) == BUILT_IN
+    with pytest.raises(ConfigError, match=r"^<dict>: unknown key 'search.mutations.my_mutation'; "
+                       r"allowed: insert, delete, change_arg, scale_const$"):
+        config_from_dict({"search": {"mutations": {"my_mutation": 1}}})
+    with pytest.raises(ConfigError, match=r"\(did you mean insert\?\)"):
+        config_from_dict({"search": {"mutations": {"insrt": 1}}})
