@@ -20,8 +20,12 @@ The math. A program is one step ``(w, g, m, v, lr) -> (update, m', v')``; the lo
    max/min are too, signed zeros and NaN included; ``dot`` and ``cosine_sim``: a sum over
    the elementwise product ``x * y``; the norms enter as a product) the child digests are
    sorted (constants after everything else, then by digest), so swapped arguments hash
-   alike. Nothing else is rewritten: no reassociation, no constant folding, no algebraic
-   identities -- each of those can change a float32 result.
+   alike. Besides, exact identities that the op rows state are applied over variables
+   (never constants): ``min(x, x) = max(x, x) = x`` (idempotent), ``sign(sign(x)) =
+   sign(x)``, ``abs(abs(x)) = abs(x)`` and ``negative(negative(x)) = x`` (involution) hold
+   bit for bit in IEEE-754 (NaN and signed zeros included): the statement takes its
+   argument's digest. Nothing else is rewritten: no reassociation, no constant folding, no
+   other algebraic identity -- each of those can change a float32 result.
 3. *Constants* are leaves keyed by their exact value (the bits of the Python float). A
    literal statement ``name = c`` is no node: ``name`` holds the leaf of ``c`` itself, since
    every engine computes with it exactly what it computes with ``c`` written in its place
@@ -84,6 +88,24 @@ def _const_digest(c) -> bytes:
     return d
 
 
+def _identity(op, kids, nodes):
+    """The digest ``op(kids)`` equals bit for bit by an exact identity of its row, or None:
+    ``f(x, x) = x`` (idempotent binary: min, max), ``f(f(x)) = f(x)`` (idempotent unary:
+    sign, abs) and ``f(f(x)) = x`` (involution: negative). Only over variables: on constants
+    the engines and the reference differ in precision (float32 against Python doubles)."""
+    if any(is_const for is_const, _ in kids):
+        return None
+    ds = [d for _, d in kids]
+    if op.arity == 2 and op.idempotent and ds[0] == ds[1]:
+        return ds[0]
+    if op.arity == 1 and ds[0] in nodes and nodes[ds[0]][0] == op.name:
+        if op.idempotent:
+            return ds[0]
+        if op.involution:
+            return nodes[ds[0]][1][0]
+    return None
+
+
 def _dag(program: Program):
     """Forward pass: digest and input-read mask of every variable. Returns
     (env digest by name, nodes: digest -> (op, canonical arg digests), reads: digest -> mask,
@@ -116,6 +138,10 @@ def _dag(program: Program):
             if not kids[0][0]:
                 raise ProgramError(f"'{s.target} = ...' must assign a number", s.line)
             env[s.target] = kids[0][1]
+            continue
+        same = _identity(op, kids, nodes)
+        if same is not None:  # min(x, x), sign(sign(x)), -(-x): the value of x itself
+            env[s.target] = same
             continue
         if op.commutative:
             kids.sort()

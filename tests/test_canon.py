@@ -164,6 +164,30 @@ def test_named_constant_hashes_like_the_number():
         program_hash(Program((Stmt("update", LITERAL_OP, ("g",)),)))
 
 
+def test_exact_identities_hash_as_their_argument():
+    """min(x, x), max(x, x), sign(sign(x)), abs(abs(x)) and -(-x) are x (or f(x)) bit for
+    bit: a held-out pair of 'distinct' programs once differed only by ``g = min(g, g)``."""
+    wrap = "def train(w, g, m, v, lr):\n  {}\n  update = u * lr\n  return update, m, v\n"
+    plain = h(wrap.format("u = sign(g)"))
+    for body in ["g = min(g, g)\n  u = sign(g)", "g = max(g, g)\n  u = sign(g)",
+                 "u = sign(g)\n  u = sign(u)", "a = sign(g)\n  u = min(a, a)",
+                 "n = negative(g)\n  n = negative(n)\n  u = sign(n)"]:
+        assert h(wrap.format(body)) == plain, body
+    assert h(wrap.format("a = abs(g)\n  u = abs(a)")) == h(wrap.format("u = abs(g)"))
+    # not identities: min(x, y), sign(abs(x)), -x, and constants are left alone
+    for body in ["g = min(g, w)\n  u = sign(g)", "a = abs(g)\n  u = sign(a)",
+                 "u = negative(g)", "c = min(0.9, 0.9)\n  u = g * c"]:
+        assert h(wrap.format(body)) != plain, body
+    ins = _inputs(np.random.default_rng(3))
+    for body in ["g = min(g, g)\n  u = sign(g)",
+                 "n = negative(g)\n  n = negative(n)\n  u = sign(n)"]:
+        a, b = (_run(parse(wrap.format(x)), ins, 2) for x in (body, "u = sign(g)"))
+        for step_a, step_b in zip(a, b):  # updates and both state slots, every leaf
+            for xs, ys in zip(step_a, step_b):
+                for x, y in zip(xs, ys):
+                    _same(x, y)
+
+
 def test_non_commutative_argument_order():
     wrap = "def train(w, g, m, v, lr):\n  update = {}\n  return update, m, v\n"
     for a, b in [("g - w", "w - g"), ("g / w", "w / g"), ("power(g, w)", "power(w, g)"),
