@@ -1,25 +1,23 @@
 """YAML configs validated by pydantic models, with one-line errors naming file, line and key.
 
 The layer under the search config (:mod:`.config`) and the funnel's. A config is a tree of
-:class:`Model` (frozen, unknown keys forbidden, strict types, a ``null`` section means its
-defaults). :func:`read_yaml` composes a file so that every key keeps its line;
-:func:`apply_overrides` sets dotted keys; :func:`validate` turns the FIRST pydantic error
-(unknown keys first) into a :class:`ConfigError` ``file:line: dotted.key: problem``::
+:class:`Model`: frozen, unknown keys forbidden, strict types, a ``null`` section meaning its
+defaults. :func:`read_yaml` composes a file so that every key keeps its line; duplicate keys
+are errors naming both lines; anchors and aliases are refused while composing (an "alias
+bomb" fails at once), as is a file of more than ``MAX_NODES`` nodes. :func:`validate` turns
+the FIRST pydantic error (unknown keys first) into a :class:`ConfigError`::
 
     configs/x.yaml:12: search.tournament: expected an integer >= 1, got 'ten'
     configs/x.yaml:7: unknown key 'search.tournamnet'; allowed: population, ... (did you mean tournament?)
 
-Typing: an int key takes only YAML integers (not ``2.0``, ``true`` or ``'2'``); a float key
+Typing: an int key takes only YAML integers (not ``2.0``, ``true``, ``'2'``); a float key
 integers and floats, never NaN or infinities; a bool key only ``true``/``false``; a string
-key a non-empty string; ``null`` only where the annotation is ``Optional``. "expected ..."
-texts come from the field's annotation, ``Optional`` and ``Field`` bounds (``ge``, ``gt``);
-``json_schema_extra={"expected": ..., "type": ...}`` overrides the text and the README type.
-Validators raise :func:`fail` with their final text and the keys it names. Duplicate keys
-are errors naming both lines; anchors and aliases are refused while composing (an "alias
-bomb" fails at once), as are files of more than ``MAX_NODES`` nodes. Overrides are dotted
-keys validated like file keys, located at a label (``--max-evals``); a string for a
-non-string key is read as a YAML scalar (a string key takes it as is, ``null``/``~`` meaning
-null where allowed); a mapping merges into the mapping it names.
+key a non-empty string; ``null`` only where the annotation is ``Optional``. The "expected"
+texts come from the field: annotation, ``Optional``, ``Field(ge=, gt=)``, and
+``json_schema_extra={"expected": ..., "type": ...}`` (message, README type). Validators
+raise :func:`fail` with their final text. Overrides (:func:`apply_overrides`) are dotted keys
+located at a label (``--max-evals``); a string for a non-string key is read as a YAML scalar
+(for a string key, ``null``/``~`` mean null where allowed); a mapping merges into a mapping.
 """
 
 from __future__ import annotations
@@ -60,7 +58,7 @@ class ConfigError(OptevoError, ValueError):
 
 
 class Model(BaseModel):
-    """A config section (module doc); assigning to a field raises AttributeError."""
+    """A config section (see the module doc); assigning to a field raises AttributeError."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -90,7 +88,7 @@ def suggest(word: Any, allowed) -> str:
 def fail(message: str, *at: Any, keyed: bool = True) -> PydanticCustomError:
     """A validator's error with its final text. ``at``: keys (dotted or tuples) under the
     validated value; the first is named, the first in the input gives the line. ``keyed=False``:
-    the text names the key itself (an unknown key; these are reported first)."""
+    the text names the key itself (an unknown key: reported first, as pydantic's)."""
     return PydanticCustomError("config", "{text}", {"text": message, "at": at, "keyed": keyed})
 
 
@@ -168,16 +166,12 @@ def _unwrap(ann) -> Tuple[Any, list, bool]:
     return ann, meta, type(None) in args
 
 
-def _is_model(ann) -> bool:
-    return isinstance(ann, type) and issubclass(ann, BaseModel)
-
-
 def _below(ann, part):
     """(annotation, FieldInfo or None) of key ``part`` under ``ann`` (a model, a mapping or a
-    list of models), or None if it has no such key."""
+    list of models), or None if there is no such key."""
     ann = _unwrap(ann)[0]
-    args, fields = typing.get_args(ann), getattr(ann, "model_fields", {})
-    if _is_model(ann):
+    args, fields = typing.get_args(ann), getattr(ann, "model_fields", None)
+    if fields is not None:
         return (fields[part].annotation, fields[part]) if part in fields else None
     if typing.get_origin(ann) is dict:
         return args[1], None
@@ -188,7 +182,7 @@ def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> st
     """What a valid value looks like: ``an integer >= 2 or null`` (short: ``int >= 2 or null``)."""
     ann, more, nullable = _unwrap(ann)
     text = (extra or {}).get("type" if short else "expected")
-    if text is None and _is_model(ann):
+    if text is None and hasattr(ann, "model_fields"):
         text = "mapping" if short else f"a mapping of {key} keys ({', '.join(ann.model_fields)})"
     elif text is None and typing.get_origin(ann) is dict:
         value = describe(typing.get_args(ann)[1], short=True)
@@ -206,7 +200,7 @@ def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> st
 def schema_rows(model, prefix: str = ""):
     """(dotted key, :data:`Row`) for every key of ``model``, sections flattened, in order."""
     for name, f in model.model_fields.items():
-        if _is_model(f.annotation):
+        if hasattr(f.annotation, "model_fields"):
             yield from schema_rows(f.annotation, prefix + name + ".")
         else:
             yield prefix + name, Row(describe(f.annotation, f.metadata, f.json_schema_extra,
@@ -227,8 +221,8 @@ def describe_schema(model) -> str:
 
 
 def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, sources) -> None:
-    """Set each dotted key of ``overrides`` in ``data``, located at its label in ``locs``;
-    unknown keys are left for :func:`validate` to report."""
+    """Set each dotted key of ``overrides`` in ``data`` and its Loc (a label from ``sources``,
+    default ``override``) in ``locs``; unknown keys are left to :func:`validate`."""
     def merge(old, new):
         if isinstance(old, dict) and isinstance(new, dict):
             return {**old, **{k: merge(old.get(k), v) for k, v in new.items()}}
@@ -244,7 +238,7 @@ def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, source
         node, ann = data, model
         for i, part in enumerate(parts):
             below = ann and _below(ann, part)
-            if ann is not None and below is None and not _is_model(_unwrap(ann)[0]):
+            if ann is not None and below is None and not hasattr(ann, "model_fields"):
                 raise ConfigError(where, f"unknown key '{key}'; '{'.'.join(parts[:i])}' is "
                                   "not a mapping")
             ann = below and below[0]

@@ -132,17 +132,6 @@ class FunnelConfig(Model):
     stages: Tuple[Stage, ...] = Field(min_length=1, strict=False, json_schema_extra={
         "expected": "a non-empty list of stages"})
 
-    @model_validator(mode="before")
-    @classmethod
-    def _inherit(cls, d: Any) -> Any:
-        """Each stage takes the ``defaults`` it does not set."""
-        if isinstance(d, dict) and isinstance(d.get("defaults"), dict) and isinstance(
-                d.get("stages"), list):
-            inherit = {k: v for k, v in d["defaults"].items() if k in STAGE_DEFAULTS}
-            d = {**d, "stages": [{**inherit, **s} if isinstance(s, dict) else s
-                                 for s in d["stages"]]}
-        return d
-
     @field_validator("baselines", mode="before")
     @classmethod
     def _baselines(cls, v: Any) -> Any:
@@ -171,9 +160,16 @@ class FunnelConfig(Model):
         return config_from_dict(d, "<funnel.json>")
 
 
-def config_from_dict(d: Any, src: str) -> FunnelConfig:
-    """Validate plain data (e.g. a saved ``funnel.json``); errors are located at ``src``."""
-    return validate(FunnelConfig, d, {}, Loc(src))
+def config_from_dict(d: Any, src: str, locs=None) -> FunnelConfig:
+    """Validate plain data (a file's, or a saved ``funnel.json``), errors located at ``src`` or
+    by ``locs``. Each stage takes the ``defaults`` it does not set (errors at their line)."""
+    locs = {} if locs is None else locs
+    if isinstance(d, dict) and isinstance(d.get("stages"), list):
+        inherit = d.get("defaults") if isinstance(d.get("defaults"), dict) else {}
+        d = {**d, "stages": [{**inherit, **s} if isinstance(s, dict) else s for s in d["stages"]]}
+        for i, k in ((i, k) for i, s in enumerate(d["stages"]) for k in inherit):
+            locs.setdefault(("stages", i, k), locs.get(("defaults", k), Loc(src)))
+    return validate(FunnelConfig, d, locs, Loc(src))
 
 
 def default_config_path() -> Path:
@@ -187,8 +183,4 @@ def default_config_path() -> Path:
 def load_funnel_config(path=None) -> FunnelConfig:
     path = path or default_config_path()
     data, locs = read_yaml(path)
-    d = data if isinstance(data, dict) else {}
-    for i, _ in enumerate(d["stages"] if isinstance(d.get("stages"), list) else []):
-        for k in d["defaults"] if isinstance(d.get("defaults"), dict) else ():
-            locs.setdefault(("stages", i, k), locs[("defaults", k)])  # inherited: its line
-    return validate(FunnelConfig, data, locs, Loc(str(path)))
+    return config_from_dict(data, str(path), locs)
