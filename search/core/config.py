@@ -182,8 +182,12 @@ class Config(Model):
 DEFAULTS = Config()  # the default config; config_to_dict(DEFAULTS) for plain data
 
 
-schema_rows = partial(configfile.schema_rows, Config)  # (dotted key, Row) for every key
 describe_schema = partial(configfile.describe_schema, Config)  # the README's markdown table
+
+
+def schema_rows(model=Config, prefix: str = ""):
+    """(dotted key, row with .type, .default, .doc) for every key, in schema order."""
+    return configfile.schema_rows(model, prefix)
 
 
 def _resolve(data: Any, locs, source: str, overrides, sources) -> Config:
