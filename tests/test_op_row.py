@@ -116,7 +116,9 @@ class TestRegisteredOps:
         assert h(PROGRAM) == h(PROGRAM.replace("avg(r, m)", "avg(m, r)"))  # commutative row
         assert h(PROGRAM) == program_hash(canonical_form(parse(PROGRAM)))
         assert len({h(PROGRAM), h(WITHOUT), h(PROGRAM.replace("avg(r, m)", "r + m")),
-                    h(PROGRAM.replace("  r = relu(r)\n", ""))}) == 4
+                    h(PROGRAM.replace("relu(m)", "abs(m)"))}) == 4
+        # the idempotent row: relu(relu(m)) hashes as relu(m)
+        assert h(PROGRAM.replace("  r = relu(r)\n", "")) == h(PROGRAM)
         assert h(PROGRAM.replace("softsign(g)", "softsign(m)")) != h(PROGRAM)
 
     def test_simplifies(self):
