@@ -107,12 +107,13 @@ def tune_program(pool, key: str, text: str, seeds=None, centre: float = 1.0,
 
 
 def tune_adamw(pool, seeds=None, text: str = DEFAULT_ADAMW, wd_ratio: float = 3.0,
-               wd_range: Tuple[int, int] = (-1, 1)) -> Tuple[str, Line, Line]:
+               wd_range: Tuple[int, int] = (-1, 1), max_extend: int = 8
+               ) -> Tuple[str, Line, Line]:
     """optax AdamW tuned as the funnel tunes it: its lr multiplier first, then its weight
     decay factor ``wd_ratio ** j`` (grown upwards at the edge) or 0 (off) at that lr.
     Returns (the tuned spec text with its lr multiplier folded in, lr line, wd line)."""
     kind, h = parse_spec(text)
-    lr = tune_program(pool, "adamw", text, seeds)
+    lr = tune_program(pool, "adamw", text, seeds, max_extend=max_extend)
     base = {**h, "learning_rate": h["learning_rate"] * lr.best}
 
     def with_wd(f):
