@@ -87,7 +87,7 @@ def main():
                                     "workers.count": 2, "progress.enabled": False})
     print(f"== search from AdamW: {args.config}, 2 Ray workers, {args.minutes:g} min, "
           f"population {cfg.search.population}, tournament {cfg.search.tournament}, "
-          f"task {cfg.task.name} ({cfg.task.seeds} seeds), batch {cfg.workers.batch}")
+          f"task {cfg.task_label} ({cfg.tasks[0].seeds} seeds), batch {cfg.workers.batch}")
     with open(os.devnull, "w") as devnull:
         run_search(cfg, run_dir, out=devnull)
     recs = [r.to_json() for r in RunDir(run_dir).records()]

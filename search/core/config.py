@@ -25,7 +25,7 @@ import os
 import re
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Dict, Mapping, Optional
+from typing import Annotated, Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 from pydantic import Field, field_validator, model_validator
@@ -85,6 +85,7 @@ class TaskConfig(Model):
     options: Dict[str, Any] = key({}, "task constructor overrides, e.g. {batch_size: 64}",
                                   json_schema_extra={"expected": "a mapping from option names "
                                                      "to numbers, strings or booleans"})
+    weight: float = key(1.0, "the task's weight when `task` lists several (a suite)", gt=0)
     _name = field_validator("name")(check_task_name)
 
     @model_validator(mode="after")
@@ -171,12 +172,24 @@ class Config(Model):
     name: Optional[str] = key(None, "run name (null: the config file's name)",
                               pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$", json_schema_extra={
                                   "expected": "a name of letters, digits, '.', '_', '-'"})
-    task: TaskConfig = Field(default_factory=TaskConfig)
+    task: configfile.one_or_many(TaskConfig, "a suite") = Field(
+        default_factory=TaskConfig, description="the proxy task, or a list of them (a suite)")
     search: SearchConfig = Field(default_factory=SearchConfig)  # read at load time
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
+
+
+    @property
+    def tasks(self) -> Tuple[TaskConfig, ...]:
+        """The task(s) that score programs: one, or the suite ``task`` lists."""
+        return tuple(self.task) if isinstance(self.task, list) else (self.task,)
+
+    @property
+    def task_label(self) -> str:
+        """``digits_mlp``, or ``digits_mlp+text_lm`` for a suite."""
+        return "+".join(t.name for t in self.tasks)
 
 
 DEFAULTS = Config()  # the default config; config_to_dict(DEFAULTS) for plain data

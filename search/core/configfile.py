@@ -25,11 +25,12 @@ from __future__ import annotations
 import difflib
 import typing
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Annotated, Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import annotated_types
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from optevo.dsl.errors import OptevoError
@@ -155,9 +156,32 @@ def read_yaml(path) -> Tuple[Any, Dict[Tuple, Loc]]:
     return parse_yaml(text, str(path))
 
 
+def one_or_many(model, doc_many: str):
+    """A key that takes one ``model`` mapping or a non-empty list of them (``task:``). Errors
+    are located as for either form: ``task.nmae`` or ``task[1].nmae``."""
+    return Annotated[Union[Annotated[model, Tag(_ONE)],
+                           Annotated[List[model], Tag(_MANY), Field(min_length=1)]],
+                     Discriminator(lambda v: _MANY if isinstance(v, (list, tuple)) else _ONE),
+                     Field(json_schema_extra={"many": doc_many})]
+
+
+_ONE, _MANY = "<one>", "<many>"  # union tags: stripped from error locations
+
+
+def _branches(ann):
+    """(model, list annotation) of a :func:`one_or_many` union, else None."""
+    args = [typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
+            for a in typing.get_args(ann)]
+    models = [a for a in args if hasattr(a, "model_fields")]
+    lists = [a for a in args if typing.get_origin(a) is list]
+    return (models[0], lists[0]) if models and lists else None
+
+
 def _unwrap(ann) -> Tuple[Any, list, bool]:
     """(type, constraints, nullable) of an annotation such as Optional[Annotated[int, ...]]."""
     args, meta = typing.get_args(ann), []
+    if typing.get_origin(ann) is Annotated and _branches(typing.get_args(ann)[0]):
+        ann, args = typing.get_args(ann)[0], ()
     if type(None) in args:
         ann = next(a for a in args if a is not type(None))
     if typing.get_origin(ann) is typing.Annotated:
@@ -170,19 +194,28 @@ def _below(ann, part):
     """(annotation, FieldInfo or None) of key ``part`` under ``ann`` (a model, a mapping or a
     list of models), or None if there is no such key."""
     ann = _unwrap(ann)[0]
+    both = _branches(ann)
+    if both:  # one mapping or a list of them: the key's form tells which
+        ann = both[1] if isinstance(part, int) else both[0]
     args, fields = typing.get_args(ann), getattr(ann, "model_fields", None)
     if fields is not None:
         return (fields[part].annotation, fields[part]) if part in fields else None
     if typing.get_origin(ann) is dict:
         return args[1], None
-    return (args[0], None) if isinstance(part, int) and args[-1:] == (...,) else None
+    listed = typing.get_origin(ann) is list or args[-1:] == (...,)
+    return (args[0], None) if isinstance(part, int) and listed else None
 
 
 def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> str:
     """What a valid value looks like: ``an integer >= 2 or null`` (short: ``int >= 2 or null``)."""
     ann, more, nullable = _unwrap(ann)
     text = (extra or {}).get("type" if short else "expected")
-    if text is None and hasattr(ann, "model_fields"):
+    if text is None and _branches(ann):
+        model = _branches(ann)[0]
+        text = "mapping or list" if short else (f"a mapping of {key} keys "
+                                                f"({', '.join(model.model_fields)}) or a "
+                                                "non-empty list of them")
+    elif text is None and hasattr(ann, "model_fields"):
         text = "mapping" if short else f"a mapping of {key} keys ({', '.join(ann.model_fields)})"
     elif text is None and typing.get_origin(ann) is dict:
         value = describe(typing.get_args(ann)[1], short=True)
@@ -200,8 +233,10 @@ def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> st
 def schema_rows(model, prefix: str = ""):
     """(dotted key, :data:`Row`) for every key of ``model``, sections flattened, in order."""
     for name, f in model.model_fields.items():
-        if hasattr(f.annotation, "model_fields"):
-            yield from schema_rows(f.annotation, prefix + name + ".")
+        sub = f.annotation if hasattr(f.annotation, "model_fields") else \
+            (_branches(_unwrap(f.annotation)[0]) or (None,))[0]
+        if sub is not None:
+            yield from schema_rows(sub, prefix + name + ".")
         else:
             yield prefix + name, Row(describe(f.annotation, f.metadata, f.json_schema_extra,
                                               short=True),
@@ -260,12 +295,15 @@ def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, source
 
 def _error(model, err: dict, locs: Dict[Tuple, Loc], where: Loc) -> ConfigError:
     """One pydantic error as a ConfigError at the line of its key (or of the closest above)."""
-    loc, ctx, key = tuple(err["loc"]), err.get("ctx") or {}, None
+    loc = tuple(p for p in err["loc"] if p not in (_ONE, _MANY))
+    ctx, key = err.get("ctx") or {}, None
     field, ann, n = None, model, 0  # the deepest key of loc that the schema knows
     while n < len(loc) and _below(ann, loc[n]):
         (ann, field), n = _below(ann, loc[n]), n + 1
     if err["type"] == "extra_forbidden":
-        path, allowed = loc, list(_unwrap(ann)[0].model_fields)
+        container = _unwrap(ann)[0]
+        container = (_branches(container) or (container,))[0]  # one_or_many: the mapping form
+        path, allowed = loc, list(container.model_fields)
         hint = suggest(loc[-1], allowed)
         if not hint and len(loc) == 1:  # a section key written at the top level?
             homes = [k for k, _ in schema_rows(model) if k.endswith(f".{loc[-1]}")]

@@ -28,13 +28,14 @@ from optevo.dsl.canon import program_hash
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.library import find_program
 from optevo.dsl.parse import parse
-from optevo.proxy_tasks.fitness import aggregate, normalize
+from optevo.proxy_tasks.fitness import normalize
 
 from . import mutations
 from .population import CacheEntry, Member, Population
 from .rundir import Record, RunDir, RunDirError
+from .scoring import Scorer, task_results
 from .state import Child, EvolutionState
-from .tuning import tune_program
+from .tuning import tune_tasks
 
 CALIBRATION = dict(lo=-4, hi=8, max_extend=6)  # start's lr multipliers 2^-4..2^8, grown to 2^±14
 
@@ -54,6 +55,8 @@ class RegularizedEvolution:
         self.pool = pool
         self.progress = progress
         self.weights = dict(cfg.search.mutations)
+        self.task_weights = [t.weight for t in cfg.tasks]
+        self.scorer = Scorer(self.task_weights[:1])  # a suite's is set by the calibration
         self.state: Optional[EvolutionState] = None
         self.pending: Dict[str, List[Child]] = {}  # hash in flight -> children waiting on it
         self.hash_of_id: Dict[int, str] = {}  # trained child id in flight -> its hash
@@ -92,6 +95,8 @@ class RegularizedEvolution:
         if saved is None:
             raise RunDirError(f"{self.rundir.path}: no checkpoint to resume from")
         self.state = EvolutionState.from_json(saved, self.cfg.search.population)
+        if len(self.task_weights) > 1:
+            self.scorer = Scorer(self.task_weights, self.state.task_baselines)
         for rec in self.rundir.records()[self.state.log_lines:n_lines]:
             self._replay(rec)
             self.state.log_lines += 1
@@ -102,19 +107,30 @@ class RegularizedEvolution:
         prog = find_program(self.cfg.search.start)
         child = Child(0, None, None, program_hash(prog), prog.text())
         self.state.next_id = 1
-        line = tune_program(self.pool, "start", child.program, **CALIBRATION)
-        if not math.isfinite(line.loss):
-            raise SearchError(f"the start program {self.cfg.search.start} diverges on "
-                              f"{self.cfg.task.name} at every lr multiplier from "
-                              f"{min(line.points):g} to {max(line.points):g}: nothing to "
-                              "normalize by")
-        res = dict(line.results[line.best], id=0)
-        agg = aggregate(res["losses"], res["diverged"])
-        self.state.lr_scale, self.state.calibration = line.best, line.to_json()
-        self.state.baseline = agg.mean
-        entry = CacheEntry(agg.mean, 1.0, agg.stderr, False, 0)
+        lines = tune_tasks(self.pool, "start", child.program, len(self.cfg.tasks),
+                           **CALIBRATION)
+        for task, line in zip(self.cfg.tasks, lines):
+            if not math.isfinite(line.loss):
+                raise SearchError(f"the start program {self.cfg.search.start} diverges on "
+                                  f"{task.name} at every lr multiplier from "
+                                  f"{min(line.points):g} to {max(line.points):g}: nothing to "
+                                  "normalize by")
+        parts = [task_results(line.results[line.best])[t] for t, line in enumerate(lines)]
+        res = dict(lines[0].results[lines[0].best], id=0)
+        if len(lines) > 1:  # a suite: each task at its own tuned multiplier
+            res.update(tasks=parts, losses=[x for p in parts for x in p["losses"]],
+                       diverged=[x for p in parts for x in p["diverged"]])
+            self.state.task_baselines = [line.loss for line in lines]
+            self.scorer = Scorer(self.task_weights, self.state.task_baselines)
+            self.state.lr_scale = [line.best for line in lines]
+            self.state.calibration = [line.to_json() for line in lines]
+        else:
+            self.state.lr_scale, self.state.calibration = lines[0].best, lines[0].to_json()
+        fit = self.scorer(res)
+        self.state.baseline = fit.value
+        entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
         self.state.cache.put(child.hash, entry)
-        self._log(child, entry, cached=False, result=res)
+        self._log(child, entry, cached=False, result=res, fit=fit)
         member = self._member(child, entry)
         self.state.population = Population(self.cfg.search.population,
                                            [member] * self.cfg.search.population)
@@ -195,25 +211,26 @@ class RegularizedEvolution:
             s.since_improvement = 0
             s.restarts += 1
 
-    def _log(self, child: Child, entry: CacheEntry, cached: bool, result=None):
+    def _log(self, child: Child, entry: CacheEntry, cached: bool, result=None, fit=None):
         fin = (lambda x: x if math.isfinite(x) else None)
         self.rundir.append(Record(
             child.id, child.parent, child.mutation, child.hash, child.program,
             fin(entry.loss), fin(entry.normalized), fin(entry.stderr), entry.diverged, cached,
             None if cached else result["worker"],
             0.0 if cached else round(result["seconds"], 4), round(self.elapsed(), 3),
-            None if cached else [fin(x) for x in result["losses"]]))
+            None if cached else [fin(x) for x in result["losses"]],
+            [fin(x) for x in fit.task_means] if fit and self.scorer.suite else None))
         self.state.log_lines += 1
 
     def _apply(self, result: Dict):
         self._note_worker(result)
         children = self.pending.pop(self.hash_of_id.pop(result["id"]))
-        agg = aggregate(result["losses"], result["diverged"])
-        entry = CacheEntry(agg.mean, normalize(agg.mean, self.state.baseline), agg.stderr,
-                           agg.any_diverged, result["id"], len(children))
+        fit = self.scorer(result)
+        entry = CacheEntry(fit.value, normalize(fit.value, self.state.baseline), fit.stderr,
+                           fit.diverged, result["id"], len(children))
         self.state.cache.put(children[0].hash, entry)
         for k, child in enumerate(children):
-            self._log(child, entry, cached=k > 0, result=result)
+            self._log(child, entry, cached=k > 0, result=result, fit=fit)
             self._join(self._member(child, entry), trained=k == 0)
 
     def _note_worker(self, result: Dict):

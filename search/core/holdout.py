@@ -12,7 +12,9 @@ fitness seeds shrank to 0-5% on fresh seeds. And a gain over an untuned start is
 3. all are trained at their tuned settings on ``holdout.seeds`` fresh seeds (the same for
    all). The report ranks by that held-out loss and gives each program's paired difference
    ``d_s = L_s(program) - L_s(baseline)`` to the tuned start and to tuned AdamW, as
-   ``mean(d) +- stderr(d)``.
+   ``mean(d) +- stderr(d)``. For a suite (``scoring``) the held-out figure is the suite
+   fitness (1 = the tuned start of the calibration) and ``d_s`` the weighted mean log ratio
+   of the tasks' losses on seed ``s``.
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional
 
-import numpy as np
-
 from optevo.dsl import parse
 from optevo.proxy_tasks.fitness import stats
 from optevo.simplify import simplify_exact
 
 from .rundir import Record, RunDir, best_distinct
-from .tuning import run_jobs, tune_adamw, tune_program
+from .scoring import Scorer
+from .tuning import job_scales, run_jobs, tune_adamw, tune_program
 
 HOLDOUT_SEED_BASE = 1_000_000  # fitness seeds are 0..K-1; held-out seeds never overlap them
 ADAMW_ID = "optax_adamw"
@@ -45,49 +46,45 @@ def top_programs(records: List[Record], k: int) -> List[Record]:
     return best_distinct(records, k, include_start=False) + ([start] if start else [])
 
 
-def _paired(losses: np.ndarray, ref: Optional[np.ndarray]):
-    if ref is None or not np.all(np.isfinite(ref)):
-        return None, None
-    d = stats(losses - ref)
-    return d.mean, d.se
-
-
-def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale: float = 1.0
-                     ) -> List[Dict]:
+def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
+                     scorer: Optional[Scorer] = None) -> List[Dict]:
     """Tune, then train on fresh seeds: one row per program (and one for tuned AdamW),
-    ranked by held-out loss; written to ``holdout.jsonl``."""
+    ranked by held-out figure; written to ``holdout.jsonl``. ``lr_scale``: the search's
+    calibrated scale (one per task of a suite); ``scorer``: the search's (``scoring``)."""
+    scorer = scorer or Scorer()
+    n_tasks = len(scorer.weights)
     cands = top_programs(run.records(), k)
     seeds = holdout_seeds(n_seeds)
-    scales = {r.id: tune_program(pool, f"retune{r.id}", r.program, None, lr_scale, **RETUNE)
-              for r in cands}
-    adamw_text, adamw_lr, adamw_wd = tune_adamw(pool)
-    jobs = [(r.id, r.program, seeds, scales[r.id].best) for r in cands]
-    results = run_jobs(pool, jobs + [(ADAMW_ID, adamw_text, seeds, 1.0)])
-    as_array = (lambda res: np.array(res["losses"], np.float64))
-    start = as_array(results[0]) if 0 in results else None
-    adamw = as_array(results[ADAMW_ID])
+    lines = {r.id: tune_program(pool, f"retune{r.id}", r.program, None, lr_scale, scorer,
+                                **RETUNE) for r in cands}
+    adamw_text, adamw_scales, adamw_lr, adamw_wd = tune_adamw(pool, n_tasks, scorer)
+    jobs = [(r.id, r.program, seeds, job_scales(lr_scale, lines[r.id].best)) for r in cands]
+    results = run_jobs(pool, jobs + [(ADAMW_ID, adamw_text, seeds, adamw_scales)])
     rows = []
     for key, rec in [(r.id, r) for r in cands] + [(ADAMW_ID, None)]:
-        res = results[key]
-        losses = as_array(res)
-        diverged = bool(np.any(res["diverged"])) or not np.all(np.isfinite(losses))
+        res, line = results[key], lines.get(key)
+        fit = scorer(res)
         row = {"id": key, "hash": rec.hash if rec else None,
                "program": rec.program if rec else adamw_text,
                "simplified": simplify_exact(parse(rec.program)).text() if rec else None,
                "fitness": rec.loss if rec else None,
-               "lr_scale": scales[key].best if rec else adamw_lr.best,
-               "lr_at_edge": scales[key].at_edge if rec else adamw_lr.at_edge,
+               "lr_scale": job_scales(lr_scale, line.best) if rec else adamw_scales,
+               "lr_at_edge": line.at_edge if rec else any(x.at_edge for x in adamw_lr),
                "weight_decay_factor": None if rec else adamw_wd.best,
-               "holdout_seeds": seeds, "diverged": diverged,
-               "holdout_losses": [x if math.isfinite(x) else None for x in losses.tolist()]}
-        if diverged:
-            row.update(holdout=None, holdout_stderr=None, diff=None, diff_stderr=None,
-                       diff_adamw=None, diff_adamw_stderr=None, significant=False)
-        else:
-            held = stats(losses)
-            row["holdout"], row["holdout_stderr"] = held.mean, held.se
-            row["diff"], row["diff_stderr"] = _paired(losses, start)
-            row["diff_adamw"], row["diff_adamw_stderr"] = _paired(losses, adamw)
+               "holdout_seeds": seeds, "diverged": fit.diverged,
+               "holdout_losses": [x if math.isfinite(x) else None for x in res["losses"]]}
+        if scorer.suite:
+            row["holdout_task_losses"] = [x if math.isfinite(x) else None
+                                          for x in fit.task_means]
+        row.update(holdout=None, holdout_stderr=None, diff=None, diff_stderr=None,
+                   diff_adamw=None, diff_adamw_stderr=None, significant=False,
+                   beats_adamw=False)
+        if not fit.diverged:
+            row["holdout"], row["holdout_stderr"] = fit.value, fit.stderr
+            for name, ref in (("diff", results.get(0)), ("diff_adamw", results[ADAMW_ID])):
+                if ref is not None and not scorer(ref).diverged:
+                    d = stats(scorer.per_seed(res, ref))
+                    row[name], row[name + "_stderr"] = d.mean, d.se
             row["significant"] = key not in (0, ADAMW_ID) and row["diff"] is not None \
                 and row["diff"] + row["diff_stderr"] < 0
             row["beats_adamw"] = key != ADAMW_ID and row["diff_adamw"] is not None \
@@ -119,7 +116,8 @@ def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
               "|---|---|---|---|---|---|---|---|"]
     fmt = (lambda x: "—" if x is None else f"{x:.4f}")
     for i, r in enumerate(rows, 1):
-        scale = f"x{r['lr_scale']:.3g}" + (" (edge)" if r["lr_at_edge"] else "")
+        scales = r["lr_scale"] if isinstance(r["lr_scale"], list) else [r["lr_scale"]]
+        scale = "/".join(f"x{x:.3g}" for x in scales) + (" (edge)" if r["lr_at_edge"] else "")
         if r["holdout"] is None:
             lines.append(f"| {i} | {_name(r)} | {fmt(r['fitness'])} | {scale} | diverged | — "
                          "| — | no |")

@@ -39,12 +39,12 @@ def run_search(cfg, run_dir, resume: bool = False, out=sys.stdout) -> int:
         progress(search, force=True)
         progress.close()
         rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k, cfg.holdout.seeds,
-                                search.state.lr_scale)
+                                search.state.lr_scale, search.scorer)
     finally:
         progress.close()
         pool.shutdown()
     d, s = snapshot(search), search.state
-    summary = {"name": cfg.name or run_dir.name, "task": cfg.task.name,
+    summary = {"name": cfg.name or run_dir.name, "task": cfg.task_label,
                "trained": d["trained"], "cache_hits": d["cached"],
                "cache_hit_rate": round(d["hit_rate"], 4), "generated": d["generated"],
                "rejected_mutations": dict(s.rejected), "restarts": d["restarts"],

@@ -130,7 +130,10 @@ class Record:
 
     ``loss`` (mean over the fitness seeds), ``normalized`` and ``stderr`` are ``None`` for a
     diverged child; ``losses`` (per seed) is present for trained children only; ``line`` is
-    the line of the log it was read from (0 when not read from a file)."""
+    the line of the log it was read from (0 when not read from a file). In a suite search
+    ``loss`` is the suite fitness (``scoring``: the weighted geometric mean of the tasks'
+    loss ratios to the tuned start, so ``loss == normalized``) and ``task_losses`` holds each
+    task's mean loss."""
 
     id: int
     parent: Optional[int]
@@ -146,6 +149,7 @@ class Record:
     seconds: float = 0.0
     time: float = 0.0
     losses: Optional[List[Optional[float]]] = None
+    task_losses: Optional[List[Optional[float]]] = None  # a suite: each task's mean loss
     line: int = dataclasses.field(default=0, compare=False, repr=False)
 
     def to_json(self) -> Dict:
@@ -153,10 +157,11 @@ class Record:
              if f.name != "line"}
         for k in ("loss", "normalized", "stderr"):
             d[k] = _finite(d[k])
-        if self.losses is None:
-            del d["losses"]
-        else:
-            d["losses"] = [_finite(x) for x in self.losses]
+        for k in ("losses", "task_losses"):
+            if d[k] is None:
+                del d[k]
+            else:
+                d[k] = [_finite(x) for x in d[k]]
         return d
 
     @classmethod
@@ -167,7 +172,7 @@ class Record:
                        bool(d.get("diverged", d.get("loss") is None)),
                        bool(d.get("cached", False)), d.get("worker"),
                        float(d.get("seconds", 0.0)), float(d.get("time", 0.0)),
-                       d.get("losses"), line)
+                       d.get("losses"), d.get("task_losses"), line)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
 

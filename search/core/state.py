@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -46,7 +46,9 @@ class EvolutionState:
     mutation_counts: collections.Counter = dataclasses.field(
         default_factory=collections.Counter)
     baseline: float = math.nan  # the tuned start's loss: normalized = loss / baseline
-    lr_scale: float = 1.0  # the start's tuned lr multiplier: every child's lr input scale
+    lr_scale: Union[float, List[float]] = 1.0  # the start's tuned lr multiplier (one per
+    # task of a suite): every child's lr input is scaled by it
+    task_baselines: Optional[List[float]] = None  # a suite: the tuned start's loss per task
     calibration: Optional[Dict] = None  # the start's lr line search (tuning.Line.to_json)
     best: Optional[Member] = None
     since_improvement: int = 0
@@ -67,6 +69,7 @@ class EvolutionState:
             "mutations": dict(self.mutation_counts), "rng": self.rng.bit_generator.state,
             "population": self.population.to_json(), "cache": self.cache.to_json(),
             "baseline": self.baseline, "lr_scale": self.lr_scale,
+            "task_baselines": self.task_baselines,
             "calibration": self.calibration, "best": self.best.to_json() if self.best else None,
             "since_improvement": self.since_improvement, "restarts": self.restarts,
             "elapsed": self.elapsed, "log_lines": self.log_lines,
@@ -90,6 +93,7 @@ class EvolutionState:
             rejected=collections.Counter(s["rejected"]),
             mutation_counts=collections.Counter(s["mutations"]), baseline=s["baseline"],
             lr_scale=s.get("lr_scale", 1.0), calibration=s.get("calibration"),
+            task_baselines=s.get("task_baselines"),
             best=Member.from_json(s["best"]) if s["best"] else None,
             since_improvement=s["since_improvement"], restarts=s["restarts"],
             elapsed=s["elapsed"], log_lines=s["log_lines"], done=s.get("done", False))

@@ -91,37 +91,80 @@ def tune_line(evaluate: Callable[[List[float]], List[float]], centre: float = 1.
                 {centre * ratio ** k: losses[k] for k in range(a, b + 1)})
 
 
-def tune_program(pool, key: str, text: str, seeds=None, centre: float = 1.0,
-                 **line) -> Line:
-    """The lr multiplier of program (or optax spec) ``text`` on ``pool`` (its fitness seeds
-    by default); ``Line.results`` holds each multiplier's raw worker result."""
-    raw: Dict[float, Dict] = {}
+def suite_scales(base) -> bool:
+    return isinstance(base, (list, tuple))
 
-    def evaluate(scales):
-        res = run_jobs(pool, [(f"{key}@{s!r}", text, seeds, s) for s in scales])
-        raw.update({s: res[f"{key}@{s!r}"] for s in scales})
-        return [score(raw[s]) for s in scales]
-    found = tune_line(evaluate, centre, **line)
+
+def job_scales(base, m: float):
+    """The ``lr_scales`` of a job at the tuned value ``m`` (``Line.best``) of a line run with
+    ``base``: ``m`` itself for one task (the line runs over absolute scales around ``base``),
+    ``[b * m for b in base]`` for a suite (the line runs over one multiplier of every
+    task's calibrated scale)."""
+    return [b * m for b in base] if suite_scales(base) else m
+
+
+def tune_program(pool, key: str, text: str, seeds=None, base=1.0, scorer=None,
+                 **line) -> Line:
+    """The lr scale of program (or optax spec) ``text`` on ``pool`` (its fitness seeds by
+    default) around ``base`` (a float; or one scale per task of a suite, all multiplied by
+    one factor), scored by ``scorer`` (``scoring.Scorer``; default: the mean loss). The
+    job's lr scales are ``job_scales(base, Line.best)``; ``Line.results`` holds each point's
+    raw worker result."""
+    raw: Dict[float, Dict] = {}
+    rate = (lambda r: scorer(r).value) if scorer is not None else score
+
+    def evaluate(ms):
+        res = run_jobs(pool, [(f"{key}@{m!r}", text, seeds, job_scales(base, m)) for m in ms])
+        raw.update({m: res[f"{key}@{m!r}"] for m in ms})
+        return [rate(raw[m]) for m in ms]
+    found = tune_line(evaluate, 1.0 if suite_scales(base) else base, **line)
     found.results = raw
     return found
 
 
-def tune_adamw(pool, seeds=None, text: str = DEFAULT_ADAMW, wd_ratio: float = 3.0,
-               wd_range: Tuple[int, int] = (-1, 1), max_extend: int = 8
-               ) -> Tuple[str, Line, Line]:
-    """optax AdamW tuned as the funnel tunes it: its lr multiplier first, then its weight
-    decay factor ``wd_ratio ** j`` (grown upwards at the edge) or 0 (off) at that lr.
-    Returns (the tuned spec text with its lr multiplier folded in, lr line, wd line)."""
+def tune_tasks(pool, key: str, text: str, n_tasks: int, seeds=None, **line) -> List[Line]:
+    """Each task's own lr multiplier for ``text`` (one task, or a suite: ``n_tasks``). A
+    task's loss depends only on its own multiplier, so one job per multiplier trains every
+    task at it and serves every task's line search. ``Line.results`` holds the raw results
+    (every task's part) by multiplier."""
+    from .scoring import task_results
+    cache: Dict[float, Dict] = {}
+
+    def train(ms):
+        missing = [m for m in ms if m not in cache]
+        arg = (lambda m: m if n_tasks == 1 else [m] * n_tasks)
+        res = run_jobs(pool, [(f"{key}@{m!r}", text, seeds, arg(m)) for m in missing])
+        cache.update({m: res[f"{key}@{m!r}"] for m in missing})
+
+    lines = []
+    for t in range(n_tasks):
+        def evaluate(ms, t=t):
+            train(ms)
+            return [score(task_results(cache[m])[t]) for m in ms]
+        found = tune_line(evaluate, 1.0, **line)
+        found.results = dict(cache)  # whole results (every task), by multiplier
+        lines.append(found)
+    return lines
+
+
+def tune_adamw(pool, n_tasks: int = 1, scorer=None, seeds=None, text: str = DEFAULT_ADAMW,
+               wd_ratio: float = 3.0, wd_range: Tuple[int, int] = (-1, 1),
+               max_extend: int = 8) -> Tuple[str, object, List[Line], Line]:
+    """optax AdamW tuned as the funnel tunes it: its lr multiplier first (each task's own, for
+    a suite), then its weight-decay factor ``wd_ratio ** j`` (grown upwards at the edge) or 0
+    (off) at those multipliers, scored by ``scorer`` (default: the mean loss). Returns (the
+    spec text with the tuned weight decay, the jobs' lr scales, the lr lines, the wd line)."""
     kind, h = parse_spec(text)
-    lr = tune_program(pool, "adamw", text, seeds, max_extend=max_extend)
-    base = {**h, "learning_rate": h["learning_rate"] * lr.best}
+    lrs = tune_tasks(pool, "adamw", text, n_tasks, seeds, max_extend=max_extend)
+    scales = lrs[0].best if n_tasks == 1 else [line.best for line in lrs]
+    rate = (lambda r: scorer(r).value) if scorer is not None else score
 
     def with_wd(f):
-        return spec_text(kind, **{**base, "weight_decay": h["weight_decay"] * f})
+        return spec_text(kind, **{**h, "weight_decay": h["weight_decay"] * f})
 
     def evaluate(factors):
-        res = run_jobs(pool, [(f"adamw-wd@{f!r}", with_wd(f), seeds, 1.0) for f in factors])
-        return [score(res[f"adamw-wd@{f!r}"]) for f in factors]
+        res = run_jobs(pool, [(f"adamw-wd@{f!r}", with_wd(f), seeds, scales) for f in factors])
+        return [rate(res[f"adamw-wd@{f!r}"]) for f in factors]
 
     wd = tune_line(evaluate, 1.0, wd_ratio, wd_range[0], wd_range[1], max_extend=4,
                    grow_down=False)
@@ -130,4 +173,4 @@ def tune_adamw(pool, seeds=None, text: str = DEFAULT_ADAMW, wd_ratio: float = 3.
         wd = Line(0.0, off, False, {**wd.points, 0.0: off})
     else:
         wd.points[0.0] = off
-    return with_wd(wd.best), lr, wd
+    return with_wd(wd.best), scales, lrs, wd

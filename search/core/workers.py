@@ -40,10 +40,24 @@ def buckets_for(max_length: int) -> Tuple[int, ...]:
     return tuple(b)
 
 
-def eval_spec(cfg) -> EvalSpec:
-    """What a search's workers build, from its config (``config.Config``)."""
-    return EvalSpec(cfg.task.name, dict(cfg.task.options), cfg.task.steps,
-                    tuple(range(cfg.task.seeds)), buckets_for(cfg.search.max_length))
+@dataclasses.dataclass(frozen=True)
+class SuiteSpec:
+    """Several tasks (a suite): every item is trained on each of them."""
+
+    tasks: Tuple[EvalSpec, ...]
+
+
+def eval_spec(cfg):
+    """What a search's workers build, from its config (``config.Config``): an
+    :class:`EvalSpec`, or a :class:`SuiteSpec` when ``task`` lists several tasks."""
+    specs = tuple(EvalSpec(t.name, dict(t.options), t.steps, tuple(range(t.seeds)),
+                           buckets_for(cfg.search.max_length)) for t in cfg.tasks)
+    return specs[0] if len(specs) == 1 else SuiteSpec(specs)
+
+
+def evaluation(spec, name: str = "local"):
+    """The engine side of a worker for ``spec`` (one task or a suite)."""
+    return SuiteEvaluation(spec, name) if isinstance(spec, SuiteSpec) else Evaluation(spec, name)
 
 
 class Evaluation:
@@ -84,11 +98,39 @@ class Evaluation:
                 for (cid, _), r in zip(items, runs)]
 
 
+class SuiteEvaluation:
+    """One :class:`Evaluation` per task of a suite. ``run`` trains every item on each task
+    (``lr_scales``: None, one float for all, or one per task); a result holds each task's
+    ``losses``/``diverged``/``seeds`` under ``tasks`` and their concatenation at the top."""
+
+    def __init__(self, spec: SuiteSpec, name: str = "local"):
+        self.spec, self.name = spec, name
+        self.parts = [Evaluation(s, name) for s in spec.tasks]
+
+    def run(self, items: Sequence[Item], seeds: Optional[Sequence[int]] = None,
+            lr_scales=None) -> List[Dict]:
+        n = len(self.parts)
+        scales = list(lr_scales) if isinstance(lr_scales, (list, tuple)) else [lr_scales] * n
+        if len(scales) != n:
+            raise ValueError(f"{len(scales)} lr scales for a suite of {n} tasks")
+        per_task = [part.run(items, seeds, s) for part, s in zip(self.parts, scales)]
+        out = []
+        for k, (cid, _) in enumerate(items):
+            rs = [res[k] for res in per_task]
+            out.append({"id": cid, "losses": [x for r in rs for x in r["losses"]],
+                        "diverged": [x for r in rs for x in r["diverged"]],
+                        "tasks": [{key: r[key] for key in ("losses", "diverged", "seeds")}
+                                  for r in rs],
+                        "seconds": sum(r["seconds"] for r in rs), "worker": self.name,
+                        "seeds": None if seeds is None else list(seeds), "pid": os.getpid()})
+        return out
+
+
 class InProcessPool:
     """Evaluates each batch at once, in the driver's process (``--workers 0``)."""
 
-    def __init__(self, spec: EvalSpec):
-        self.evaluation = Evaluation(spec, "local")
+    def __init__(self, spec):
+        self.evaluation = evaluation(spec, "local")
         self._done: List[Tuple[List[Item], List[Dict]]] = []
         self.restarts = 0
 
@@ -119,7 +161,7 @@ def _ray_worker_class():
 
     @ray.remote(num_cpus=1, max_restarts=0)
     class Worker:
-        def __init__(self, spec: EvalSpec, index: int, pin: bool):
+        def __init__(self, spec, index: int, pin: bool):
             # one core per worker: XLA's own threads would only compete for it
             os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
             self.core = None
@@ -127,7 +169,7 @@ def _ray_worker_class():
                 cores = sorted(os.sched_getaffinity(0))
                 self.core = cores[index % len(cores)]
                 os.sched_setaffinity(0, {self.core})
-            self.evaluation = Evaluation(spec, f"w{index}")
+            self.evaluation = evaluation(spec, f"w{index}")
 
         def ready(self):
             return {"pid": os.getpid(), "core": self.core}
@@ -231,7 +273,7 @@ class RayPool:
         self.ray.shutdown()
 
 
-def make_pool(spec: EvalSpec, workers: int, address: Optional[str] = None, pin: bool = True):
+def make_pool(spec, workers: int, address: Optional[str] = None, pin: bool = True):
     if workers <= 0:
         return InProcessPool(spec)
     return RayPool(spec, workers, address, pin)
