@@ -178,3 +178,27 @@ def test_restart_from_best_after_a_plateau(tmp_path, pool):
     assert s.state.n_trained == 24
     plain = _search(tmp_path, pool, "no-restart").run()
     assert plain.rundir.read_checkpoint()["restarts"] == 0
+
+
+def test_hurdle_stops_children_worse_than_the_population_and_trains_the_rest(tmp_path, pool):
+    """With a hurdle, a new child trains on the first seeds; worse than the population's
+    quantile, it stops there and is logged with that figure; else it trains on the rest, and
+    its fitness is over all its seeds, as without a hurdle."""
+    s = _search(tmp_path, pool, "h", **{"search.hurdle_seeds": 1, "search.max_evals": 30})
+    recs = s.run().rundir.records()
+    trained = [r for r in recs if not r.cached]
+    stopped = [r for r in trained if r.stopped]
+    full = [r for r in trained if not r.stopped]
+    assert stopped and len(full) >= 2 and len(trained) == 30
+    assert s.state.n_stopped == len(stopped)
+    for r in stopped:
+        assert len(r.losses) == 1 and (r.loss is None or r.loss == r.losses[0] == r.hurdle)
+    for r in full:
+        assert len(r.losses) == 2 and r.loss == pytest.approx(np.mean(r.losses))
+        assert r.hurdle == pytest.approx(r.losses[0])
+    # the start's figure is on the same seed, and the hurdle fields survive a resume
+    assert recs[0].hurdle == pytest.approx(recs[0].losses[0])
+    more = _search(tmp_path, pool, "h", **{"search.hurdle_seeds": 1, "search.max_evals": 40})
+    after = more.run(resume=True).rundir.records()
+    assert after[:len(recs)] == recs and len({r.id for r in after}) == len(after)
+    assert sum(not r.cached for r in after) == 40

@@ -109,6 +109,12 @@ class SearchConfig(Model):
                                        "restarting from the best (null: never)", ge=1)
     max_mutation_tries: int = key(100, "attempts to draw a valid, new child before giving up "
                                   "on a parent", ge=1)
+    hurdle_seeds: Optional[int] = key(None, "train a new child on this many of its fitness "
+                                      "seeds first, the rest only if it clears the hurdle "
+                                      "(null: no hurdle)", ge=1)
+    hurdle_quantile: float = key(0.5, "the hurdle: this quantile of the population's hurdle "
+                                 "figures (a child worse than it is not trained further)",
+                                 gt=0, le=1)
     mutations: Dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=_mutations.default_weights,
         description="sampling weight of each mutation kind (>= 0, one > 0)")
@@ -179,6 +185,14 @@ class Config(Model):
     holdout: HoldoutConfig = Field(default_factory=HoldoutConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
+
+    @model_validator(mode="after")
+    def _hurdle_below_the_seeds(self):
+        h, fewest = self.search.hurdle_seeds, min(t.seeds for t in self.tasks)
+        if h is not None and h >= fewest:
+            raise fail(f"expected an integer < task.seeds ({fewest}), got {h}",
+                       "search.hurdle_seeds")
+        return self
 
 
     @property

@@ -227,6 +227,8 @@ def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> st
         for m in (*meta, *more):
             if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
                 text += f" >= {m.ge:g}" if hasattr(m, "ge") else f" > {m.gt:g}"
+            elif isinstance(m, annotated_types.Le):
+                text += (" and" if ">" in text else "") + f" <= {m.le:g}"
     return text + (" or null" if nullable else "")
 
 

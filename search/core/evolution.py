@@ -60,6 +60,8 @@ class RegularizedEvolution:
         self.state: Optional[EvolutionState] = None
         self.pending: Dict[str, List[Child]] = {}  # hash in flight -> children waiting on it
         self.hash_of_id: Dict[int, str] = {}  # trained child id in flight -> its hash
+        self.hurdle = cfg.search.hurdle_seeds  # None: every child trained on all its seeds
+        self.cleared: Dict[int, Dict] = {}  # child id -> its hurdle result, rest in flight
         self.worker_pids: Dict[str, int] = {}
         self.stalled = False
         self._t0 = time.perf_counter()
@@ -129,6 +131,8 @@ class RegularizedEvolution:
         fit = self.scorer(res)
         self.state.baseline = fit.value
         entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
+        if self.hurdle:
+            entry.hurdle = self.scorer(_first_seeds(res, self.hurdle)).value
         self.state.cache.put(child.hash, entry)
         self._log(child, entry, cached=False, result=res, fit=fit)
         member = self._member(child, entry)
@@ -183,13 +187,34 @@ class RegularizedEvolution:
                 self.hash_of_id[child.id] = child.hash
                 batch.append((child.id, child.program))
         if batch:
-            self.pool.submit(batch, None, self.state.lr_scale)
+            seeds = None if not self.hurdle else self._seeds(lambda n: range(self.hurdle))
+            self.pool.submit(batch, seeds, self.state.lr_scale)
         return bool(batch)
+
+    def _seeds(self, which):
+        """Explicit seeds of a job: ``which(n)`` of each task's ``range(n)`` fitness seeds."""
+        per_task = [list(which(t.seeds)) for t in self.cfg.tasks]
+        return per_task[0] if len(per_task) == 1 else per_task
+
+    def _hurdle(self, result: Dict) -> bool:
+        """A child's result on the hurdle seeds: stop it there (its figure is worse than the
+        population's ``hurdle_quantile``; returns True) or send it on to the rest."""
+        fit = self.scorer(result)
+        bar = self.state.population.hurdle_threshold(self.cfg.search.hurdle_quantile)
+        if fit.diverged or fit.value > bar:
+            return True
+        self.cleared[result["id"]] = result
+        self.pool.submit([(f"{result['id']}+", self._program_of(result["id"]))],
+                         self._seeds(lambda n: range(self.hurdle, n)), self.state.lr_scale)
+        return False
+
+    def _program_of(self, ident: int) -> str:
+        return next(c.program for c in self.pending[self.hash_of_id[ident]] if c.id == ident)
 
     # --- results join the population ------------------------------------------------------------
     def _member(self, child: Child, entry: CacheEntry) -> Member:
         return Member(child.id, child.parent, child.mutation, child.hash, child.program,
-                      entry.loss, entry.normalized)
+                      entry.loss, entry.normalized, entry.hurdle)
 
     def _join(self, member: Member, trained: bool):
         """A child joins the population (the oldest member leaves)."""
@@ -219,15 +244,27 @@ class RegularizedEvolution:
             None if cached else result["worker"],
             0.0 if cached else round(result["seconds"], 4), round(self.elapsed(), 3),
             None if cached else [fin(x) for x in result["losses"]],
-            [fin(x) for x in fit.task_means] if fit and self.scorer.suite else None))
+            [fin(x) for x in fit.task_means] if fit and self.scorer.suite else None,
+            entry.hurdle, entry.stopped))
         self.state.log_lines += 1
 
     def _apply(self, result: Dict):
         self._note_worker(result)
+        hurdle, stopped = None, False
+        if self.hurdle and isinstance(result["id"], str):  # the rest of a cleared child
+            first = self.cleared.pop(int(result["id"][:-1]))
+            hurdle = self.scorer(first).value
+            result = _joined(first, result)
+        elif self.hurdle:
+            stopped = self._hurdle(result)
+            if not stopped:
+                return
+            hurdle = self.scorer(result).value
+            self.state.n_stopped += 1
         children = self.pending.pop(self.hash_of_id.pop(result["id"]))
         fit = self.scorer(result)
         entry = CacheEntry(fit.value, normalize(fit.value, self.state.baseline), fit.stderr,
-                           fit.diverged, result["id"], len(children))
+                           fit.diverged, result["id"], len(children), hurdle, stopped)
         self.state.cache.put(children[0].hash, entry)
         for k, child in enumerate(children):
             self._log(child, entry, cached=k > 0, result=result, fit=fit)
@@ -246,12 +283,15 @@ class RegularizedEvolution:
         s = self.state
         if not rec.cached:
             s.cache.put(rec.hash, CacheEntry(inf(rec.loss), inf(rec.normalized),
-                                             inf(rec.stderr), rec.diverged, rec.id))
+                                             inf(rec.stderr), rec.diverged, rec.id,
+                                             hurdle=rec.hurdle, stopped=rec.stopped))
+            s.n_stopped += rec.stopped
         else:
             s.cache.hits += 1
         s.next_id = max(s.next_id, rec.id + 1)
         self._join(Member(rec.id, rec.parent, rec.mutation, rec.hash, rec.program,
-                          inf(rec.loss), inf(rec.normalized)), trained=not rec.cached)
+                          inf(rec.loss), inf(rec.normalized), rec.hurdle),
+                   trained=not rec.cached)
 
     # --- run --------------------------------------------------------------------------------
     def budget_left(self) -> int:
@@ -294,3 +334,20 @@ class RegularizedEvolution:
                 self.checkpoint()
             self.rundir.close()
         return self
+
+
+def _first_seeds(result: Dict, n: int) -> Dict:
+    """``result`` cut to each task's first ``n`` seeds (the hurdle figure of a full run)."""
+    parts = [{k: r[k][:n] for k in ("losses", "diverged")} for r in task_results(result)]
+    return {**result, **parts[0], "tasks": parts} if "tasks" in result else {**result, **parts[0]}
+
+
+def _joined(first: Dict, rest: Dict) -> Dict:
+    """The hurdle result and the rest of a child as one result over all its seeds (in order)."""
+    parts = [{k: a[k] + b[k] for k in ("losses", "diverged")}
+             for a, b in zip(task_results(first), task_results(rest))]
+    out = {**first, "seconds": first["seconds"] + rest["seconds"], **parts[0]}
+    if "tasks" in first:
+        out.update(tasks=parts, losses=[x for p in parts for x in p["losses"]],
+                   diverged=[x for p in parts for x in p["diverged"]])
+    return out

@@ -24,11 +24,16 @@ class Member:
     program: str  # canonical text
     loss: float  # mean over fitness seeds; inf if diverged
     normalized: float
+    hurdle: Optional[float] = None  # its fitness on the hurdle seeds (search.hurdle_seeds)
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
         d["loss"] = _enc(self.loss)
         d["normalized"] = _enc(self.normalized)
+        if self.hurdle is None:
+            del d["hurdle"]
+        else:
+            d["hurdle"] = _enc(self.hurdle)
         return d
 
     @classmethod
@@ -36,6 +41,8 @@ class Member:
         d = dict(d)
         d["loss"] = _dec(d["loss"])
         d["normalized"] = _dec(d["normalized"])
+        if d.get("hurdle", 0) is None:
+            d["hurdle"] = math.inf
         return cls(**d)
 
 
@@ -78,6 +85,12 @@ class Population:
     def best(self) -> Member:
         return min(self.members, key=lambda m: m.loss)
 
+    def hurdle_threshold(self, quantile: float) -> float:
+        """The ``quantile`` of the members' finite hurdle figures (inf if there are none):
+        a child whose hurdle figure is worse is not trained further."""
+        xs = [m.hurdle for m in self.members if m.hurdle is not None and math.isfinite(m.hurdle)]
+        return float(np.quantile(xs, quantile)) if xs else math.inf
+
     def median_loss(self) -> float:
         return float(np.median([m.loss for m in self.members]))
 
@@ -93,14 +106,20 @@ class CacheEntry:
     diverged: bool
     id: int  # the child that was trained for this hash
     count: int = 1  # children that shared the hash
+    hurdle: Optional[float] = None  # the hurdle figure, where there was a hurdle
+    stopped: bool = False  # stopped at the hurdle: loss is the hurdle figure
 
     def to_json(self) -> List:
-        return [_enc(self.loss), _enc(self.normalized), _enc(self.stderr), self.diverged,
-                self.id, self.count]
+        out = [_enc(self.loss), _enc(self.normalized), _enc(self.stderr), self.diverged,
+               self.id, self.count]
+        return out if self.hurdle is None else out + [_enc(self.hurdle), self.stopped]
 
     @classmethod
     def from_json(cls, v) -> "CacheEntry":
-        return cls(_dec(v[0]), _dec(v[1]), _dec(v[2]), bool(v[3]), int(v[4]), int(v[5]))
+        e = cls(_dec(v[0]), _dec(v[1]), _dec(v[2]), bool(v[3]), int(v[4]), int(v[5]))
+        if len(v) > 6:
+            e.hurdle, e.stopped = _dec(v[6]), bool(v[7])
+        return e
 
 
 class FitnessCache:

@@ -45,7 +45,8 @@ def run_search(cfg, run_dir, resume: bool = False, out=sys.stdout) -> int:
         pool.shutdown()
     d, s = snapshot(search), search.state
     summary = {"name": cfg.name or run_dir.name, "task": cfg.task_label,
-               "trained": d["trained"], "cache_hits": d["cached"],
+               "trained": d["trained"], "stopped_at_hurdle": s.n_stopped,
+               "trained_fully": d["trained"] - s.n_stopped, "cache_hits": d["cached"],
                "cache_hit_rate": round(d["hit_rate"], 4), "generated": d["generated"],
                "rejected_mutations": dict(s.rejected), "restarts": d["restarts"],
                "worker_restarts": pool.restarts, "elapsed_seconds": round(d["elapsed"], 1),

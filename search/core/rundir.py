@@ -150,6 +150,8 @@ class Record:
     time: float = 0.0
     losses: Optional[List[Optional[float]]] = None
     task_losses: Optional[List[Optional[float]]] = None  # a suite: each task's mean loss
+    hurdle: Optional[float] = None  # its fitness on the hurdle seeds (search.hurdle_seeds)
+    stopped: bool = False  # stopped at the hurdle: loss is the hurdle figure
     line: int = dataclasses.field(default=0, compare=False, repr=False)
 
     def to_json(self) -> Dict:
@@ -162,6 +164,10 @@ class Record:
                 del d[k]
             else:
                 d[k] = [_finite(x) for x in d[k]]
+        if self.hurdle is None:
+            del d["hurdle"], d["stopped"]
+        else:
+            d["hurdle"] = _finite(self.hurdle)
         return d
 
     @classmethod
@@ -172,7 +178,10 @@ class Record:
                        bool(d.get("diverged", d.get("loss") is None)),
                        bool(d.get("cached", False)), d.get("worker"),
                        float(d.get("seconds", 0.0)), float(d.get("time", 0.0)),
-                       d.get("losses"), d.get("task_losses"), line)
+                       d.get("losses"), d.get("task_losses"),
+                       (math.inf if d["hurdle"] is None else d["hurdle"]) if "hurdle" in d
+                       else None,
+                       bool(d.get("stopped", False)), line)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
 

@@ -41,6 +41,7 @@ class EvolutionState:
     n_trained: int = 0
     n_cached: int = 0
     n_generated: int = 0
+    n_stopped: int = 0  # trained children stopped at the hurdle (search.hurdle_seeds)
     failed_mutations: int = 0
     rejected: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     mutation_counts: collections.Counter = dataclasses.field(
@@ -65,7 +66,8 @@ class EvolutionState:
         return {
             "version": CHECKPOINT_VERSION, "next_id": self.next_id,
             "n_trained": self.n_trained, "n_cached": self.n_cached,
-            "n_generated": self.n_generated, "rejected": dict(self.rejected),
+            "n_generated": self.n_generated, "n_stopped": self.n_stopped,
+            "rejected": dict(self.rejected),
             "mutations": dict(self.mutation_counts), "rng": self.rng.bit_generator.state,
             "population": self.population.to_json(), "cache": self.cache.to_json(),
             "baseline": self.baseline, "lr_scale": self.lr_scale,
@@ -89,6 +91,7 @@ class EvolutionState:
                                   [Member.from_json(m) for m in s["population"]]),
             cache=FitnessCache.from_json(s["cache"]), rng=rng, next_id=s["next_id"],
             n_trained=s["n_trained"], n_cached=s["n_cached"], n_generated=s["n_generated"],
+            n_stopped=s.get("n_stopped", 0),
             failed_mutations=s.get("failed_mutations", 0),
             rejected=collections.Counter(s["rejected"]),
             mutation_counts=collections.Counter(s["mutations"]), baseline=s["baseline"],

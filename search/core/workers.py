@@ -100,7 +100,8 @@ class Evaluation:
 
 class SuiteEvaluation:
     """One :class:`Evaluation` per task of a suite. ``run`` trains every item on each task
-    (``lr_scales``: None, one float for all, or one per task); a result holds each task's
+    (``seeds``: None, one list for all, or one list per task; ``lr_scales``: None, one float
+    for all, or one per task); a result holds each task's
     ``losses``/``diverged``/``seeds`` under ``tasks`` and their concatenation at the top."""
 
     def __init__(self, spec: SuiteSpec, name: str = "local"):
@@ -113,7 +114,9 @@ class SuiteEvaluation:
         scales = list(lr_scales) if isinstance(lr_scales, (list, tuple)) else [lr_scales] * n
         if len(scales) != n:
             raise ValueError(f"{len(scales)} lr scales for a suite of {n} tasks")
-        per_task = [part.run(items, seeds, s) for part, s in zip(self.parts, scales)]
+        seeds = list(seeds) if seeds is not None and isinstance(seeds[0], (list, tuple)) \
+            else [seeds] * n  # one list for all tasks, or one per task
+        per_task = [part.run(items, sd, s) for part, sd, s in zip(self.parts, seeds, scales)]
         out = []
         for k, (cid, _) in enumerate(items):
             rs = [res[k] for res in per_task]
@@ -122,7 +125,7 @@ class SuiteEvaluation:
                         "tasks": [{key: r[key] for key in ("losses", "diverged", "seeds")}
                                   for r in rs],
                         "seconds": sum(r["seconds"] for r in rs), "worker": self.name,
-                        "seeds": None if seeds is None else list(seeds), "pid": os.getpid()})
+                        "seeds": [r["seeds"] for r in rs], "pid": os.getpid()})
         return out
 
 
