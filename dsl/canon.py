@@ -57,13 +57,13 @@ import struct
 from typing import Dict, List, Tuple
 
 from .ops import COMMUTATIVE, LITERAL, LITERAL_OP, OPS
-from .program import INPUTS, STATE, Program, ProgramError, Stmt
+from .program import INPUT_BIT, INPUTS, STATE, Program, ProgramError, Stmt
 
 __all__ = ["COMMUTATIVE", "canonical_form", "live_slots", "program_hash"]
 
 _VERSION = b"optevo-canon-1"
 _DEAD = b"\x00dead-slot\x00\x00\x00\x00\x00\x00"
-_BIT = {name: 1 << i for i, name in enumerate(INPUTS)}
+_BIT = INPUT_BIT  # the read-mask bit of each input
 _STATE_BITS = sum(_BIT[s] for s in STATE)
 
 

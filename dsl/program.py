@@ -27,6 +27,7 @@ STATE: Tuple[str, ...] = ("m", "v")  # state slots: inputs that the returned val
 INPUTS: Tuple[str, ...] = ("w", "g") + STATE + ("lr",)
 INPUT_KINDS: Dict[str, str] = {**{n: TENSOR for n in INPUTS}, "lr": SCALAR}
 OUTPUTS: Tuple[str, ...] = ("update",) + STATE
+INPUT_BIT: Dict[str, int] = {name: 1 << i for i, name in enumerate(INPUTS)}  # read masks
 
 Arg = Union[str, float]  # a variable name or a constant
 

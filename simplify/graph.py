@@ -17,10 +17,10 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from optevo.dsl.ops import LITERAL, LITERAL_OP, OPS, Op
-from optevo.dsl.program import INPUTS, STATE, Program, Stmt, check, format_const
+from optevo.dsl.program import INPUT_BIT, INPUTS, STATE, Program, Stmt, check, format_const
 
 IN, CONST = "in", "const"  # node kinds of inputs and constants (not ops)
-_BIT = {name: 1 << i for i, name in enumerate(INPUTS)}
+_BIT = INPUT_BIT  # the read-mask bit of each input
 
 
 def f32(c) -> float:

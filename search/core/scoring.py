@@ -24,9 +24,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from optevo.proxy_tasks.fitness import aggregate
-
-WORST = math.inf
+from optevo.proxy_tasks.fitness import WORST, aggregate
 
 
 class Fitness(NamedTuple):
