@@ -8,6 +8,8 @@ sits at the grid's edge.
 
     python scripts/task_report.py                       # all tasks, grid 2^-8 .. 2^8
     python scripts/task_report.py --tasks digits_mlp --kmin -4 --kmax 4
+    python scripts/task_report.py --tasks quadratic rosenbrock --gradient-free
+                                 # ... with the programs that ignore the gradient
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 
 from optevo.dsl import parse
 from optevo.dsl.library import library_program
-from optevo.proxy_tasks import get_task, task_names
+from optevo.proxy_tasks import get_task, gradient_free, task_names
 from optevo.proxy_tasks.evaluate import Evaluator
 
 PROGRAMS = ["adam_style", "lion", "signum", "sgd"]
@@ -27,11 +29,13 @@ POOR = parse("def train(w, g, m, v, lr):\n  u = g + w\n  lr = lr * 0.01\n"
              "  update = u * lr\n  return update, m, v\n")
 
 
-def task_table(name, grid, programs=None):
+def task_table(name, grid, programs=None, with_gradient_free=False):
     task = get_task(name)
     ev = Evaluator(task)
     progs = {p: library_program(p) for p in (programs or PROGRAMS)}
     progs["poor (g + w)"] = POOR
+    if with_gradient_free:
+        progs.update({f"gradient-free: {k}": p for k, p in gradient_free.programs().items()})
     rows = {}
     t0 = time.perf_counter()
     for label, prog in progs.items():
@@ -49,11 +53,13 @@ def main():
     ap.add_argument("--tasks", nargs="+", default=task_names())
     ap.add_argument("--kmin", type=int, default=-8)
     ap.add_argument("--kmax", type=int, default=8)
+    ap.add_argument("--gradient-free", action="store_true",
+                    help="also the programs that ignore the gradient (proxy_tasks.gradient_free)")
     args = ap.parse_args()
     grid = [2.0 ** k for k in range(args.kmin, args.kmax + 1)]
     print(f"lr-scale grid 2^{args.kmin} .. 2^{args.kmax}, same seeds for every program\n")
     for name in args.tasks:
-        task, ev, rows, secs = task_table(name, grid)
+        task, ev, rows, secs = task_table(name, grid, with_gradient_free=args.gradient_free)
         base = rows["adam_style"].score
         print(f"### {name}\n\n{task.describe()}; seeds {ev.seeds[0]}..{ev.seeds[-1]}; "
               f"{secs:.0f} s\n")
