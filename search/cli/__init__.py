@@ -34,11 +34,11 @@ def at_least(flag: str, value, low: int = 1):
 def build_parser():
     import argparse
     from . import eval as eval_cmd
-    from . import export, funnel, search, show, simplify
+    from . import discover, export, funnel, search, show, simplify
     ap = argparse.ArgumentParser(
         prog="optevo", description="Discover optimizers by evolutionary program search.")
     sub = ap.add_subparsers(dest="command", required=True)
-    for module in (eval_cmd, search, show, export, simplify, funnel):
+    for module in (eval_cmd, search, show, export, simplify, funnel, discover):
         module.add_parser(sub)
     return ap
 
