@@ -53,8 +53,16 @@ class _Synthetic(Task):
         return self.instance(jax.random.split(jax.random.PRNGKey(0))[0]) if inst is None \
             else inst
 
+    spike_prob = 0.0  # heavy-tailed noise: each coordinate's noise is spike_scale x larger
+    spike_scale = 1.0  # with probability spike_prob (set by the quadratic's options)
+
     def train_batch(self, key):
-        return jax.random.normal(key, (self.dim,), jnp.float32)
+        k_noise, k_spike = jax.random.split(key)
+        xi = jax.random.normal(k_noise, (self.dim,), jnp.float32)
+        if self.spike_prob <= 0.0:
+            return xi
+        spike = jax.random.bernoulli(k_spike, self.spike_prob, (self.dim,))
+        return jnp.where(spike, self.spike_scale * xi, xi)
 
     def loss(self, params, batch, inst=None):
         inst = self._default_instance(inst)
@@ -86,8 +94,11 @@ class Quadratic(_Synthetic):
     def __init__(self, dim: int = 32, cond: float = 1e3, lam_max: float = 10.0,
                  noise: float = 0.01, init_scale: float = 1.0, steps: int = 300, seeds: int = 16,
                  problem_seed: int = 0, floor: float = 1e-6, schedule: str = "cosine",
-                 max_abs_weight: float = 1e3):
+                 max_abs_weight: float = 1e3, rotate: bool = True, spike_prob: float = 0.0,
+                 spike_scale: float = 1.0):
         super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight)
+        self.rotate = bool(rotate)
+        self.spike_prob, self.spike_scale = float(spike_prob), float(spike_scale)
         self.cond = float(cond)
         self.init_scale = float(init_scale)
         self.problem_seed = int(problem_seed)
@@ -102,6 +113,8 @@ class Quadratic(_Synthetic):
             jax.random.fold_in(jax.random.fold_in(key, _OPT_KEY), self.problem_seed))
         q, r = jnp.linalg.qr(jax.random.normal(k_rot, (self.dim, self.dim), jnp.float32))
         q = q * jnp.sign(jnp.diag(r))  # Haar-distributed rotation
+        if not self.rotate:  # axis-aligned: the eigenvalues in a random order per seed
+            q = jnp.eye(self.dim, dtype=jnp.float32)[jax.random.permutation(k_rot, self.dim)]
         x0 = self.init_params(key)["x"]
         x_star = x0 - self.init_scale * jax.random.normal(k_opt, (self.dim,), jnp.float32)
         return {"A": (q * self.eigenvalues) @ q.T, "x_star": x_star}

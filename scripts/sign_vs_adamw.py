@@ -29,12 +29,16 @@ def main(argv=None) -> int:
     ap.add_argument("task")
     ap.add_argument("--fresh", type=int, default=16, help="fresh evaluation seeds")
     ap.add_argument("--programs", nargs="+", default=["signum", "lion", "adam_style", "sgd"])
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a task option (read as YAML), e.g. --set spike_prob=0.01")
     args = ap.parse_args(argv)
-    n = get_task(args.task).seeds
-    pool = InProcessPool(EvalSpec(args.task, {}, None, tuple(range(n)), (16,)))
+    import yaml
+    options = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in args.set)}
+    n = get_task(args.task, **options).seeds
+    pool = InProcessPool(EvalSpec(args.task, options, None, tuple(range(n)), (16,)))
     fresh = list(range(1_000_000, 1_000_000 + args.fresh))
     adamw_text, adamw_scale, lrs, wd = tune_adamw(pool)
-    print(f"{args.task}: tuned optax AdamW lr x{adamw_scale:g} of 1e-3 (edge: {lrs[0].at_edge}),"
+    print(f"{args.task} {options}: tuned optax AdamW lr x{adamw_scale:g} of 1e-3 (edge: {lrs[0].at_edge}),"
           f" weight decay factor {wd.best:g}")
     res = {"optax adamw (tuned)": run_jobs(pool, [("a", adamw_text, fresh, adamw_scale)])["a"]}
     for name in args.programs:
