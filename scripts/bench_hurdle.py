@@ -23,6 +23,7 @@ from pathlib import Path
 
 from optevo.search.core.config import load_config
 from optevo.search.core.run import run_search
+from optevo.search.core.rundir import RunDir
 
 
 def arm(config: str, seed: int, minutes: float, hurdle, workers: int, out: Path) -> dict:
@@ -32,7 +33,7 @@ def arm(config: str, seed: int, minutes: float, hurdle, workers: int, out: Path)
     run_dir = out / f"seed{seed}-hurdle{hurdle}"
     with contextlib.redirect_stdout(io.StringIO()):
         run_search(cfg, run_dir)
-    s = json.loads((run_dir / "summary.json").read_text())
+    s = RunDir(run_dir).summary()
     hours = s["elapsed_seconds"] / 3600
     return {"seed": seed, "hurdle": hurdle, "trained": s["trained"],
             "full": s["trained_fully"], "full_per_hour": s["trained_fully"] / hours,

@@ -26,6 +26,7 @@ from optevo.dsl import parse
 from optevo.dsl.liveness import live_state
 from optevo.search.core.config import load_config
 from optevo.search.core.run import run_search
+from optevo.search.core.rundir import RunDir
 from optevo.simplify import simplify_exact
 
 
@@ -76,8 +77,8 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, over)
         run_dir = Path(args.out) / f"seed{seed}"
         with contextlib.redirect_stdout(io.StringIO()):
-            run_search(cfg, run_dir, resume=(run_dir / "checkpoint.json").exists())
-        s = json.loads((run_dir / "summary.json").read_text())
+            run_search(cfg, run_dir, resume=RunDir(run_dir).exists())
+        s = RunDir(run_dir).summary()
         best = next((r for r in s["holdout"] if r["id"] == s["best_id"]), None)
         program = parse(best["program"]) if best else None
         rows.append({"seed": seed, "trained": s["trained"], "best_id": s["best_id"],

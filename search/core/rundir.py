@@ -317,3 +317,13 @@ class RunDir:
 
     def write_summary(self, summary: Dict):
         atomic_write(self.file(SUMMARY), json.dumps(summary, indent=1))
+
+    def summary(self) -> Optional[Dict]:
+        """The finished run's ``summary.json`` (None while the run has not finished)."""
+        p = self.file(SUMMARY)
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunDirError(f"{p}: unreadable summary ({e})") from None
