@@ -4,14 +4,16 @@
 In the shape of AutoML-Zero's ``regularized_evolution.cc``:
 
 * :meth:`RegularizedEvolution.init`: calibrate the start program (its lr multiplier tuned
-  on a log grid on the fitness seeds, ``tuning.tune_program``); every child is then trained
-  at that multiplier and normalized by the tuned start's loss; the population is P copies of
-  the start (or, on resume, load the checkpoint and replay the log lines written after it);
+  on a log grid on the fitness seeds, each task's own for a suite: ``tuning.tune_tasks``);
+  every child is then trained at that multiplier and scored relative to the tuned start
+  (``scoring.Scorer``); the population is P copies of the start (or, on resume, load the
+  checkpoint and replay the log lines written after it);
 * :meth:`RegularizedEvolution.run`: while workers have free slots, :meth:`select` a parent
   (tournament of T), :meth:`mutate` it into a child, and :meth:`evaluate` batches of children
   whose hash is unknown; results join the population as they arrive, the oldest member
   leaves. A child whose hash is cached (or already in flight) takes that fitness without
-  training.
+  training. With a hurdle (``search.hurdle_seeds``) a new child trains on its first seeds,
+  and only if it beats the population's ``hurdle_quantile`` there, on the rest.
 
 Every child is logged (append-only) before the next checkpoint; a checkpoint is written
 atomically every ``checkpoint.every_seconds``. A killed driver loses only the children in
