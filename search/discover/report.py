@@ -101,8 +101,9 @@ def _searches(out: Path, names: List[str], state: Dict) -> List[str]:
         lines += [f"`{BEST_START}` is program {best['id']} of {best['search']}, the best by "
                   "held-out loss relative to the tuned start"
                   + (f" ({best['holdout_ratio']:.4f})" if best.get("holdout_ratio") else "")
-                  + f"; {names[-1]} starts from it, so its \"vs tuned start\" is relative to "
-                  "that program.", ""]
+                  + f"; {names[-1]} starts from it, so its fitness and \"vs tuned start\" are "
+                  "relative to that program (progress.png and the line below the table put "
+                  "every search on one axis).", ""]
     lines += ["Each search re-checks its best programs on fresh seeds never used for "
               "selection, each re-tuned; the tuned start and optax AdamW (learning rate and "
               "weight decay tuned) on the same seeds. Differences are paired, mean ± SE "
