@@ -202,3 +202,22 @@ def test_hurdle_stops_children_worse_than_the_population_and_trains_the_rest(tmp
     after = more.run(resume=True).rundir.records()
     assert after[:len(recs)] == recs and len({r.id for r in after}) == len(after)
     assert sum(not r.cached for r in after) == 40
+
+
+def test_fingerprint_is_a_second_cache_key(tmp_path, pool):
+    """With search.fingerprint, a child whose hash is new but whose functional fingerprint
+    (dsl.fingerprint) was trained takes that fitness: no two trained children share one."""
+    from optevo.dsl.fingerprint import fingerprint
+    s = _search(tmp_path, pool, "fp", **{"search.fingerprint": True, "search.max_evals": 300})
+    recs = s.run().rundir.records()
+    fps = {r.id: fingerprint(parse(r.program)) for r in recs}
+    trained = [r for r in recs if not r.cached]
+    assert len(trained) == 300 and len({fps[r.id] for r in trained}) == len(trained)
+    by_fp = {fps[r.id]: r for r in trained}
+    hits = [r for r in recs if r.fingerprint_hit]
+    assert hits and s.state.cache.fingerprint_hits == len(hits)
+    for r in hits:
+        twin = by_fp[fps[r.id]]
+        assert r.hash != twin.hash and r.loss == twin.loss and twin.id < r.id
+    state = s.rundir.read_checkpoint()
+    assert len(state["cache"]["fingerprints"]) == len(trained)

@@ -112,6 +112,9 @@ class SearchConfig(Model):
     hurdle_seeds: Optional[int] = key(None, "train a new child on this many of its fitness "
                                       "seeds first, the rest only if it clears the hurdle "
                                       "(null: no hurdle)", ge=1)
+    fingerprint: bool = key(False, "also give a child the fitness of an earlier program with "
+                            "the same functional fingerprint (outputs of a few steps on fixed "
+                            "inputs; dsl/fingerprint.py)")
     hurdle_quantile: float = key(0.5, "the hurdle: this quantile of the population's hurdle "
                                  "figures (a child worse than it is not trained further)",
                                  gt=0, le=1)

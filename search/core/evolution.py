@@ -28,6 +28,7 @@ from typing import Dict, List, Optional
 
 from optevo.dsl.canon import program_hash
 from optevo.dsl.errors import OptevoError
+from optevo.dsl.fingerprint import fingerprint
 from optevo.dsl.library import find_program
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import normalize
@@ -64,6 +65,9 @@ class RegularizedEvolution:
         self.hash_of_id: Dict[int, str] = {}  # trained child id in flight -> its hash
         self.hurdle = cfg.search.hurdle_seeds  # None: every child trained on all its seeds
         self.cleared: Dict[int, Dict] = {}  # child id -> its hurdle result, rest in flight
+        self.use_fingerprint = cfg.search.fingerprint  # a second cache key (dsl.fingerprint)
+        self.fp_in_flight: Dict[str, str] = {}  # fingerprint in flight -> hash in flight
+        self.fp_of_hash: Dict[str, str] = {}
         self.worker_pids: Dict[str, int] = {}
         self.stalled = False
         self._t0 = time.perf_counter()
@@ -135,7 +139,8 @@ class RegularizedEvolution:
         entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
         if self.hurdle:
             entry.hurdle = self.scorer(_first_seeds(res, self.hurdle)).value
-        self.state.cache.put(child.hash, entry)
+        self.state.cache.put(child.hash, entry,
+                             fingerprint(prog) if self.use_fingerprint else None)
         self._log(child, entry, cached=False, result=res, fit=fit)
         member = self._member(child, entry)
         self.state.population = Population(self.cfg.search.population,
@@ -176,15 +181,26 @@ class RegularizedEvolution:
             child = self.mutate(self.select())
             if child is None:
                 continue
-            entry = s.cache.lookup(child.hash)
+            entry, fp = s.cache.lookup(child.hash), None
+            if entry is None and self.use_fingerprint and child.hash not in self.pending:
+                fp = fingerprint(parse(child.program))
+                entry = s.cache.lookup_fingerprint(fp)
+                if entry is None and fp in self.fp_in_flight:
+                    s.cache.misses -= 1  # a hit: it will share the in-flight result
+                    s.cache.hits += 1
+                    s.cache.fingerprint_hits += 1
+                    self.pending[self.fp_in_flight[fp]].append(child)
+                    continue
             if entry is not None:
-                self._log(child, entry, cached=True)
+                self._log(child, entry, cached=True, by_fingerprint=fp is not None)
                 self._join(self._member(child, entry), trained=False)
             elif child.hash in self.pending:
                 s.cache.misses -= 1  # counted as a hit: it will share the in-flight result
                 s.cache.hits += 1
                 self.pending[child.hash].append(child)
             else:
+                if fp is not None:
+                    self.fp_in_flight[fp], self.fp_of_hash[child.hash] = child.hash, fp
                 self.pending[child.hash] = [child]
                 self.hash_of_id[child.id] = child.hash
                 batch.append((child.id, child.program))
@@ -238,7 +254,8 @@ class RegularizedEvolution:
             s.since_improvement = 0
             s.restarts += 1
 
-    def _log(self, child: Child, entry: CacheEntry, cached: bool, result=None, fit=None):
+    def _log(self, child: Child, entry: CacheEntry, cached: bool, result=None, fit=None,
+             by_fingerprint: bool = False):
         fin = (lambda x: x if math.isfinite(x) else None)
         self.rundir.append(Record(
             child.id, child.parent, child.mutation, child.hash, child.program,
@@ -247,7 +264,7 @@ class RegularizedEvolution:
             0.0 if cached else round(result["seconds"], 4), round(self.elapsed(), 3),
             None if cached else [fin(x) for x in result["losses"]],
             [fin(x) for x in fit.task_means] if fit and self.scorer.suite else None,
-            entry.hurdle, entry.stopped))
+            entry.hurdle, entry.stopped, by_fingerprint))
         self.state.log_lines += 1
 
     def _apply(self, result: Dict):
@@ -267,9 +284,12 @@ class RegularizedEvolution:
         fit = self.scorer(result)
         entry = CacheEntry(fit.value, normalize(fit.value, self.state.baseline), fit.stderr,
                            fit.diverged, result["id"], len(children), hurdle, stopped)
-        self.state.cache.put(children[0].hash, entry)
+        fp = self.fp_of_hash.pop(children[0].hash, None)
+        self.fp_in_flight.pop(fp, None)
+        self.state.cache.put(children[0].hash, entry, fp)
         for k, child in enumerate(children):
-            self._log(child, entry, cached=k > 0, result=result, fit=fit)
+            self._log(child, entry, cached=k > 0, result=result, fit=fit,
+                      by_fingerprint=child.hash != children[0].hash)
             self._join(self._member(child, entry), trained=k == 0)
 
     def _note_worker(self, result: Dict):
@@ -286,10 +306,12 @@ class RegularizedEvolution:
         if not rec.cached:
             s.cache.put(rec.hash, CacheEntry(inf(rec.loss), inf(rec.normalized),
                                              inf(rec.stderr), rec.diverged, rec.id,
-                                             hurdle=rec.hurdle, stopped=rec.stopped))
+                                             hurdle=rec.hurdle, stopped=rec.stopped),
+                        fingerprint(parse(rec.program)) if self.use_fingerprint else None)
             s.n_stopped += rec.stopped
         else:
             s.cache.hits += 1
+            s.cache.fingerprint_hits += rec.fingerprint_hit
         s.next_id = max(s.next_id, rec.id + 1)
         self._join(Member(rec.id, rec.parent, rec.mutation, rec.hash, rec.program,
                           inf(rec.loss), inf(rec.normalized), rec.hurdle),

@@ -130,6 +130,8 @@ class FitnessCache:
         self.entries: Dict[str, CacheEntry] = {}
         self.hits = 0
         self.misses = 0
+        self.by_fingerprint: Dict[str, str] = {}  # fingerprint -> hash trained for it
+        self.fingerprint_hits = 0
 
     def lookup(self, h: str) -> Optional[CacheEntry]:
         e = self.entries.get(h)
@@ -140,8 +142,20 @@ class FitnessCache:
             e.count += 1
         return e
 
-    def put(self, h: str, entry: CacheEntry):
+    def put(self, h: str, entry: CacheEntry, fingerprint: Optional[str] = None):
         self.entries[h] = entry
+        if fingerprint is not None:
+            self.by_fingerprint.setdefault(fingerprint, h)
+
+    def lookup_fingerprint(self, fingerprint: str) -> Optional[CacheEntry]:
+        """The entry of an earlier program with this functional fingerprint (after a miss
+        by hash, which becomes a hit), or None."""
+        h = self.by_fingerprint.get(fingerprint)
+        if h is None:
+            return None
+        self.misses -= 1
+        self.fingerprint_hits += 1
+        return self.lookup(h)
 
     @property
     def hit_rate(self) -> float:
@@ -149,12 +163,17 @@ class FitnessCache:
         return self.hits / n if n else 0.0
 
     def to_json(self) -> Dict:
-        return {"hits": self.hits, "misses": self.misses,
-                "entries": {h: e.to_json() for h, e in self.entries.items()}}
+        d = {"hits": self.hits, "misses": self.misses,
+             "entries": {h: e.to_json() for h, e in self.entries.items()}}
+        if self.by_fingerprint:
+            d.update(fingerprints=self.by_fingerprint, fingerprint_hits=self.fingerprint_hits)
+        return d
 
     @classmethod
     def from_json(cls, d: Dict) -> "FitnessCache":
         c = cls()
         c.hits, c.misses = int(d["hits"]), int(d["misses"])
         c.entries = {h: CacheEntry.from_json(v) for h, v in d["entries"].items()}
+        c.by_fingerprint = dict(d.get("fingerprints", {}))
+        c.fingerprint_hits = int(d.get("fingerprint_hits", 0))
         return c

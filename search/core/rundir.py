@@ -152,6 +152,7 @@ class Record:
     task_losses: Optional[List[Optional[float]]] = None  # a suite: each task's mean loss
     hurdle: Optional[float] = None  # its fitness on the hurdle seeds (search.hurdle_seeds)
     stopped: bool = False  # stopped at the hurdle: loss is the hurdle figure
+    fingerprint_hit: bool = False  # cached by functional fingerprint, not by hash
     line: int = dataclasses.field(default=0, compare=False, repr=False)
 
     def to_json(self) -> Dict:
@@ -164,6 +165,8 @@ class Record:
                 del d[k]
             else:
                 d[k] = [_finite(x) for x in d[k]]
+        if not self.fingerprint_hit:
+            del d["fingerprint_hit"]
         if self.hurdle is None:
             del d["hurdle"], d["stopped"]
         else:
@@ -181,7 +184,8 @@ class Record:
                        d.get("losses"), d.get("task_losses"),
                        (math.inf if d["hurdle"] is None else d["hurdle"]) if "hurdle" in d
                        else None,
-                       bool(d.get("stopped", False)), line)
+                       bool(d.get("stopped", False)), bool(d.get("fingerprint_hit", False)),
+                       line)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
 
