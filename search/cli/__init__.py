@@ -1,7 +1,7 @@
 """The ``optevo`` command line: the only place that prints errors and chooses exit codes.
 
 One module per command (``eval``, ``search``, ``show``/``lineage``/``plot``/``diff``,
-``export``, ``simplify``, ``funnel``), each with ``add_parser(subparsers)`` and a ``run(args)``
+``export``, ``simplify``, ``funnel``, ``discover``), each with ``add_parser(subparsers)`` and a ``run(args)``
 that calls the library. Library code raises :class:`~optevo.dsl.errors.OptevoError`
 subclasses (``ProgramError``, ``ConfigError``, ``RunDirError``, ...) whose text is one line
 naming the file, line or key; :func:`main` prints it as ``optevo: error: ...`` and exits with
