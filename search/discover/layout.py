@@ -1,13 +1,10 @@
-"""The names of a discover directory's files (see the package docstring), and the one
-reader of a search's ``summary.json`` the pipeline uses."""
+"""The names of a discover directory's files (see the package docstring)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..core.rundir import SUMMARY
+from ..core.rundir import RunDir
 
 STATE = "discover.json"
 BEST_START = "best-start.py"
@@ -24,5 +21,4 @@ def search_names(n: int) -> List[str]:
 
 def read_summary(run_dir) -> Optional[Dict]:
     """A search's ``summary.json`` (None while the search has not finished)."""
-    p = Path(run_dir) / SUMMARY
-    return json.loads(p.read_text()) if p.exists() else None
+    return RunDir(run_dir).summary()
