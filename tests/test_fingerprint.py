@@ -116,6 +116,18 @@ def test_equal_hashes_give_equal_fingerprints(mutants):
     assert len({fp(p) for p in mutants}) <= len(groups)
 
 
+@pytest.mark.parametrize("op", sorted(COMMUTATIVE))
+def test_commutative_arguments_give_identical_bits(op):
+    """The swaps hashing allows hold bit for bit here too, for every kind of argument (each
+    order is its own compiled variant of the row)."""
+    for a, b in [("g", "w"), ("g", "lr"), ("m", 0.37), ("lr", 0.37), ("g", -2.5)]:
+        p, q = (Program((Stmt("t", op, xy), Stmt("u", "mul", ("t", "g")),
+                         Stmt("update", "add", ("u", "w")))) for xy in [(a, b), (b, a)])
+        assert program_hash(p) == program_hash(q)
+        np.testing.assert_array_equal(F.trajectory(p), F.trajectory(q))
+        assert fp(p, digits=None) == fp(q, digits=None)
+
+
 def test_dead_code_and_dead_slot_do_not_matter():
     plain = body("m = interp(g, m, 0.9)\nupdate = sign(m)\nupdate = update * lr")
     junk = body("m = interp(g, m, 0.9)\nj = exp(w)\nupdate = sign(m)\nv = log(j)\n"
