@@ -252,11 +252,17 @@ def config_to_dict(cfg: Config) -> Dict[str, Any]:
     return cfg.model_dump()
 
 
+def config_text(cfg: Config) -> str:
+    """The resolved config as YAML text; it loads back equal."""
+    return ("# optevo search config, resolved (defaults and overrides applied)\n"
+            + yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
 def dump_config(cfg: Config, path) -> None:
-    """Write the resolved config as YAML, atomically (e.g. into a run directory)."""
+    """Write the resolved config as YAML, atomically (a run directory's goes through
+    ``RunDir.write_config``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("# optevo search config, resolved (defaults and overrides applied)\n"
-                   + yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    tmp.write_text(config_text(cfg), encoding="utf-8")
     os.replace(tmp, path)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .config import dump_config
+from .config import config_text
 from .evolution import RegularizedEvolution
 from .holdout import evaluate_holdout, report, summary_figures
 from .progress import Progress, snapshot
-from .rundir import CONFIG, RunDir, RunDirError
+from .rundir import RunDir, RunDirError
 from .workers import eval_spec, make_pool
 
 
@@ -28,7 +28,7 @@ def run_search(cfg, run_dir, resume: bool = False, out=sys.stdout) -> int:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
-        dump_config(cfg, run_dir / CONFIG)
+        RunDir(run_dir).write_config(config_text(cfg))
     print(f"optevo search: run directory {run_dir}", file=out, flush=True)
     pool = make_pool(eval_spec(cfg), cfg.workers.count, cfg.workers.address,
                      cfg.workers.pin_cores)

@@ -289,13 +289,17 @@ class RunDir:
         atomic_write(self.file(CHECKPOINT), json.dumps(state))
 
     def read_checkpoint(self) -> Optional[Dict]:
-        p = self.file(CHECKPOINT)
+        return self._read_json(CHECKPOINT, "checkpoint")
+
+    def _read_json(self, name: str, what: str) -> Optional[Dict]:
+        """The JSON file ``name`` (None if it is not there), or a one-line error."""
+        p = self.file(name)
         if not p.exists():
             return None
         try:
             return json.loads(p.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RunDirError(f"{p}: unreadable checkpoint ({e})") from None
+            raise RunDirError(f"{p}: unreadable {what} ({e})") from None
 
     # --- config, workers, held-out results, reports ------------------------------------------
     def write_config(self, text: str):
@@ -324,10 +328,4 @@ class RunDir:
 
     def summary(self) -> Optional[Dict]:
         """The finished run's ``summary.json`` (None while the run has not finished)."""
-        p = self.file(SUMMARY)
-        if not p.exists():
-            return None
-        try:
-            return json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RunDirError(f"{p}: unreadable summary ({e})") from None
+        return self._read_json(SUMMARY, "summary")
