@@ -1,31 +1,31 @@
 """Proxy fidelity: does a proxy task (or a suite of them) rank optimizer programs the way the
 funnel's larger stages do?
 
-Method. About ``--programs`` programs: the library (``configs/programs``), mutants of the
-AdamW start program at 1, 2, 4 and 8 mutations (``mutations.mutate`` applied that many times,
-seeded, all distinct by ``program_hash``) and the best distinct programs of search runs
-(``--runs DIR...``). Every program's lr multiplier is tuned separately on every proxy task
-and on funnel stages B (``digits_cnn``) and C (``lm_transformer``, both at
-``configs/funnel.yaml``'s stage settings unless overridden): ``tuning.tune_program``, a log
-grid of ratio 2 centred on the tuned AdamW start's multiplier on that task, grown at an edge.
-The start itself is tuned first (grid 2^-4..2^4 around 1, grown by up to 8 per side). On B
-and C the chosen multiplier is then trained on fresh seeds and that mean is the target loss;
-on a proxy the tuned loss is the line's best (as a search sees its own seeds). A program
-that diverges at its best lr on the first proxy, or has there the same losses at every
-multiplier as one kept before (an equivalent program), is dropped (a mutant: the next of its
-distance is drawn). optax AdamW (lr and weight decay tuned, ``tuning.tune_adamw``) is a reference row only.
+Programs (about ``--programs``): the library (``configs/programs``), mutants of the AdamW start
+at 1, 2, 4 and 8 mutations (``mutations.mutate`` applied that many times, seeded, distinct by
+``program_hash``) and the best distinct programs of search runs (``--runs DIR...``). A
+program that diverges at its best lr on the first proxy, or there has the same losses at
+every multiplier as one kept before (an equivalent program), is dropped (a mutant: the next
+of its distance is drawn). optax AdamW (lr and weight decay tuned) is a reference row only.
 
-A suite scores a program by the geometric mean over its tasks of the tuned loss divided by
-the tuned start's on that task (``search/core/scoring.py``; inf if any task diverged).
-Reported for every single task and every combination of them: the Spearman rank
-correlation (ties averaged) with stage B and with stage C, a bootstrap 95% interval over
-programs, and the cost: the median seconds per seed-run on one worker core (sum over a
-suite's tasks). Also: Spearman to B among the programs within ``--subset-ratio`` of the
-start on B, single tasks scored at the start's multiplier (untuned, as a search scores),
-and the split-half rank correlation of B and C themselves (their noise ceiling).
-Results are written to ``--out`` after every tuning; ``--resume`` skips finished ones.
+Each program's lr multiplier is tuned separately on every proxy task and on funnel stages B
+(``digits_cnn``) and C (``lm_transformer``), both at ``configs/funnel.yaml``'s settings
+unless overridden: ``tuning.tune_program``, a log grid of ratio 2 centred on the tuned start's
+multiplier on that task (the start: 2^-4..2^4 around 1), grown at an edge. On B and C the
+chosen multiplier is trained on fresh seeds and their mean is the target; on a proxy the
+line's best is its loss (as a search sees its own seeds). A suite scores a program by the
+geometric mean over its tasks of loss / the tuned start's loss (``search/core/scoring.py``;
+inf if any task diverged). For every task and combination of tasks: Spearman's rho (ties
+averaged) with B and with C, over all programs and over the competitive subset (within
+``--subset-ratio`` of the start on B), each with a bootstrap 95% interval over programs, and
+the cost: median seconds per seed-run on one worker core (summed over a suite). Also single
+tasks at the start's multiplier (untuned, as a search scores) and the split-half rho of B and
+C themselves (their noise ceiling). Recommended: among suites whose every task costs at most
+``--max-ms`` and whose rho to B is >= 0.7, the best to B on the competitive subset. Results
+are written to ``--out`` after every tuning; ``--resume`` skips finished ones.
 
-    optevo search configs/quick.yaml --run-dir /tmp/pf/search_s1 --seed 1   # (and --seed 2)
+    optevo search configs/quick.yaml --workers 1 --time-limit 90 --seed 1 \
+        --run-dir /tmp/pf/search_s1                          # and --seed 2 into search_s2
     python scripts/proxy_fidelity.py --programs 50 --workers 2 --per-run 3 \
         --runs /tmp/pf/search_s1 /tmp/pf/search_s2 --out scripts/results/proxy_fidelity.json
 """
@@ -50,7 +50,6 @@ ADAMW = "optax_adamw"
 EVAL_SEED_BASE = 1_000_000  # fresh seeds, as the funnel's (never used for tuning)
 
 
-# ---------------------------------------------------------------- statistics (tested)
 def rankdata(a) -> np.ndarray:
     """Ranks 1..n of ``a``, ties (inf included; nan counts as inf) given their average."""
     a = np.where(np.isnan(np.asarray(a, np.float64)), np.inf, a).astype(np.float64)
@@ -94,7 +93,6 @@ def suite_score(losses, baselines) -> np.ndarray:
     return np.where(bad, np.inf, out)
 
 
-# ---------------------------------------------------------------- programs
 def library_programs():
     from optevo.dsl.library import library
     return [{"name": f"lib:{n}", "source": "library", "distance": None, "text": p.text()}
@@ -103,12 +101,9 @@ def library_programs():
 
 def run_programs(dirs, k):
     from optevo.search.core.rundir import RunDir, best_distinct
-    out = []
-    for d in dirs:
-        for r in best_distinct(RunDir(d).records(), k, include_start=False):
-            out.append({"name": f"run:{Path(d).name}#{r.id}", "source": f"run {d}",
-                        "distance": None, "text": r.program})
-    return out
+    return [{"name": f"run:{Path(d).name}#{r.id}", "source": f"run {d}", "distance": None,
+             "text": r.program}
+            for d in dirs for r in best_distinct(RunDir(d).records(), k, include_start=False)]
 
 
 def draw_mutant(d: int, i: int, seed: int):
@@ -127,7 +122,6 @@ def draw_mutant(d: int, i: int, seed: int):
     return {"name": f"mut{d}-{i}", "source": "mutant", "distance": d, "text": p.text()}, h
 
 
-# ---------------------------------------------------------------- tasks and tuning
 def parse_task(text):
     """``name`` or ``name:key=value,key=value`` (numbers as int or float)."""
     name, _, rest = text.partition(":")
@@ -174,7 +168,8 @@ class Store:
         from optevo.search.core.rundir import atomic_write
         self.data["wall_s"] = round(self.before + time.time() - self.t0, 1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, json.dumps(self.data, indent=1, allow_nan=False) + "\n")
+        text = json.dumps(self.data, separators=(",", ":"), allow_nan=False)
+        atomic_write(self.path, text + "\n")
 
 
 def fin(x):
@@ -273,7 +268,6 @@ def mutant_candidates(args, taken_hashes, n_mutants):
     return out
 
 
-# ---------------------------------------------------------------- analysis
 def analyse(args, store, programs, tasks):
     tun = store.data["tunings"]
     names = [p["name"] for p in programs]
@@ -298,11 +292,12 @@ def analyse(args, store, programs, tasks):
     for t in proxies:
         rows.append(_row(f"{t} (untuned: start's lr)", vec(t, "at_centre"), ytrue, sub,
                          cost[t], cost[t], args))
-    # the choice: within the cost goal, Spearman to B >= 0.7, then the best to C (the last
-    # stage), then the cheapest; if none reaches 0.7 to B, the best to B
+    # the choice: within the cost goal and Spearman to B >= 0.7 (over all programs, where
+    # the programs that do not learn at all make ranking easy), the best to B among the
+    # competitive subset, then the cheapest; if none reaches 0.7 to B, the best to B
     ok = [r for r in rows if "(" not in r["proxy"] and r["max_task_ms"] <= args.max_ms]
     good = [r for r in ok if r["to_B"] >= 0.7]
-    best = max(good, key=lambda r: (r["to_C"], -r["ms"])) if good else \
+    best = max(good, key=lambda r: (r["to_B_subset"], -r["ms"])) if good else \
         max(ok, key=lambda r: (r["to_B"], -r["ms"]), default=None)
 
     def half(t, k):  # mean of the first (k=0) or second half of the eval seeds
@@ -315,6 +310,7 @@ def analyse(args, store, programs, tasks):
             "rows": rows, "recommended": best and best["proxy"],
             "meets_goal": bool(best and best["to_B"] >= 0.7),
             "split_half": ceiling, "B_to_C": round(spearman(ytrue[B], ytrue[C]), 3),
+            "B_to_C_subset": round(spearman(ytrue[B][sub], ytrue[C][sub]), 3),
             "by_program": {n: {t: tun[t][n].get("eval_loss", tun[t][n]["loss"])
                                for t in proxies + targets} for n in names + [ADAMW]}}
 
@@ -323,7 +319,7 @@ def _row(label, score, ytrue, sub, cost, max_cost, args):
     B, C = list(ytrue)
     r = {"proxy": label, "ms": round(1000 * cost, 2), "max_task_ms": round(1000 * max_cost, 2)}
     for key, y, mask in (("to_B", ytrue[B], None), ("to_C", ytrue[C], None),
-                         ("to_B_subset", ytrue[B], sub)):
+                         ("to_B_subset", ytrue[B], sub), ("to_C_subset", ytrue[C], sub)):
         s, t = (score, y) if mask is None else (score[mask], y[mask])
         r[key] = round(spearman(s, t), 3)
         r[key + "_ci"] = [round(v, 3) for v in bootstrap_spearman(s, t, args.bootstrap)]
@@ -332,14 +328,17 @@ def _row(label, score, ytrue, sub, cost, max_cost, args):
 
 def markdown(an) -> str:
     lines = ["| proxy or suite | Spearman to B [95% CI] | to C [95% CI] | to B, subset "
-             f"(n={an['n_subset']}) | ms per seed-run (max task) |", "|---|---|---|---|---|"]
+             f"(n={an['n_subset']}) | to C, subset | ms per seed-run (max task) |",
+             "|---" * 6 + "|"]
     for r in an["rows"]:
         cell = (lambda k: f"{r[k]:.2f} [{r[k + '_ci'][0]:.2f}, {r[k + '_ci'][1]:.2f}]")
         lines.append(f"| {r['proxy']} | {cell('to_B')} | {cell('to_C')} | "
-                     f"{cell('to_B_subset')} | {r['ms']:.1f} ({r['max_task_ms']:.1f}) |")
+                     f"{cell('to_B_subset')} | {cell('to_C_subset')} | {r['ms']:.1f} "
+                     f"({r['max_task_ms']:.1f}) |")
     sh = ", ".join(f"{t} {v:.2f}" for t, v in an["split_half"].items())
     ms = ", ".join(f"{t} {1000 * v:.1f}" for t, v in an["cost_s"].items())
-    return "\n".join(lines) + (f"\n\nSpearman of B to C: {an['B_to_C']:.2f}. Split-half "
+    return "\n".join(lines) + (f"\n\nSpearman of B to C: {an['B_to_C']:.2f} (subset "
+                               f"{an['B_to_C_subset']:.2f}). Split-half "
                                f"(one half of the eval seeds against the other): {sh}. "
                                f"ms per seed-run: {ms}.")
 
@@ -359,8 +358,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--programs", type=int, default=50, help="programs in all (approx.)")
     ap.add_argument("--seeds", type=int, default=4, help="tuning seeds on a proxy task")
-    ap.add_argument("--stage-seeds", type=int, nargs=2, default=[4, 2],
-                    help="tuning seeds on B and on C")
+    ap.add_argument("--stage-seeds", type=int, nargs=2, default=[4, 2], help="on B and C")
     ap.add_argument("--eval-seeds", type=int, nargs=2, default=[16, 8],
                     help="fresh seeds the tuned lr is trained on, on B and on C")
     ap.add_argument("--workers", type=int, default=2, help="Ray workers; 0: in-process")
