@@ -22,9 +22,10 @@ def check_new_run_dir(run_dir) -> Path:
     return run_dir
 
 
-def run_search(cfg, run_dir, resume: bool = False, out=sys.stdout) -> int:
+def run_search(cfg, run_dir, resume: bool = False, out=None) -> int:
     """Run (``resume``: continue) the search of ``cfg`` in ``run_dir``; a new run writes the
     resolved config first. Prints where it runs and the final report to ``out``."""
+    out = out or sys.stdout  # looked up now: callers may redirect it
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
