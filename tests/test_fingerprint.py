@@ -193,6 +193,16 @@ def test_non_finite_values_are_tokens():
     assert fp(nan) == fp(body("t = arcsin(2.0)\nupdate = t + w")) != fp(ninf)
 
 
+def test_constants_are_told_apart_by_their_bits():
+    """Constants and constant-only statements are remembered across programs; 0.0 and -0.0
+    (here: the sign of an infinity) must not share an entry."""
+    for first, second in [("0.0", "-0.0"), ("-0.0", "0.0")]:
+        for pre in ["", "c = negative({})\n"]:
+            a, b = (body(pre.format(c) + ("t = c * g" if pre else f"t = {c} * g")
+                         + "\nupdate = power(t, -1.0)") for c in (first, second))
+            assert fp(a) != fp(b) and fp(parse(b.text())) == fp(b)
+
+
 def test_literal_statement_fingerprints_like_the_inline_number():
     inline = body("m = interp(g, m, 0.9)\nd = sqrt(v)\nd = d + 1e-8\nupdate = m / d\n"
                   "update = update * lr")
