@@ -81,7 +81,7 @@ Measured (``python scripts/bench_fingerprint.py``; BENCHMARKS.md "Functional fin
 searches from AdamW, 1.4-12.6% of the children whose hash is new have a known fingerprint
 (the rate depends on where the search wanders); 0-0.4% of those merges are false against
 training (a seed's final loss off by more than 1e-4 relative), none beyond the seed noise;
-``digits=3`` or ``steps=4`` merge a little more and falsely up to 2%. Cost on one core
+``digits=3`` or ``steps=4`` merge a little more and falsely up to 2.2%. Cost on one core
 (shared 2-core machine): 0.6-0.75 ms per child (4-8 live statements) and 1.6-1.9 ms for 20
 live statements, against 0.025-0.05 ms for ``program_hash`` and 1.1-1.4 / 3.0-3.8 ms with
 the rows run eagerly by ``execute.run``; the first pass over 3000 children (compiling the
