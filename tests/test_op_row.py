@@ -78,7 +78,8 @@ def _assert_same(a, b):
 
 class TestRegisteredOps:
     @pytest.fixture(scope="class", autouse=True)
-    def rows(self):
+    @classmethod
+    def rows(cls):
         with registered(SOFTSIGN, AVG, RELU):
             yield
 
