@@ -9,7 +9,7 @@ from .config import config_text
 from .evolution import RegularizedEvolution
 from .holdout import evaluate_holdout, report, summary_figures
 from .progress import Progress, snapshot
-from .rundir import RunDir, RunDirError
+from .rundir import RunDir, RunDirError, exclusive
 from .workers import eval_spec, make_pool
 
 
@@ -26,8 +26,13 @@ def run_search(cfg, run_dir, resume: bool = False, out=None) -> int:
     """Run (``resume``: continue) the search of ``cfg`` in ``run_dir``; a new run writes the
     resolved config first. Prints where it runs and the final report to ``out``."""
     out = out or sys.stdout  # looked up now: callers may redirect it
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(run_dir):  # one writer per run directory, for the whole run
+        if not resume:
+            check_new_run_dir(run_dir)  # again, now that no other process can start one
+        return _run_search(cfg, Path(run_dir), resume, out)
+
+
+def _run_search(cfg, run_dir: Path, resume: bool, out) -> int:
     if not resume:
         RunDir(run_dir).write_config(config_text(cfg))
     print(f"optevo search: run directory {run_dir}", file=out, flush=True)

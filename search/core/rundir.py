@@ -24,7 +24,9 @@ use; :func:`best_distinct` is the one definition of "the best distinct programs 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import os
@@ -41,6 +43,7 @@ HOLDOUT = "holdout.jsonl"
 REPORT = "report.md"
 SUMMARY = "summary.json"
 WORKERS = "workers.json"
+LOCK = ".lock"
 
 
 class RunDirError(OptevoError, ValueError):
@@ -62,6 +65,34 @@ def atomic_write(path, text: str):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def exclusive(path):
+    """Hold the write lock of directory ``path`` (created if need be) for the block: one
+    writer per run (or funnel, or discover) directory. A second optevo process is refused at
+    once with a one-line :class:`RunDirError` naming the process that holds it. The lock is an
+    ``flock`` on ``DIR/.lock`` (which holds the holder's pid): the kernel drops it when the
+    holder exits or is killed (kill -9 included), so no stale lock survives a crash."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    f = open(path / LOCK, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise RunDirError(f"{path}: in use by another optevo process (pid {holder}); wait for "
+                          "it to finish, or use another directory") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+    finally:
+        f.close()  # releases the lock
 
 
 class JsonLines:

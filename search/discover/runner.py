@@ -24,7 +24,7 @@ from optevo.simplify import simplify_exact
 from ..core.config import Config, config_from_dict, config_to_dict
 from ..core.configfile import ConfigError, Loc
 from ..core.rundir import (CHECKPOINT, LOG, SUMMARY, RunDir, RunDirError, atomic_write,
-                           best_distinct)
+                           best_distinct, exclusive)
 from ..funnel.candidates import Candidate, make_candidates
 from ..funnel.config import FUNNEL_JSON, FunnelConfig
 from ..funnel.runner import Funnel, new_funnel_dir, saved_funnel
@@ -226,6 +226,10 @@ class Discover:
 
     # --- all ----------------------------------------------------------------------------------
     def execute(self) -> int:
+        with exclusive(self.out):  # one discover per directory (its steps lock their own)
+            return self._execute()
+
+    def _execute(self) -> int:
         for i in range(1, self.opts["searches"] + 1):
             self.run_one_search(i, self.search_config(i))
         best = self.choose_best_start()

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 from optevo.dsl.interpreter import encoded_form
 from optevo.dsl.parse import parse
 
-from ..core.rundir import JsonLines, RunDirError, atomic_write
+from ..core.rundir import JsonLines, RunDirError, atomic_write, exclusive
 from ..core.workers import EvalSpec, InProcessPool, RayPool
 from . import report as rep
 from .candidates import Candidate
@@ -146,6 +146,10 @@ class Funnel:
         return elapsed
 
     def execute(self) -> int:
+        with exclusive(self.out):  # one writer per funnel directory
+            return self._execute()
+
+    def _execute(self) -> int:
         self._t0 = time.time()
         timing_path = self.out / TIMING
         self._before = json.loads(timing_path.read_text())["elapsed"] \
