@@ -14,7 +14,7 @@ from optevo.search.core.config import config_from_dict
 from optevo.search.core.evolution import RegularizedEvolution
 from optevo.search.core.mutations import MUTATIONS, MutationFailed, mutate
 from optevo.search.core.population import Member, Population
-from optevo.search.core.rundir import RunDir
+from optevo.search.core.rundir import RunDir, RunDirError
 from optevo.search.core.workers import InProcessPool, eval_spec
 
 START = start_program()
@@ -221,3 +221,21 @@ def test_fingerprint_is_a_second_cache_key(tmp_path, pool):
         assert r.hash != twin.hash and r.loss == twin.loss and twin.id < r.id
     state = s.rundir.read_checkpoint()
     assert len(state["cache"]["fingerprints"]) == len(trained)
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_it(tmp_path, pool):
+    """Killed during the start's calibration (no checkpoint; the log empty or holding only
+    the start), a run resumes from the beginning instead of refusing."""
+    full = _search(tmp_path, pool, "ref").run().rundir.records()
+    for kept in (0, 1):
+        s = _search(tmp_path, pool, f"early{kept}")
+        s.rundir.path.mkdir(parents=True, exist_ok=True)
+        s.rundir.log.path.write_text("".join(json.dumps(r.to_json()) + "\n"
+                                             for r in full[:kept]))
+        recs = s.run(resume=True).rundir.records()
+        assert _strip_times(recs) == _strip_times(full)
+    s = _search(tmp_path, pool, "late")  # a log with more than the start: refused
+    s.rundir.path.mkdir(parents=True, exist_ok=True)
+    s.rundir.log.path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in full[:5]))
+    with pytest.raises(RunDirError, match="no checkpoint, but its log holds 5 records"):
+        s.run(resume=True)

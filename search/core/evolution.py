@@ -93,15 +93,20 @@ class RegularizedEvolution:
         """A fresh state with the start program trained, or the checkpoint plus the log
         lines written after it."""
         n_lines = self.rundir.repair_log()
+        saved = self.rundir.read_checkpoint() if resume else None
+        if resume and saved is None:
+            if n_lines > 1:
+                raise RunDirError(f"{self.rundir.path}: no checkpoint, but its log holds "
+                                  f"{n_lines} records; nothing resumes from a log alone")
+            # stopped before its first checkpoint: at most the start program was logged
+            self.rundir.log.path.unlink(missing_ok=True)
+            resume = False
         self.rundir.open_log()
         self._t0 = time.perf_counter()
         if not resume:
             self.state = EvolutionState.fresh(self.cfg.seed, self.cfg.search.population)
             self._evaluate_start()
             return
-        saved = self.rundir.read_checkpoint()
-        if saved is None:
-            raise RunDirError(f"{self.rundir.path}: no checkpoint to resume from")
         self.state = EvolutionState.from_json(saved, self.cfg.search.population)
         if len(self.task_weights) > 1:
             self.scorer = Scorer(self.task_weights, self.state.task_baselines)
