@@ -22,6 +22,7 @@ equal ``dsl.execute.update_fn``'s (negated, as optax adds updates to parameters)
 
 from __future__ import annotations
 
+import json
 import keyword
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -58,14 +59,15 @@ def _camel(name: str) -> str:
 class _Writer:
     """Turns statements into lines of code, tracking each variable's kind."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, taken=frozenset()):
         self.kinds: Dict[str, str] = dict(INPUT_KINDS)
         names = set(INPUTS) | {s.target for s in program.stmts}
+        reserved = _RESERVED | frozenset(taken)  # also the module's own names
         self.rename: Dict[str, str] = {}
         for n in sorted(names):
-            if n in _RESERVED or n.startswith("_"):
+            if n in reserved or n.startswith("_"):
                 new = n.strip("_") or "x"
-                while new in names or new in _RESERVED or new in self.rename.values():
+                while new in names or new in reserved or new in self.rename.values():
                     new += "_"
                 self.rename[n] = new
         self.helpers: List[str] = []
@@ -153,7 +155,7 @@ def to_module_source(program: Program, name: str = "discovered",
     live = strip_dead(program)
     slots = [s for s in STATE if s in live_state(program)]
     state_cls = _camel(name) + "State"
-    wr = _Writer(live)
+    wr = _Writer(live, taken={state_cls, name})
     read = {a for s in live.stmts for a in s.vars()} | {live.returns[0]} | \
         {live.returns[1 + STATE.index(s)] for s in slots}
 
@@ -191,7 +193,9 @@ def to_module_source(program: Program, name: str = "discovered",
     if removed:
         notes.append(f"{removed} dead statement{'s' if removed != 1 else ''} removed.")
     from .canon import program_hash  # provenance only; the module does not import optevo
-    src = f" from {source}" if source else ""
+    # text from outside (a file name, a run directory) enters the docstring escaped as a JSON
+    # string body: no quote, backslash or newline of it can end or break the literal
+    src = f" from {json.dumps(str(source))[1:-1]}" if source else ""
 
     lines = [
         f'"""An optimizer program{src}, exported as an optax transformation.',
