@@ -36,7 +36,7 @@ from optevo.proxy_tasks.fitness import normalize
 from . import mutations
 from .population import CacheEntry, Member, Population
 from .rundir import Record, RunDir, RunDirError
-from .scoring import Scorer, task_results
+from .scoring import Scorer, task_results, with_parts
 from .state import Child, EvolutionState
 from .tuning import tune_tasks
 
@@ -128,11 +128,10 @@ class RegularizedEvolution:
                                   f"{task.name} at every lr multiplier from "
                                   f"{min(line.points):g} to {max(line.points):g}: nothing to "
                                   "normalize by")
+        # each task at its own tuned multiplier
         parts = [task_results(line.results[line.best])[t] for t, line in enumerate(lines)]
-        res = dict(lines[0].results[lines[0].best], id=0)
-        if len(lines) > 1:  # a suite: each task at its own tuned multiplier
-            res.update(tasks=parts, losses=[x for p in parts for x in p["losses"]],
-                       diverged=[x for p in parts for x in p["diverged"]])
+        res = with_parts(dict(lines[0].results[lines[0].best], id=0), parts)
+        if len(lines) > 1:
             self.state.task_baselines = [line.loss for line in lines]
             self.scorer = Scorer(self.task_weights, self.state.task_baselines)
             self.state.lr_scale = [line.best for line in lines]
@@ -367,16 +366,12 @@ class RegularizedEvolution:
 
 def _first_seeds(result: Dict, n: int) -> Dict:
     """``result`` cut to each task's first ``n`` seeds (the hurdle figure of a full run)."""
-    parts = [{k: r[k][:n] for k in ("losses", "diverged")} for r in task_results(result)]
-    return {**result, **parts[0], "tasks": parts} if "tasks" in result else {**result, **parts[0]}
+    return with_parts(result, [{k: r[k][:n] for k in ("losses", "diverged")}
+                               for r in task_results(result)])
 
 
 def _joined(first: Dict, rest: Dict) -> Dict:
     """The hurdle result and the rest of a child as one result over all its seeds (in order)."""
-    parts = [{k: a[k] + b[k] for k in ("losses", "diverged")}
-             for a, b in zip(task_results(first), task_results(rest))]
-    out = {**first, "seconds": first["seconds"] + rest["seconds"], **parts[0]}
-    if "tasks" in first:
-        out.update(tasks=parts, losses=[x for p in parts for x in p["losses"]],
-                   diverged=[x for p in parts for x in p["diverged"]])
-    return out
+    return with_parts({**first, "seconds": first["seconds"] + rest["seconds"]},
+                      [{k: a[k] + b[k] for k in ("losses", "diverged")}
+                       for a, b in zip(task_results(first), task_results(rest))])

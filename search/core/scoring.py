@@ -39,6 +39,16 @@ def task_results(result: Dict) -> List[Dict]:
     return result.get("tasks") or [result]
 
 
+def with_parts(result: Dict, parts: List[Dict]) -> Dict:
+    """``result`` holding the per-task ``parts`` (each with ``losses`` and ``diverged``): one
+    task's at the top; a suite's under ``tasks``, their seeds concatenated at the top."""
+    out = {**result, "losses": parts[0]["losses"], "diverged": parts[0]["diverged"]}
+    if len(parts) > 1:
+        out.update(tasks=parts, losses=[x for p in parts for x in p["losses"]],
+                   diverged=[x for p in parts for x in p["diverged"]])
+    return out
+
+
 class Scorer:
     """Fitness of results; ``baselines`` (the tuned start's mean loss per task) are needed
     for a suite only."""

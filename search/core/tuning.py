@@ -20,8 +20,9 @@ import dataclasses
 import math
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from optevo.proxy_tasks.fitness import aggregate
 from optevo.proxy_tasks.optax_baselines import parse_spec, spec_text
+
+from .scoring import Scorer, task_results
 
 DEFAULT_ADAMW = spec_text("adamw")  # optax's defaults; weight decay 1e-4 (the funnel's too)
 
@@ -40,9 +41,10 @@ def run_jobs(pool, jobs: Sequence[Tuple[str, str, object, float]]) -> Dict[str, 
     return out
 
 
-def score(result: Dict) -> float:
-    """Mean loss over the seeds; inf if any seed diverged."""
-    return aggregate(result["losses"], result["diverged"]).mean
+def score(result: Dict, scorer=None) -> float:
+    """``scorer``'s fitness of a result (``scoring.Scorer``; default the one-task fitness:
+    the mean loss over the seeds, inf if any seed diverged)."""
+    return (scorer or Scorer())(result).value
 
 
 @dataclasses.dataclass
@@ -111,12 +113,11 @@ def tune_program(pool, key: str, text: str, seeds=None, base=1.0, scorer=None,
     job's lr scales are ``job_scales(base, Line.best)``; ``Line.results`` holds each point's
     raw worker result."""
     raw: Dict[float, Dict] = {}
-    rate = (lambda r: scorer(r).value) if scorer is not None else score
 
     def evaluate(ms):
         res = run_jobs(pool, [(f"{key}@{m!r}", text, seeds, job_scales(base, m)) for m in ms])
         raw.update({m: res[f"{key}@{m!r}"] for m in ms})
-        return [rate(raw[m]) for m in ms]
+        return [score(raw[m], scorer) for m in ms]
     found = tune_line(evaluate, 1.0 if suite_scales(base) else base, **line)
     found.results = raw
     return found
@@ -127,7 +128,6 @@ def tune_tasks(pool, key: str, text: str, n_tasks: int, seeds=None, **line) -> L
     task's loss depends only on its own multiplier, so one job per multiplier trains every
     task at it and serves every task's line search. ``Line.results`` holds the raw results
     (every task's part) by multiplier."""
-    from .scoring import task_results
     cache: Dict[float, Dict] = {}
 
     def train(ms):
@@ -157,14 +157,12 @@ def tune_adamw(pool, n_tasks: int = 1, scorer=None, seeds=None, text: str = DEFA
     kind, h = parse_spec(text)
     lrs = tune_tasks(pool, "adamw", text, n_tasks, seeds, max_extend=max_extend)
     scales = lrs[0].best if n_tasks == 1 else [line.best for line in lrs]
-    rate = (lambda r: scorer(r).value) if scorer is not None else score
-
     def with_wd(f):
         return spec_text(kind, **{**h, "weight_decay": h["weight_decay"] * f})
 
     def evaluate(factors):
         res = run_jobs(pool, [(f"adamw-wd@{f!r}", with_wd(f), seeds, scales) for f in factors])
-        return [rate(res[f"adamw-wd@{f!r}"]) for f in factors]
+        return [score(res[f"adamw-wd@{f!r}"], scorer) for f in factors]
 
     wd = tune_line(evaluate, 1.0, wd_ratio, wd_range[0], wd_range[1], max_extend=4,
                    grow_down=False)

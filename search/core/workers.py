@@ -18,6 +18,8 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .scoring import with_parts
+
 Item = Tuple[int, str]  # (child id, program text)
 
 
@@ -120,12 +122,10 @@ class SuiteEvaluation:
         out = []
         for k, (cid, _) in enumerate(items):
             rs = [res[k] for res in per_task]
-            out.append({"id": cid, "losses": [x for r in rs for x in r["losses"]],
-                        "diverged": [x for r in rs for x in r["diverged"]],
-                        "tasks": [{key: r[key] for key in ("losses", "diverged", "seeds")}
-                                  for r in rs],
-                        "seconds": sum(r["seconds"] for r in rs), "worker": self.name,
-                        "seeds": [r["seeds"] for r in rs], "pid": os.getpid()})
+            out.append(with_parts(
+                {"id": cid, "seconds": sum(r["seconds"] for r in rs), "worker": self.name,
+                 "seeds": [r["seeds"] for r in rs], "pid": os.getpid()},
+                [{key: r[key] for key in ("losses", "diverged", "seeds")} for r in rs]))
         return out
 
 

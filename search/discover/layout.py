@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
-from ..core.rundir import RunDir
+from typing import List
 
 STATE = "discover.json"
 BEST_START = "best-start.py"
@@ -18,7 +16,3 @@ def search_names(n: int) -> List[str]:
     """The run directories of the ``n`` independent searches, then the search from the best."""
     return [f"search-{i}" for i in range(1, n + 1)] + [BEST_SEARCH]
 
-
-def read_summary(run_dir) -> Optional[Dict]:
-    """A search's ``summary.json`` (None while the search has not finished)."""
-    return RunDir(run_dir).summary()

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..core.plot import progress_series
-from .layout import read_summary
+from ..core.rundir import RunDir
 
 
 def _summary(out: Path, name: str) -> Optional[Dict]:
-    return read_summary(out / name)
+    return RunDir(out / name).summary()
 
 
 def _suite(state: Dict) -> bool:

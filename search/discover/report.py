@@ -21,11 +21,11 @@ from optevo.dsl.codegen import to_module_source
 from optevo.dsl.parse import parse
 from optevo.simplify import simplify_exact
 
-from ..core.rundir import SUMMARY, RunDirError, atomic_write
+from ..core.rundir import SUMMARY, RunDir, RunDirError, atomic_write
 from ..funnel.report import stage_file
 from ..funnel.runner import saved_funnel
 from . import plots
-from .layout import BEST_START, FUNNEL_DIR, REPORT, SURVIVORS, read_summary
+from .layout import BEST_START, FUNNEL_DIR, REPORT, SURVIVORS
 
 FUNCTION = "discovered"
 
@@ -112,7 +112,7 @@ def _searches(out: Path, names: List[str], state: Dict) -> List[str]:
               "held-out loss | vs tuned start | vs tuned AdamW |",
               "|---|---|---|---|---|---|---|---|---|"]
     for i, name in enumerate(names):
-        s = read_summary(out / name) or {}
+        s = RunDir(out / name).summary() or {}
         fit = s.get("best_normalized")
         lines.append(
             f"| {name} | {state['config']['seed'] + i} | {s.get('trained', '—')} | "
@@ -192,7 +192,8 @@ def write(out: Path, state: Dict, names: List[str]) -> str:
     task = "+".join(t["name"] for t in cfg["task"]) if isinstance(cfg["task"], list) \
         else cfg["task"]["name"]
     funnel_s: Optional[float] = json.loads((out / FUNNEL_DIR / SUMMARY).read_text())["elapsed"]
-    search_s = sum((read_summary(out / n) or {}).get("elapsed_seconds", 0.0) for n in names)
+    search_s = sum((RunDir(out / n).summary() or {}).get("elapsed_seconds", 0.0)
+                   for n in names)
     verdict = (f"{len(sv['programs'])} survivor(s): " + ", ".join(s["name"] for s in
                                                                   sv["programs"])
                if sv["survived"] else "no survivor")

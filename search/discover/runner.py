@@ -29,7 +29,7 @@ from ..funnel.candidates import Candidate, make_candidates
 from ..funnel.config import FUNNEL_JSON, FunnelConfig
 from ..funnel.runner import Funnel, new_funnel_dir, saved_funnel
 from . import report
-from .layout import BEST_START, FUNNEL_DIR, REPORT, STATE, read_summary, search_names
+from .layout import BEST_START, FUNNEL_DIR, REPORT, STATE, search_names
 from .plots import axis_factors
 
 VERSION = 1
@@ -159,7 +159,8 @@ class Discover:
             return self.state["best_start"]
         best = None
         for name in self.names[:-1]:
-            s, run = read_summary(self.out / name), RunDir.existing(self.out / name)
+            run = RunDir.existing(self.out / name)
+            s = run.summary()
             if s.get("best_id") is not None and s.get("tuned_start_holdout_loss"):
                 rec = run.record(s["best_id"])
                 key = (0, s["best_holdout_loss"] / s["tuned_start_holdout_loss"])
