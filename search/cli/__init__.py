@@ -31,6 +31,25 @@ def at_least(flag: str, value, low: int = 1):
     return value
 
 
+def add_set(p):
+    """The repeatable ``--set KEY=VALUE`` flag (any dotted config key, a YAML scalar value)."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set search.max_evals=null "
+                        "--set task.options.batch_size=64 (repeatable)")
+
+
+def set_overrides(pairs) -> tuple:
+    """``--set`` pairs as ({dotted key: text}, {dotted key: "--set KEY"}); the config layer
+    reads each text as a YAML scalar and checks the key and value like the file's."""
+    values, sources = {}, {}
+    for pair in pairs or ():
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        values[key.strip()], sources[key.strip()] = value, f"--set {key.strip()}"
+    return values, sources
+
+
 def build_parser():
     import argparse
     from . import eval as eval_cmd

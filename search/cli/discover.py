@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import UsageError, at_least
+from . import UsageError, add_set, at_least, set_overrides
 
 
 def add_parser(sub):
@@ -28,6 +28,7 @@ def add_parser(sub):
                    help="Ray workers for searches and funnel (0: in-process, no Ray)")
     p.add_argument("--out", metavar="DIR", help="where to write (default runs/discover-NAME-TIME)")
     p.add_argument("--resume", metavar="DIR", help="continue a killed (or finished) discover run")
+    add_set(p)
     p.set_defaults(fn=run)
     return p
 
@@ -42,7 +43,8 @@ def run(args) -> int:
         given = [flag for flag, v in (("CONFIG", args.config), ("--minutes", args.minutes),
                                       ("--searches", args.searches), ("--top", args.top),
                                       ("--funnel-config", args.funnel_config),
-                                      ("--out", args.out)) if v is not None]
+                                      ("--out", args.out),
+                                      ("--set", args.set or None)) if v is not None]
         if given:
             raise UsageError(f"--resume takes only --workers; {', '.join(given)} "
                              "are saved in the run")
@@ -54,7 +56,7 @@ def run(args) -> int:
         at_least("--top", args.top)
         if args.minutes is not None and not args.minutes > 0:
             raise UsageError("--minutes must be greater than 0")
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, *set_overrides(args.set))
         fpath = args.funnel_config or default_config_path()
         fcfg = load_funnel_config(fpath)
         out = new_discover(args.out or default_out(cfg), cfg, fcfg,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import UsageError
+from . import UsageError, add_set, set_overrides
 
 
 def add_parser(sub):
@@ -18,13 +18,14 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, help="random seed of the search")
     p.add_argument("--max-evals", type=int, help="stop after this many trained children")
     p.add_argument("--time-limit", type=float, help="stop submitting after this many seconds")
+    add_set(p)
     p.set_defaults(fn=run)
     return p
 
 
 def overrides(args):
     """Config overrides given as flags: ({dotted key: value}, {dotted key: flag})."""
-    values, sources = {}, {}
+    values, sources = set_overrides(getattr(args, "set", ()))
     for key, flag, value in [("seed", "--seed", args.seed),
                              ("search.max_evals", "--max-evals", args.max_evals),
                              ("search.time_limit", "--time-limit", args.time_limit),
