@@ -239,3 +239,46 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_it(tmp_path,
     s.rundir.log.path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in full[:5]))
     with pytest.raises(RunDirError, match="no checkpoint, but its log holds 5 records"):
         s.run(resume=True)
+
+
+def test_resume_refuses_a_log_behind_its_checkpoint(tmp_path, pool):
+    """A torn line the checkpoint already counted (or a cut log) is refused with one line;
+    before, resume silently skipped the next record and let a program be trained twice."""
+    s = _search(tmp_path, pool, "torn", **{"search.max_evals": 12}).run()
+    run = RunDir(tmp_path / "torn")
+    log = run.file("evaluations.jsonl")
+    data = log.read_bytes()
+    last = data.rstrip(b"\n").rfind(b"\n") + 1
+    log.write_bytes(data[:last + 20])  # the last counted record torn by a kill
+    with pytest.raises(RunDirError, match=r"holds \d+ complete records but the checkpoint "
+                                          r"counts \d+"):
+        _search(tmp_path, pool, "torn", **{"search.max_evals": 24}).run(resume=True)
+    assert log.read_bytes() == data[:last + 20]  # refused before anything was changed
+    # a log whose counted records differ from the checkpoint's (another run's log)
+    lines = data.decode().splitlines(keepends=True)
+    other = json.loads(lines[-1])
+    other["id"] += 1000
+    log.write_text("".join(lines[:-1]) + json.dumps(other) + "\n")
+    with pytest.raises(RunDirError, match="does not match its checkpoint"):
+        _search(tmp_path, pool, "torn", **{"search.max_evals": 24}).run(resume=True)
+    log.write_bytes(data)  # the intact log resumes
+    recs = _search(tmp_path, pool, "torn", **{"search.max_evals": 16}).run(
+        resume=True).rundir.records()
+    assert len({r.id for r in recs}) == len(recs) and sum(not r.cached for r in recs) == 16
+    del s
+
+
+@pytest.mark.parametrize("damage", [
+    "[]", '{"version": 1}', '{"version": 1, "rng": 5}', "null",
+    '{"version": 1, "population": [{"id": "x"}]}'])
+def test_resume_of_a_damaged_checkpoint_is_one_line(tmp_path, pool, damage):
+    _search(tmp_path, pool, "dmg", **{"search.max_evals": 6}).run()
+    run = RunDir(tmp_path / "dmg")
+    good = run.read_checkpoint()
+    if damage.startswith("{") and '"population"' in damage:
+        bad = {**good, "population": json.loads(damage)["population"]}
+        run.file("checkpoint.json").write_text(json.dumps(bad))
+    else:
+        run.file("checkpoint.json").write_text(damage)
+    with pytest.raises(RunDirError, match="checkpoint"):
+        _search(tmp_path, pool, "dmg", **{"search.max_evals": 8}).run(resume=True)

@@ -42,6 +42,9 @@ def run(args) -> int:
     from optevo.search.core.rundir import CONFIG
     values, sources = overrides(args)
     if args.resume:
+        if args.config or args.run_dir:
+            raise UsageError("--resume RUN_DIR continues with the run's own config.yaml; give "
+                             "no CONFIG or --run-dir (change values with --set, --max-evals, ...)")
         run_dir = Path(args.resume)
         if not (run_dir / CONFIG).exists():
             raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from .config import config_text
-from .evolution import RegularizedEvolution
+from .evolution import RegularizedEvolution, check_resume
 from .holdout import evaluate_holdout, report, summary_figures
 from .progress import Progress, snapshot
 from .rundir import RunDir, RunDirError, exclusive
@@ -33,7 +33,9 @@ def run_search(cfg, run_dir, resume: bool = False, out=None) -> int:
 
 
 def _run_search(cfg, run_dir: Path, resume: bool, out) -> int:
-    if not resume:
+    if resume:  # a damaged checkpoint or log is refused before any worker starts
+        check_resume(RunDir(run_dir), cfg.search.population)
+    else:
         RunDir(run_dir).write_config(config_text(cfg))
     print(f"optevo search: run directory {run_dir}", file=out, flush=True)
     pool = make_pool(eval_spec(cfg), cfg.workers.count, cfg.workers.address,

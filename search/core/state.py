@@ -56,6 +56,7 @@ class EvolutionState:
     restarts: int = 0
     elapsed: float = 0.0  # seconds of search before the current session
     log_lines: int = 0  # records of evaluations.jsonl this state includes
+    log_last_id: Optional[int] = None  # the id of the last of them (checked on resume)
     done: bool = False
 
     @classmethod
@@ -75,15 +76,19 @@ class EvolutionState:
             "calibration": self.calibration, "best": self.best.to_json() if self.best else None,
             "since_improvement": self.since_improvement, "restarts": self.restarts,
             "elapsed": self.elapsed, "log_lines": self.log_lines,
+            "log_last_id": self.log_last_id,
             "failed_mutations": self.failed_mutations, "done": self.done,
         }
 
     @classmethod
     def from_json(cls, s: Dict, population_size: int) -> "EvolutionState":
         """The state of a checkpoint; ``population_size`` comes from the (possibly resumed
-        with a new budget) config. Raises ValueError for an unknown checkpoint version."""
-        if s.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"checkpoint version {s.get('version')} is not supported")
+        with a new budget) config. Raises ValueError for an unknown checkpoint version, and
+        KeyError, TypeError, ... for a damaged one (``evolution.check_resume`` turns them into
+        one line)."""
+        if not isinstance(s, dict) or s.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint version {s.get('version') if isinstance(s, dict) else None}"
+                             " is not supported")
         rng = np.random.default_rng()
         rng.bit_generator.state = s["rng"]
         return cls(
@@ -99,4 +104,5 @@ class EvolutionState:
             task_baselines=s.get("task_baselines"),
             best=Member.from_json(s["best"]) if s["best"] else None,
             since_improvement=s["since_improvement"], restarts=s["restarts"],
-            elapsed=s["elapsed"], log_lines=s["log_lines"], done=s.get("done", False))
+            elapsed=float(s["elapsed"]), log_lines=int(s["log_lines"]),
+            log_last_id=s.get("log_last_id"), done=bool(s.get("done", False)))
