@@ -308,7 +308,7 @@ def test_config_to_dict_round_trips():
     for cfg in [load_config(p) for p in PRESETS] + [DEFAULTS]:
         d = config_to_dict(cfg)
         assert yaml.safe_load(yaml.safe_dump(d)) == d  # plain data
-        assert list(d) == ["seed", "name", "task", "search", "workers", "holdout",
+        assert list(d) == ["plugins", "seed", "name", "task", "search", "workers", "holdout",
                            "checkpoint", "progress"]
         back = config_from_dict(d)
         assert back == (cfg if cfg.name else Config(name="run"))
@@ -337,7 +337,7 @@ def test_describe_schema_lists_every_key():
     rows = table.strip().splitlines()
     assert rows[0] == "| key | type | default | meaning |"
     keys = [k for k, _ in schema_rows()]
-    assert len(rows) == 2 + len(keys) and len(keys) == 27
+    assert len(rows) == 2 + len(keys) and len(keys) == 28
     for k, spec in schema_rows():
         assert f"| `{k}` |" in table and spec.doc
     assert "| `search.population` | int >= 2 | `100` |" in table

@@ -64,3 +64,28 @@ def test_unknown_mutation_without_the_plugin():
         config_from_dict({"search": {"mutations": {"my_mutation": 1}}})
     with pytest.raises(ConfigError, match=r"\(did you mean insert\?\)"):
         config_from_dict({"search": {"mutations": {"insrt": 1}}})
+
+
+def test_plugins_key_imports_a_task_module_before_validation(tmp_path):
+    """``plugins:`` in a config (and ``--import``) is imported before the task name is
+    checked; a bad entry is one line naming the file, line and key."""
+    from optevo.search.core.config import load_config
+    (tmp_path / "lab_tasks.py").write_text(
+        "from optevo.proxy_tasks import register\n"
+        "from optevo.proxy_tasks.synthetic import Quadratic\n"
+        "@register('lab_quadratic')\n"
+        "class LabQuadratic(Quadratic):\n"
+        "    pass\n")
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(f"plugins: [{tmp_path / 'lab_tasks.py'}]\ntask: {{name: lab_quadratic}}\n")
+    cfg = load_config(cfg_path)
+    assert cfg.task.name == "lab_quadratic" and cfg.plugins == [str(tmp_path / "lab_tasks.py")]
+    spec = eval_spec(cfg)  # what Ray workers receive: the file, resolved
+    assert spec.plugins[0].file == str(tmp_path / "lab_tasks.py")
+    cfg_path.write_text("seed: 1\nplugins: lab_tasks\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:2: plugins: expected a list of module "):
+        load_config(cfg_path)
+    cfg_path.write_text("seed: 1\nplugins: [no_such_module_xyz]\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:2: plugins: plugin no_such_module_xyz: no "
+                                          r"module named 'no_such_module_xyz'"):
+        load_config(cfg_path)

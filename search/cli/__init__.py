@@ -38,6 +38,14 @@ def add_set(p):
                         "--set task.options.batch_size=64 (repeatable)")
 
 
+def add_import(p):
+    """The repeatable ``--import MODULE`` flag (a module name or a .py file)."""
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import a module or .py file first, in the driver and every worker "
+                        "(it registers tasks, mutations, ops); repeatable; joins the config's "
+                        "plugins list")
+
+
 def set_overrides(pairs) -> tuple:
     """``--set`` pairs as ({dotted key: text}, {dotted key: "--set KEY"}); the config layer
     reads each text as a YAML scalar and checks the key and value like the file's."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import UsageError, add_set, at_least, set_overrides
+from . import UsageError, add_import, add_set, at_least, set_overrides
 
 
 def add_parser(sub):
@@ -29,6 +29,7 @@ def add_parser(sub):
     p.add_argument("--out", metavar="DIR", help="where to write (default runs/discover-NAME-TIME)")
     p.add_argument("--resume", metavar="DIR", help="continue a killed (or finished) discover run")
     add_set(p)
+    add_import(p)
     p.set_defaults(fn=run)
     return p
 
@@ -44,7 +45,8 @@ def run(args) -> int:
                                       ("--searches", args.searches), ("--top", args.top),
                                       ("--funnel-config", args.funnel_config),
                                       ("--out", args.out),
-                                      ("--set", args.set or None)) if v is not None]
+                                      ("--set", args.set or None),
+                                      ("--import", args.imports or None)) if v is not None]
         if given:
             raise UsageError(f"--resume takes only --workers; {', '.join(given)} "
                              "are saved in the run")
@@ -56,7 +58,7 @@ def run(args) -> int:
         at_least("--top", args.top)
         if args.minutes is not None and not args.minutes > 0:
             raise UsageError("--minutes must be greater than 0")
-        cfg = load_config(args.config, *set_overrides(args.set))
+        cfg = load_config(args.config, *set_overrides(args.set), imports=args.imports)
         fpath = args.funnel_config or default_config_path()
         fcfg = load_funnel_config(fpath)
         out = new_discover(args.out or default_out(cfg), cfg, fcfg,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import at_least
+from . import add_import, at_least
 
 
 def add_parser(sub):
@@ -18,6 +18,7 @@ def add_parser(sub):
     p.add_argument("--engine", choices=["fast", "jit"], default="fast",
                    help="fast interpreter (default) or per-program jax.jit reference path")
     p.add_argument("--json", action="store_true", help="one JSON object per program")
+    add_import(p)
     p.set_defaults(fn=run)
     return p
 
@@ -27,7 +28,9 @@ def run(args) -> int:
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
+    from optevo.search.core.plugins import import_plugins
     enable_compile_cache()
+    import_plugins(args.imports)
     programs = [load(p) for p in args.program]
     task = get_task(args.task)
     at_least("--seeds", args.seeds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import UsageError, add_set, set_overrides
+from . import UsageError, add_import, add_set, set_overrides
 
 
 def add_parser(sub):
@@ -18,7 +18,11 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, help="random seed of the search")
     p.add_argument("--max-evals", type=int, help="stop after this many trained children")
     p.add_argument("--time-limit", type=float, help="stop submitting after this many seconds")
+    p.add_argument("--no-holdout", action="store_true",
+                   help="skip the held-out re-check at the end (the report has no held-out "
+                        "figures)")
     add_set(p)
+    add_import(p)
     p.set_defaults(fn=run)
     return p
 
@@ -48,11 +52,11 @@ def run(args) -> int:
         run_dir = Path(args.resume)
         if not (run_dir / CONFIG).exists():
             raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})")
-        cfg = load_config(run_dir / CONFIG, values, sources)
+        cfg = load_config(run_dir / CONFIG, values, sources, args.imports)
     else:
         if not args.config:
             raise UsageError("give a CONFIG file, or --resume RUN_DIR")
-        cfg = load_config(args.config, values, sources)
+        cfg = load_config(args.config, values, sources, args.imports)
         name = cfg.name or Path(args.config).stem
         run_dir = check_new_run_dir(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    return run_search(cfg, run_dir, resume=bool(args.resume))
+    return run_search(cfg, run_dir, resume=bool(args.resume), holdout=not args.no_holdout)

@@ -25,13 +25,14 @@ import os
 import re
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Dict, Mapping, Optional, Tuple
+from typing import Annotated, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 from pydantic import Field, field_validator, model_validator
 
 from . import configfile
 from . import mutations as _mutations
+from . import plugins as _plugins
 from .configfile import (ConfigError, Loc, Model, apply_overrides, describe, fail, read_yaml,
                          show, suggest, validate)
 
@@ -177,6 +178,8 @@ class ProgressConfig(Model):
 
 
 class Config(Model):
+    plugins: List[str] = key([], "Python modules or .py files imported first, in the driver "
+                             "and every worker (they register tasks, mutations, ops)")
     seed: int = key(0, "master random seed of the search", ge=0)
     name: Optional[str] = key(None, "run name (null: the config file's name)",
                               pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$", json_schema_extra={
@@ -220,22 +223,43 @@ def schema_rows(model=Config, prefix: str = ""):
     return configfile.schema_rows(model, prefix)
 
 
-def _resolve(data: Any, locs, source: str, overrides, sources) -> Config:
+def _import_plugins(data: dict, locs, source: str, imports: Sequence[str]):
+    """Import the config's ``plugins`` and ``--import`` modules before anything is validated
+    (a plugin's task and mutation names are then known); ``--import`` ones join the list."""
+    where = locs.get(("plugins",), Loc(source))
+    names = data.get("plugins") if data.get("plugins") is not None else []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(where, "expected a list of module names or .py files", "plugins")
+    names = list(dict.fromkeys(names + [n for n in imports if n not in names]))
+    if names or "plugins" in data:
+        data["plugins"] = names
+    for n in names:
+        try:
+            _plugins.resolve(n)
+        except _plugins.PluginError as e:
+            raise ConfigError(where if n in (data.get("plugins") or []) and n not in imports
+                              else Loc("--import"), str(e), "plugins") from None
+
+
+def _resolve(data: Any, locs, source: str, overrides, sources, imports=()) -> Config:
     if isinstance(data, dict):
         apply_overrides(Config, data, locs, overrides, sources)
+        _import_plugins(data, locs, source, imports)
     cfg = validate(Config, data, locs, Loc(source))
     stem = "" if source.startswith("<") else re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem)
     return cfg if cfg.name else cfg.model_copy(update={"name": stem.lstrip("._-") or "run"})
 
 
 def load_config(path, overrides: Optional[Mapping[str, Any]] = None,
-                sources: Optional[Mapping[str, str]] = None) -> Config:
+                sources: Optional[Mapping[str, str]] = None, imports: Sequence[str] = ()
+                ) -> Config:
     """Read, validate and resolve a YAML config; raise :class:`ConfigError` on bad input.
 
     ``overrides`` maps dotted keys to values applied over the file; ``sources`` maps an
     override's key to the label its errors show (e.g. ``"--max-evals"``; default
-    ``"override"``). A null ``name`` becomes the file's stem."""
-    return _resolve(*read_yaml(path), str(path), overrides, sources)
+    ``"override"``). A null ``name`` becomes the file's stem. ``imports`` (``--import``) are
+    plugins added to the config's ``plugins`` list; all are imported before validation."""
+    return _resolve(*read_yaml(path), str(path), overrides, sources, imports)
 
 
 def config_from_dict(d: Mapping[str, Any], source: str = "<dict>",

@@ -107,6 +107,7 @@ class RegularizedEvolution:
         self.fp_of_hash: Dict[str, str] = {}
         self.worker_pids: Dict[str, int] = {}
         self.stalled = False
+        self.stopped = False  # by a signal (run's ``stop``), before its budget was spent
         self._t0 = time.perf_counter()
 
     # --- clock ------------------------------------------------------------------------------
@@ -369,8 +370,11 @@ class RegularizedEvolution:
             return 0
         return left
 
-    def run(self, resume: bool = False) -> "RegularizedEvolution":
-        """Run (or resume) the search until its budget is spent."""
+    def run(self, resume: bool = False, stop=None) -> "RegularizedEvolution":
+        """Run (or resume) the search until its budget is spent, or until ``stop``
+        (``stopping.Stop``) is requested: then the step in progress ends whole, a final
+        checkpoint is written and :attr:`stopped` is set (children in flight are not
+        logged; a resume draws them again)."""
         self.init(resume)
         self.checkpoint()
         every = self.cfg.checkpoint.every_seconds
@@ -378,6 +382,10 @@ class RegularizedEvolution:
         try:
             idle_fills = 0
             while not s.done:
+                if stop is not None and stop.requested:
+                    self.stopped = True
+                    self.checkpoint()
+                    break
                 while self.pool.free_slots and self.budget_left() > 0:
                     if not self.evaluate(self.budget_left()):
                         idle_fills += 1
@@ -387,7 +395,12 @@ class RegularizedEvolution:
                     # every child drawn for a long while was cached: evolution is stuck
                     self.stalled = True
                     s.done = True
-                for _, results in self.pool.poll(0.5):
+                try:
+                    done = self.pool.poll(0.5)
+                except OptevoError:  # workers lost (e.g. the local Ray): keep what is logged
+                    self.checkpoint()
+                    raise
+                for _, results in done:
                     for r in results:
                         self._apply(r)
                 if self.budget_left() <= 0 and not self.hash_of_id:

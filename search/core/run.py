@@ -10,7 +10,8 @@ from .evolution import RegularizedEvolution, check_resume
 from .holdout import evaluate_holdout, report, summary_figures
 from .progress import Progress, snapshot
 from .rundir import RunDir, RunDirError, exclusive
-from .workers import eval_spec, make_pool
+from .stopping import Stop
+from .workers import WorkerError, eval_spec, make_pool
 
 
 def check_new_run_dir(run_dir) -> Path:
@@ -22,35 +23,67 @@ def check_new_run_dir(run_dir) -> Path:
     return run_dir
 
 
-def run_search(cfg, run_dir, resume: bool = False, out=None) -> int:
+def run_search(cfg, run_dir, resume: bool = False, out=None, holdout: bool = True) -> int:
     """Run (``resume``: continue) the search of ``cfg`` in ``run_dir``; a new run writes the
-    resolved config first. Prints where it runs and the final report to ``out``."""
+    resolved config first. Prints where it runs and the final report to ``out``. Ctrl-C or
+    SIGTERM stops it cleanly (``stopping``): a final checkpoint, the report from what was
+    trained (the held-out re-check too, unless ``holdout`` is False or a second signal comes),
+    Ray ended; the return value is then 130 (SIGINT) or 143 (SIGTERM), else 0."""
     out = out or sys.stdout  # looked up now: callers may redirect it
     with exclusive(run_dir):  # one writer per run directory, for the whole run
         if not resume:
             check_new_run_dir(run_dir)  # again, now that no other process can start one
-        return _run_search(cfg, Path(run_dir), resume, out)
+        return _run_search(cfg, Path(run_dir), resume, out, holdout)
 
 
-def _run_search(cfg, run_dir: Path, resume: bool, out) -> int:
+def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
     if resume:  # a damaged checkpoint or log is refused before any worker starts
         check_resume(RunDir(run_dir), cfg.search.population)
     else:
         RunDir(run_dir).write_config(config_text(cfg))
     print(f"optevo search: run directory {run_dir}", file=out, flush=True)
+    stop = Stop()
     pool = make_pool(eval_spec(cfg), cfg.workers.count, cfg.workers.address,
                      cfg.workers.pin_cores)
     progress = Progress(cfg.progress.enabled)
     search = RegularizedEvolution(cfg, run_dir, pool, progress)
+    rows = []
     try:
-        search.run(resume=resume)
-        progress(search, force=True)
-        progress.close()
-        rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k, cfg.holdout.seeds,
-                                search.state.lr_scale, search.scorer)
+        with stop.installed():  # after Ray started: its own SIGTERM handler dumps a stack
+            with stop.deferred():
+                search.run(resume=resume, stop=stop)
+            progress(search, force=True)
+            progress.close()
+            if search.stopped:
+                print(f"optevo search: stopped by {stop.name}; checkpoint written"
+                      + (", held-out re-check of what was trained (a second signal skips "
+                         "it)" if holdout else ""), file=out, flush=True)
+            if holdout:
+                try:
+                    rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k,
+                                            cfg.holdout.seeds, search.state.lr_scale,
+                                            search.scorer)
+                except KeyboardInterrupt:
+                    if not search.stopped:
+                        raise
+                    print("optevo search: held-out re-check skipped", file=out, flush=True)
+    except WorkerError as e:  # workers or the local Ray lost: the checkpoint is written
+        raise WorkerError(f"{e}; nothing logged is lost: continue with optevo search "
+                          f"--resume {run_dir}") from None
     finally:
         progress.close()
         pool.shutdown()
+    text = report(search.rundir, rows, _summary(cfg, run_dir, search, pool, rows))
+    print(text, file=out)
+    if search.stopped:
+        print(f"optevo search: stopped by {stop.name} before its budget was spent; continue "
+              f"with: optevo search --resume {run_dir}", file=out, flush=True)
+        return stop.exit_status
+    return 0
+
+
+def _summary(cfg, run_dir: Path, search, pool, rows) -> dict:
+    """``summary.json`` (written here, with the held-out rows): numbers, not strings."""
     d, s = snapshot(search), search.state
     summary = {"name": cfg.name or run_dir.name, "task": cfg.task_label,
                "trained": d["trained"], "stopped_at_hurdle": s.n_stopped,
@@ -62,8 +95,6 @@ def _run_search(cfg, run_dir: Path, resume: bool, out) -> int:
                "evaluations_per_second": round(d["evals_per_s"], 3),
                "start_lr_scale": s.lr_scale, "tuned_start_fitness": s.baseline,
                "best_fitness": d["best"], "best_normalized": d["best_norm"],
-               **summary_figures(rows)}
-    text = report(search.rundir, rows, summary)
+               "stopped_by_signal": search.stopped, **summary_figures(rows)}
     search.rundir.write_summary({**summary, "holdout": rows})
-    print(text, file=out)
-    return 0
+    return summary

@@ -15,12 +15,29 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from optevo.dsl.errors import OptevoError
+
+from . import plugins
 from .scoring import with_parts
 
 Item = Tuple[int, str]  # (child id, program text)
+
+
+class WorkerError(OptevoError):
+    """A worker that cannot start (its task, a plugin, its engine), or a lost Ray: one line."""
+
+
+def _cause(e: BaseException) -> str:
+    """The last ``SomeError: message`` line of a Ray error's text (the worker's own
+    exception), without its module path; else the error's first line."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    errs = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
+    line = errs[-1] if errs else (lines[0] if lines else type(e).__name__)
+    return re.sub(r"^(\w+\.)+(?=\w+(Error|Exception))", "", line)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +49,7 @@ class EvalSpec:
     steps: Optional[int]
     seeds: Tuple[int, ...]
     buckets: Tuple[int, ...]
+    plugins: Tuple = ()  # plugins.Plugin: imported by the worker before the task is built
 
 
 def buckets_for(max_length: int) -> Tuple[int, ...]:
@@ -52,8 +70,9 @@ class SuiteSpec:
 def eval_spec(cfg):
     """What a search's workers build, from its config (``config.Config``): an
     :class:`EvalSpec`, or a :class:`SuiteSpec` when ``task`` lists several tasks."""
+    found = plugins.import_plugins(cfg.plugins)
     specs = tuple(EvalSpec(t.name, dict(t.options), t.steps, tuple(range(t.seeds)),
-                           buckets_for(cfg.search.max_length)) for t in cfg.tasks)
+                           buckets_for(cfg.search.max_length), found) for t in cfg.tasks)
     return specs[0] if len(specs) == 1 else SuiteSpec(specs)
 
 
@@ -69,6 +88,7 @@ class Evaluation:
         from optevo.proxy_tasks import get_task
         from optevo.proxy_tasks.engine import FastEngine, enable_compile_cache
         enable_compile_cache()
+        plugins.load(spec.plugins)
         self.spec = spec
         self.name = name
         self.engine = FastEngine(get_task(spec.task, **spec.options), spec.steps, spec.buckets)
@@ -186,30 +206,113 @@ def _ray_worker_class():
     return Worker
 
 
+def _children(pid: int) -> List[Tuple[int, str]]:
+    """(pid, command line) of the live child processes of ``pid`` (Linux ``/proc``)."""
+    out = []
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            if int(stat[1]) == pid and stat[0] != "Z":
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    out.append((int(d), f.read().replace(b"\0", b" ").decode(errors="replace")))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class RaylWatch:
+    """Watches the raylet of the local Ray this driver started. When it dies (killed, OOM),
+    Ray calls from the driver may block for good: :meth:`check` then raises
+    :class:`WorkerError` at the driver's next poll, and if the driver is still alive
+    ``grace`` seconds later (blocked inside Ray), the watcher prints the one-line error and
+    ends the process as a kill would (the run resumes from its checkpoint and log)."""
+
+    def __init__(self, raylet: int, grace: float = 20.0, every: float = 1.0):
+        import threading
+        self.raylet, self.grace, self.every, self.lost = raylet, grace, every, False
+        self.message = f"the local Ray stopped (its raylet, pid {raylet}, is gone)"
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, daemon=True, name="raylet-watch").start()
+
+    @classmethod
+    def local(cls) -> Optional["RaylWatch"]:
+        pids = [p for p, cmd in _children(os.getpid()) if "raylet/raylet" in cmd]
+        return cls(pids[0]) if pids else None
+
+    def _watch(self):
+        import sys
+        while not self._stop.wait(self.every):
+            if not _alive(self.raylet):
+                self.lost = True
+                if not self._stop.wait(self.grace):
+                    print(f"optevo: error: {self.message}; nothing logged is lost: continue "
+                          "with --resume", file=sys.stderr, flush=True)
+                    os._exit(2)
+                return
+
+    def check(self):
+        if self.lost:
+            raise WorkerError(self.message)
+
+    def close(self):
+        self._stop.set()
+
+
 class RayPool:
-    """``n`` Ray actors, each with up to ``depth`` batches queued so it never idles."""
+    """``n`` Ray actors, each with up to ``depth`` batches queued so it never idles. Where
+    the pool started a local Ray, a :class:`RaylWatch` turns the loss of its raylet into a
+    one-line :class:`WorkerError` within seconds instead of a hang."""
 
     def __init__(self, spec: EvalSpec, n: int, address: Optional[str] = None,
                  pin: bool = True, depth: int = 2):
         import ray
         self.ray = ray
+        self.watch = None
         if not ray.is_initialized():
             if address:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=False)
             else:
                 ray.init(num_cpus=max(n, os.cpu_count() or 1), include_dashboard=False,
                          logging_level="ERROR", log_to_driver=False)
+                self.watch = RaylWatch.local()
         self.spec, self.pin, self.depth = spec, pin, depth
         self.Worker = _ray_worker_class()
-        self.workers = [self._start(i) for i in range(n)]
         self.pending: Dict = {}  # ObjectRef -> (worker index, actor, items, seeds, lr_scales)
         self.restarts = 0
+        self.workers = [self._start(i) for i in range(n)]
+        try:
+            self.wait_ready(self.workers)
+        except BaseException:
+            self.shutdown()
+            raise
 
     def _start(self, index: int):
         return self.Worker.remote(self.spec, index, self.pin)
 
-    def wait_ready(self):
-        return self.ray.get([w.ready.remote() for w in self.workers])
+    def wait_ready(self, actors=None):
+        """Wait until ``actors`` (default all) have built their engines; a worker whose
+        start-up raised (an unknown task, a plugin that fails to import) stops the run with
+        its error as one line (:class:`WorkerError`), instead of being restarted forever."""
+        refs = [w.ready.remote() for w in (self.workers if actors is None else actors)]
+        try:
+            return self.ray.get(refs)
+        except (self.ray.exceptions.RayError, KeyError, ValueError) as e:
+            cause = _cause(e)
+            hint = ("; a task registered in your own script is unknown to the workers: put it "
+                    "in a module and list it under plugins: (or --import it)"
+                    if "unknown task" in cause else "")
+            raise WorkerError(f"a Ray worker failed to start: {cause}{hint}") from None
 
     def worker_pids(self) -> List[int]:
         return self.ray.get([w.pid.remote() for w in self.workers])
@@ -229,12 +332,16 @@ class RayPool:
         return len(self.pending)
 
     def submit(self, items: List[Item], seeds=None, lr_scales=None):
+        if self.watch:
+            self.watch.check()
         load = self._load()
         wi = min(range(len(load)), key=lambda i: load[i])
         ref = self.workers[wi].run.remote(items, seeds, lr_scales)
         self.pending[ref] = (wi, self.workers[wi], items, seeds, lr_scales)
 
     def poll(self, timeout: float = 1.0) -> List[Tuple[List[Item], List[Dict]]]:
+        if self.watch:
+            self.watch.check()
         if not self.pending:
             return []
         ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
@@ -261,6 +368,7 @@ class RayPool:
         except Exception:
             pass
         self.workers[wi] = self._start(wi)
+        self.wait_ready([self.workers[wi]])  # a replacement that cannot start stops the run
         # other batches queued on the dead actor fail too; they are resubmitted as they
         # surface, without replacing the new actor again
 
@@ -268,12 +376,17 @@ class RayPool:
         return [it for _, _, items, *_ in self.pending.values() for it in items]
 
     def shutdown(self):
+        """End the workers and the local Ray this pool started (every process of it)."""
+        if self.watch and self.watch.lost:
+            return  # Ray calls would block; the watcher ends the process if they do
         for w in self.workers:
             try:
                 self.ray.kill(w)
             except Exception:
                 pass
         self.ray.shutdown()
+        if self.watch:
+            self.watch.close()
 
 
 def make_pool(spec, workers: int, address: Optional[str] = None, pin: bool = True):
