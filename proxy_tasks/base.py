@@ -163,3 +163,35 @@ def task_options(name: str) -> Dict[str, inspect.Parameter]:
 def get_task(name: str, **overrides) -> Task:
     """An instance of the registered task ``name``; ``overrides`` go to its constructor."""
     return task_class(name)(**overrides)
+
+
+def check_task(task: Task) -> None:
+    """Build one step of ``task`` abstractly (``jax.eval_shape``: nothing is computed): its
+    initial parameters, instance, a batch, the training and validation losses. A task that
+    cannot run with its options (a negative or empty batch, a shape error in the user's
+    code, a non-scalar loss) raises :class:`TaskError` in one line, before a run creates
+    anything."""
+    import jax
+    name = getattr(task, "name", type(task).__name__)
+    if not isinstance(task.batch_size, int) or task.batch_size < 0:
+        raise TaskError(f"task {name}: batch_size must be an integer >= 0, got "
+                        f"{task.batch_size!r}")
+
+    def one(key):
+        params, inst = task.init_params(key), task.instance(key)
+        batch = task.train_batch(key)
+        return task.loss_of(params, batch, inst), task.val_loss_of(params, inst), batch
+
+    try:
+        loss, val, batch = jax.eval_shape(one, jax.random.PRNGKey(0))
+    except Exception as e:  # the user's task code: any error is reported, in one line
+        text = (str(e).strip().splitlines() or [""])[0][:300]
+        raise TaskError(f"task {name}: cannot run with these options ({type(e).__name__}: "
+                        f"{text})") from None
+    if loss.shape != () or val.shape != ():
+        raise TaskError(f"task {name}: loss and val_loss must be scalars, got shapes "
+                        f"{loss.shape} and {val.shape}")
+    if any(0 in leaf.shape for leaf in jax.tree_util.tree_leaves(batch)):
+        raise TaskError(f"task {name}: a training batch is empty (batch_size "
+                        f"{task.batch_size}); set task.options.batch_size >= 1")
+

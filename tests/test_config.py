@@ -140,7 +140,7 @@ def test_unknown_keys(tmp_path, text, line, key, hint):
     ("seed: 2.5\n", 1, "seed: expected an integer", "got 2.5"),
     ("seed: 2.0\n", 1, "seed: expected an integer", "got 2.0"),
     ("seed: '2'\n", 1, "seed: expected an integer", "got '2'"),
-    ("task:\n  steps: [1, 2]\n", 2, "task.steps: expected an integer >= 1 or null", "got a list"),
+    ("task:\n  steps: [1, 2]\n", 2, "task.steps: expected an integer >= 1 and <= 10,000,000 or null", "got a list"),
     ("search:\n  time_limit: soon\n", 2, "search.time_limit: expected a number > 0 or null",
      "got 'soon'"),
     ("search:\n  time_limit: .inf\n", 2, "search.time_limit: expected a number", "got inf"),
@@ -317,8 +317,8 @@ def test_config_to_dict_round_trips():
 def test_config_from_dict_errors_name_the_source():
     with pytest.raises(ConfigError) as info:
         config_from_dict({"search": {"population": "x"}}, source="run/config.yaml")
-    assert str(info.value) == ("run/config.yaml: search.population: expected an integer >= 2, "
-                               "got 'x'")
+    assert str(info.value) == ("run/config.yaml: search.population: expected an integer >= 2 "
+                               "and <= 1,000,000, got 'x'")
     with pytest.raises(ConfigError, match=r"^<dict>: unknown key 'bogus'"):
         config_from_dict({"bogus": 1})
     assert config_from_dict({}, source="runs/abc.yaml").name == "abc"
@@ -340,7 +340,7 @@ def test_describe_schema_lists_every_key():
     assert len(rows) == 2 + len(keys) and len(keys) == 28
     for k, spec in schema_rows():
         assert f"| `{k}` |" in table and spec.doc
-    assert "| `search.population` | int >= 2 | `100` |" in table
+    assert "| `search.population` | int >= 2 and <= 1,000,000 | `100` |" in table
 
 
 def test_anchors_and_aliases_are_refused_at_once(tmp_path):
@@ -360,3 +360,21 @@ def test_node_count_is_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(configfile, "MAX_NODES", 10)
     expect(tmp_path, "task:\n  options: {" + ", ".join(f"o{i}: {i}" for i in range(9)) + "}\n",
            2, "too large: more than 10 YAML nodes")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_size": 0}, "task digits_mlp: a training batch is empty (batch_size 0); set "
+                        "task.options.batch_size >= 1"),
+    ({"batch_size": -4}, "task digits_mlp: batch_size must be an integer >= 0, got -4")])
+def test_task_options_are_checked_before_a_run_creates_anything(tmp_path, capsys, options,
+                                                                message):
+    """A task that cannot run with its options is one line (exit 2) before the run directory
+    exists (it used to fail after the calibration, or with a traceback)."""
+    from optevo.search.cli import main
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"task": {"name": "digits_mlp", "options": options},
+                                   "workers": {"count": 0}}))
+    for extra in ([], ["--check"]):
+        assert main(["search", str(cfg), "--run-dir", str(tmp_path / "run"), *extra]) == 2
+        assert capsys.readouterr().err == f"optevo: error: {message}\n"
+        assert not (tmp_path / "run").exists()

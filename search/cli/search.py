@@ -18,6 +18,9 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, help="random seed of the search")
     p.add_argument("--max-evals", type=int, help="stop after this many trained children")
     p.add_argument("--time-limit", type=float, help="stop submitting after this many seconds")
+    p.add_argument("--check", action="store_true",
+                   help="check the config, its tasks and plugins (and, with --resume, the "
+                        "checkpoint against the log), print the resolved config, run nothing")
     p.add_argument("--no-holdout", action="store_true",
                    help="skip the held-out re-check at the end (the report has no held-out "
                         "figures)")
@@ -59,4 +62,17 @@ def run(args) -> int:
         cfg = load_config(args.config, values, sources, args.imports)
         name = cfg.name or Path(args.config).stem
         run_dir = check_new_run_dir(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.check:
+        from optevo.search.core.config import config_text
+        from optevo.search.core.evolution import check_resume
+        from optevo.search.core.rundir import RunDir
+        from optevo.search.core.run import check_tasks
+        check_tasks(cfg)
+        if args.resume:
+            state = check_resume(RunDir(run_dir), cfg.search.population)
+            print(f"# {run_dir}: " + ("no checkpoint yet (resumes from the start)"
+                                      if state is None else
+                                      f"checkpoint of {state.log_lines} logged children"))
+        print(config_text(cfg), end="")
+        return 0
     return run_search(cfg, run_dir, resume=bool(args.resume), holdout=not args.no_holdout)

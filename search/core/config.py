@@ -81,8 +81,9 @@ class TaskConfig(Model):
     name: str = key("digits_mlp", "proxy task that scores programs (a registered task)",
                     json_schema_extra={"type": "task name"})
     steps: Optional[int] = key(None, "training steps per evaluation (null: the task's "
-                               "default)", ge=1)
-    seeds: int = key(4, "fitness seeds per program; the fitness averages them", ge=1)
+                               "default)", ge=1, le=10_000_000)
+    seeds: int = key(4, "fitness seeds per program; the fitness averages them", ge=1,
+                     le=4096)
     options: Dict[str, Any] = key({}, "task constructor overrides, e.g. {batch_size: 64}",
                                   json_schema_extra={"expected": "a mapping from option names "
                                                      "to numbers, strings or booleans"})
@@ -97,7 +98,8 @@ class TaskConfig(Model):
 
 
 class SearchConfig(Model):
-    population: int = key(100, "programs kept alive (regularized evolution)", ge=2)
+    population: int = key(100, "programs kept alive (regularized evolution)", ge=2,
+                          le=1_000_000)
     tournament: int = key(10, "tournament size: parents are the best of this many random "
                           "members (at most population)", ge=1)
     max_evals: Optional[int] = key(2000, "stop after training this many children (null: no "
@@ -105,7 +107,7 @@ class SearchConfig(Model):
     time_limit: Optional[float] = key(None, "stop after this many seconds (null: no limit)",
                                       gt=0)
     start: Text = key("adam_style", "start program: a library name or a program file")
-    max_length: int = key(32, "maximum statements in a child program", ge=1)
+    max_length: int = key(32, "maximum statements in a child program", ge=1, le=1024)
     restart_after: Optional[int] = key(None, "evaluations without improvement before "
                                        "restarting from the best (null: never)", ge=1)
     max_mutation_tries: int = key(100, "attempts to draw a valid, new child before giving up "
@@ -165,8 +167,9 @@ class WorkersConfig(Model):
 
 
 class HoldoutConfig(Model):
-    top_k: int = key(5, "best programs re-evaluated on fresh seeds at the end", ge=1)
-    seeds: int = key(8, "number of fresh seeds (never used for selection)", ge=2)
+    top_k: int = key(5, "best programs re-evaluated on fresh seeds at the end", ge=1,
+                     le=1000)
+    seeds: int = key(8, "number of fresh seeds (never used for selection)", ge=2, le=4096)
 
 
 class CheckpointConfig(Model):

@@ -111,7 +111,11 @@ class _Loader(yaml.SafeLoader):
 
 def parse_yaml(text: str, src: str) -> Tuple[Any, Dict[Tuple, Loc]]:
     """YAML text as plain data (``{}`` if empty), and the Loc of every key path."""
-    loader, locs = _Loader(text), {}
+    locs = {}
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as e:  # e.g. a control character the reader refuses
+        raise ConfigError(Loc(src), f"YAML error: {str(e).splitlines()[0]}") from None
     loader.name = src
 
     def data(node, path: Tuple, line: int) -> Any:
@@ -119,7 +123,11 @@ def parse_yaml(text: str, src: str) -> Tuple[Any, Dict[Tuple, Loc]]:
         if isinstance(node, yaml.SequenceNode):
             return [data(v, path + (i,), v.start_mark.line + 1) for i, v in enumerate(node.value)]
         if not isinstance(node, yaml.MappingNode):
-            return loader.construct_object(node)
+            try:
+                return loader.construct_object(node)
+            except ValueError as e:  # e.g. an integer of more than 4300 digits
+                raise ConfigError(Loc(src, line), f"unreadable value "
+                                  f"{str(node.value)[:20]!r}... ({e})") from None
         out: Dict[str, Any] = {}
         for k, v in node.value:
             where = Loc(src, k.start_mark.line + 1)
@@ -148,12 +156,17 @@ def parse_yaml(text: str, src: str) -> Tuple[Any, Dict[Tuple, Loc]]:
 def read_yaml(path) -> Tuple[Any, Dict[Tuple, Loc]]:
     """:func:`parse_yaml` of a file; an unreadable file is a one-line error too."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a leading BOM is allowed
     except (OSError, UnicodeDecodeError) as e:
         why = {FileNotFoundError: "no such file", UnicodeDecodeError: "not a UTF-8 text file",
                IsADirectoryError: "is a directory, not a config file"}.get(type(e))
         raise ConfigError(Loc(str(path)), why or f"cannot read: {e.strerror or e}") from None
     return parse_yaml(text, str(path))
+
+
+def _n(x) -> str:
+    """A bound as people write it: 1,000,000 for an integer, 1e-08 for a float."""
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
 
 
 def one_or_many(model, doc_many: str):
@@ -226,9 +239,9 @@ def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> st
             typing.get_origin(ann) or ann, "any a value").split(" ", 1)[not short]
         for m in (*meta, *more):
             if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
-                text += f" >= {m.ge:g}" if hasattr(m, "ge") else f" > {m.gt:g}"
+                text += f" >= {_n(m.ge)}" if hasattr(m, "ge") else f" > {_n(m.gt)}"
             elif isinstance(m, annotated_types.Le):
-                text += (" and" if ">" in text else "") + f" <= {m.le:g}"
+                text += (" and" if ">" in text else "") + f" <= {_n(m.le)}"
     return text + (" or null" if nullable else "")
 
 

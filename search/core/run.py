@@ -30,10 +30,20 @@ def run_search(cfg, run_dir, resume: bool = False, out=None, holdout: bool = Tru
     trained (the held-out re-check too, unless ``holdout`` is False or a second signal comes),
     Ray ended; the return value is then 130 (SIGINT) or 143 (SIGTERM), else 0."""
     out = out or sys.stdout  # looked up now: callers may redirect it
+    check_tasks(cfg)  # before anything is created
     with exclusive(run_dir):  # one writer per run directory, for the whole run
         if not resume:
             check_new_run_dir(run_dir)  # again, now that no other process can start one
         return _run_search(cfg, Path(run_dir), resume, out, holdout)
+
+
+def check_tasks(cfg) -> None:
+    """Every task of ``cfg`` built with its options and run abstractly (``check_task``):
+    a bad option is one line before a run directory or a worker is created."""
+    from optevo.proxy_tasks import get_task
+    from optevo.proxy_tasks.base import check_task
+    for t in cfg.tasks:
+        check_task(get_task(t.name, **t.options))
 
 
 def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:

@@ -206,19 +206,57 @@ class Record:
 
     @classmethod
     def from_json(cls, d: Dict, line: int = 0) -> "Record":
+        """A record from one parsed log line; a missing field or one of the wrong type is a
+        ValueError naming it (the reader adds the file and line)."""
         try:
-            return cls(int(d["id"]), d.get("parent"), d.get("mutation"), str(d["hash"]),
-                       str(d["program"]), d.get("loss"), d.get("normalized"), d.get("stderr"),
-                       bool(d.get("diverged", d.get("loss") is None)),
-                       bool(d.get("cached", False)), d.get("worker"),
-                       float(d.get("seconds", 0.0)), float(d.get("time", 0.0)),
-                       d.get("losses"), d.get("task_losses"),
-                       (math.inf if d["hurdle"] is None else d["hurdle"]) if "hurdle" in d
+            hurdle = d.get("hurdle")
+            return cls(_want(d, "id", int), _want(d, "parent", int, None),
+                       _want(d, "mutation", str, None), _want(d, "hash", str),
+                       _want(d, "program", str), _num(d, "loss"), _num(d, "normalized"),
+                       _num(d, "stderr"),
+                       _want(d, "diverged", bool, d.get("loss") is None),
+                       _want(d, "cached", bool, False), _want(d, "worker", str, None),
+                       float(_num(d, "seconds", 0.0)), float(_num(d, "time", 0.0)),
+                       _nums(d, "losses"), _nums(d, "task_losses"),
+                       (math.inf if hurdle is None else _num(d, "hurdle")) if "hurdle" in d
                        else None,
-                       bool(d.get("stopped", False)), bool(d.get("fingerprint_hit", False)),
+                       _want(d, "stopped", bool, False), _want(d, "fingerprint_hit", bool, False),
                        line)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
+
+
+_REQUIRED = object()
+
+
+def _want(d: Dict, key: str, kind, default=_REQUIRED):
+    """``d[key]`` if it is a ``kind`` (not a bool for int), ``default`` if absent or null
+    where a default is given."""
+    if key not in d or d[key] is None and default is not _REQUIRED:
+        if default is _REQUIRED:
+            raise KeyError(key)
+        return default
+    v = d[key]
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        raise TypeError(f"{key} must be {kind.__name__}, got {type(v).__name__}")
+    return v
+
+
+def _num(d: Dict, key: str, default=None):
+    v = d.get(key, default)
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return v
+    raise TypeError(f"{key} must be a number or null, got {type(v).__name__}")
+
+
+def _nums(d: Dict, key: str):
+    v = d.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or not all(
+            x is None or isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        raise TypeError(f"{key} must be a list of numbers")
+    return v
 
 
 def best_distinct(records: List[Record], k: Optional[int] = None,
