@@ -189,7 +189,7 @@ def load(path) -> Program:
     """Read and parse a program file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a leading UTF-8 BOM is allowed
     except OSError as e:
         raise ProgramError(f"cannot read file: {e.strerror or e}", 0, str(path)) from None
     except UnicodeDecodeError:

@@ -173,6 +173,9 @@ def check_task(task: Task) -> None:
     anything."""
     import jax
     name = getattr(task, "name", type(task).__name__)
+    if not (isinstance(task.max_abs_weight, (int, float)) and task.max_abs_weight > 0):
+        raise TaskError(f"task {name}: max_abs_weight must be a number > 0, got "
+                        f"{task.max_abs_weight!r}")
     if not isinstance(task.batch_size, int) or task.batch_size < 0:
         raise TaskError(f"task {name}: batch_size must be an integer >= 0, got "
                         f"{task.batch_size!r}")

@@ -58,20 +58,33 @@ def set_overrides(pairs) -> tuple:
     return values, sources
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("optevo")
+    except Exception:  # not installed (run from a checkout)
+        return "unknown"
+
+
 def build_parser():
     import argparse
     from . import eval as eval_cmd
     from . import discover, export, funnel, search, show, simplify
     ap = argparse.ArgumentParser(
         prog="optevo", description="Discover optimizers by evolutionary program search.")
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap.add_argument("--version", action="version", version=f"optevo {_version()}")
+    sub = ap.add_subparsers(dest="command")
     for module in (eval_cmd, search, show, export, simplify, funnel, discover):
         module.add_parser(sub)
     return ap
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "fn", None) is None:  # bare `optevo`
+        parser.print_help()
+        return EXIT_OK
     try:
         return args.fn(args)
     except OptevoError as e:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 
-from . import add_import, at_least
+from . import UsageError, add_import, at_least
 
 
 def add_parser(sub):
@@ -34,8 +35,14 @@ def run(args) -> int:
     programs = [load(p) for p in args.program]
     task = get_task(args.task)
     at_least("--seeds", args.seeds)
+    if not (math.isfinite(args.lr_scale) and args.lr_scale > 0):
+        raise UsageError(f"--lr-scale must be a finite number > 0, got {args.lr_scale}")
     at_least("--steps", args.steps)
-    ev = Evaluator(task, steps=args.steps, seeds=args.seeds, engine=args.engine)
+    from optevo.dsl.interpreter import encoded_form
+    from optevo.search.core.workers import buckets_for
+    longest = max(len(encoded_form(p).stmts) for p in programs)  # the fast engine's buckets
+    ev = Evaluator(task, steps=args.steps, seeds=args.seeds, engine=args.engine,
+                   buckets=buckets_for(max(32, longest)))
     scores = ev.evaluate(programs, lr_scales=args.lr_scale)
     if args.json:
         for path, s in zip(args.program, scores):

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .config import config_text
+from .configfile import ConfigError, Loc
 from .evolution import RegularizedEvolution, check_resume
 from .holdout import evaluate_holdout, report, summary_figures
 from .progress import Progress, snapshot
@@ -38,12 +39,20 @@ def run_search(cfg, run_dir, resume: bool = False, out=None, holdout: bool = Tru
 
 
 def check_tasks(cfg) -> None:
-    """Every task of ``cfg`` built with its options and run abstractly (``check_task``):
-    a bad option is one line before a run directory or a worker is created."""
+    """What a run checks before it creates anything: every task of ``cfg`` built with its
+    options and run abstractly (``check_task``), and the start program found and no longer
+    than ``search.max_length``; each problem is one line."""
+    from optevo.dsl.library import find_program
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.base import check_task
     for t in cfg.tasks:
         check_task(get_task(t.name, **t.options))
+    start = find_program(cfg.search.start)
+    if len(start.stmts) > cfg.search.max_length:
+        raise ConfigError(Loc("search.max_length"), f"the start program "
+                          f"{cfg.search.start} has {len(start.stmts)} statements, more than "
+                          f"search.max_length ({cfg.search.max_length}): no child could be "
+                          "drawn; raise it")
 
 
 def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:

@@ -50,12 +50,17 @@ class RunDirError(OptevoError, ValueError):
     """A missing, incomplete or unreadable run directory (one line)."""
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: the process's umask (changing it back at once)
+
+
 def atomic_write(path, text: str):
     """Write ``text`` to ``path`` so that a reader (or a crash) sees the old or the new file,
     never a torn one: write a temporary file beside it, fsync, rename over."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would make it (mkstemp makes 0600)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

@@ -1,0 +1,78 @@
+"""Command-line edges that used to end in a traceback or a silent no-op (issue #10), each
+now one line with exit status 2, or the behaviour a user expects."""
+
+import json
+import os
+import stat
+
+import pytest
+import yaml
+
+from optevo.search.cli import main
+from optevo.search.core.rundir import atomic_write
+
+
+def _err(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return rc, err
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["search.max_length=3"], "search.max_length: the start program adam_style has 9 "
+                              "statements, more than search.max_length (3)"),
+    (["task.options.max_abs_weight=-1"], "task digits_mlp: max_abs_weight must be a number "
+                                         "> 0, got -1.0"),
+    (["search.population=1000000000000"], "search.population: expected an integer >= 2 and "
+                                          "<= 1,000,000, got 1000000000000")])
+def test_values_no_run_could_use_are_refused_up_front(tmp_path, capsys, sets, message):
+    argv = ["search", "configs/quick.yaml", "--run-dir", tmp_path / "run", "--workers", "0"]
+    for s in sets:
+        argv += ["--set", s]
+    rc, err = _err(capsys, *argv)
+    assert rc == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_grows_its_buckets_for_a_long_program_and_checks_lr_scale(tmp_path, capsys):
+    body = ["  t0 = g * 1.0"] + [f"  t{i} = t{i - 1} * 1.0" for i in range(1, 40)]
+    prog = tmp_path / "long.py"
+    prog.write_text("\n".join(["def train(w, g, m, v, lr):", *body, "  update = t39 * lr",
+                               "  return update, m, v"]) + "\n")
+    rc = main(["eval", str(prog), "--task", "quadratic", "--steps", "3", "--seeds", "1",
+               "--json"])
+    out = capsys.readouterr()
+    assert rc == 0 and json.loads(out.out)["file"] == str(prog), out.err
+    rc, err = _err(capsys, "eval", prog, "--task", "quadratic", "--lr-scale", "nan")
+    assert rc == 2 and err == "optevo: error: --lr-scale must be a finite number > 0, got nan\n"
+
+
+def test_program_file_with_a_utf8_bom_is_read(tmp_path, capsys):
+    src = open("configs/programs/lion.py", encoding="utf-8").read()
+    p = tmp_path / "bom.py"
+    p.write_bytes(b"\xef\xbb\xbf" + src.encode())
+    assert main(["show", str(p)]) == 0
+    assert "def train" in capsys.readouterr().out
+
+
+def test_version_and_bare_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("optevo ")
+    assert main([]) == 0 and "usage: optevo" in capsys.readouterr().out
+
+
+def test_written_files_are_readable_by_the_group(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "x.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "x.json").st_mode) == 0o644
+
+
+def test_resume_with_a_config_is_refused(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump({"seed": 1}))
+    rc, err = _err(capsys, "search", "configs/quick.yaml", "--resume", tmp_path / "run")
+    assert rc == 2 and "--resume RUN_DIR continues with the run's own config.yaml" in err
