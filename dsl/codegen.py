@@ -13,7 +13,8 @@ one line of ``jax.tree.map``/``jnp`` code written by its op's row (``Op.export``
 string template is an elementwise formula, applied with ``jax.tree.map`` over the tensor
 arguments (scalars are closed over), e.g. safe forms inlined (``x / (y + 1e-08)``,
 ``sqrt(|x|)``), ``interp(x, y, a) = (1.0 - a) * x + a * y``; a function writes a reduction
-with the writer's helpers (``mapped``, ``total``, ``global_norm``, ``let``). Constants stay
+with the writer's helpers (``mapped``, ``total``, ``global_norm``, ``let``, ``per_leaf``:
+a matrix op's per-leaf function, its source copied into the module). Constants stay
 Python floats, so constant arithmetic happens in double as in the reference executor; a
 literal ``epsilon = 1e-8`` becomes the Python float assignment ``epsilon = 1e-08``.
 Scalars (``lr``, constants, reductions) are broadcast at the end. The module's updates
@@ -22,8 +23,10 @@ equal ``dsl.execute.update_fn``'s (negated, as optax adds updates to parameters)
 
 from __future__ import annotations
 
+import inspect
 import json
 import keyword
+import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import ops
@@ -71,6 +74,7 @@ class _Writer:
                     new += "_"
                 self.rename[n] = new
         self.helpers: List[str] = []
+        self.defs: Dict[str, str] = {}  # per-leaf helpers copied from their source (per_leaf)
         self.lines: List[str] = []  # lines written by ``let`` for the current statement
         self.tmp = 0
 
@@ -115,6 +119,20 @@ class _Writer:
             self.need("_total")
             return f"_total({x[0]})"
         return x[0]
+
+    def per_leaf(self, fn, x: Tuple[str, str], scalar_template: str) -> str:
+        """``fn`` applied to each leaf of tensor ``x``: ``fn`` is a self-contained function
+        of one array (it uses only ``jnp``; e.g. ``matrix_ops.orthogonalize_leaf``), whose
+        source is copied into the module as the helper ``_`` + its name, so the export runs
+        the very code the engines run; a scalar ``x`` gets ``scalar_template`` instead."""
+        code, kind = x
+        if kind != TENSOR:
+            return scalar_template.format(code)
+        name = "_" + fn.__name__
+        if name not in self.defs:
+            src = textwrap.dedent(inspect.getsource(fn))
+            self.defs[name] = src.replace(f"def {fn.__name__}(", f"def {name}(", 1)
+        return f"jax.tree.map({name}, {code})"
 
     def global_norm(self, x: Tuple[str, str]) -> str:
         if x[1] == TENSOR:
@@ -229,6 +247,8 @@ def to_module_source(program: Program, name: str = "discovered",
     for h in ("_total", "_global_norm"):
         if h in wr.helpers:
             lines += [_HELPERS[h], ""]
+    for src in wr.defs.values():
+        lines += [src, ""]
     lines += [
         f"def {name}(learning_rate=1.0) -> optax.GradientTransformation:",
         '    """The program as a GradientTransformation (``update`` needs ``params``).',

@@ -40,6 +40,11 @@ class TreeSpace(Space):
             return [jnp.broadcast_to(jnp.sum(leaf), leaf.shape) for leaf in x]
         return x
 
+    def leaf_map(self, f, x, scalar):
+        if isinstance(x, list):
+            return [f(leaf) for leaf in x]
+        return scalar(x)
+
 
 TREE = TreeSpace()
 

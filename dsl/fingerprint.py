@@ -10,8 +10,9 @@ alike; that "very likely" is measured, not proved (``scripts/bench_fingerprint.p
 BENCHMARKS.md "Functional fingerprint (second cache key)").
 
 The math. Fixed inputs, drawn once from ``numpy.random.default_rng(SEED)``: a parameter
-pytree of two leaves of different shapes (``LEAF_SHAPES``: 24 and 8 elements, so per-leaf
-``norm`` differs from the whole-tree reductions ``global_norm``, ``dot``, ``cosine_sim``);
+pytree of two leaves of different shapes (``LEAF_SHAPES``: a 6 x 4 matrix and a vector of 8,
+so per-leaf ``norm`` differs from the whole-tree reductions ``global_norm``, ``dot``,
+``cosine_sim``, and the matrix ops see a non-square matrix and a vector);
 ``w_0`` with entries ``N(0, 1)`` on the first leaf and ``0`` on the second (biases start at
 zero: ``x / |w| * |w|`` and ``x`` differ only there); gradients ``g_1..g_K`` with entries
 ``s * N(0, 1)``, ``s = 10^u``, ``u ~ U(-3, 1)`` per element (piecewise ops such as ``clip``
@@ -103,6 +104,7 @@ from jax import lax
 
 from .interpreter import encoded_form
 from .liveness import live_state
+from .matrix_ops import flat_leaf_map, leaf_shapes_of
 from .ops import OPS, Op, Space
 from .program import INPUTS, STATE, Program, check
 
@@ -124,10 +126,12 @@ _NAN, _PINF, _NINF = 1 << 20, (1 << 20) + 1, (1 << 20) + 2  # exponent tokens (|
 class VectorSpace(Space):
     """Tensors are 1-D float32 arrays of all parameters (leaves concatenated); scalars are
     0-d arrays or Python floats (the reference executor's). ``leaf_total`` sums each leaf's
-    slice and broadcasts it back over that slice."""
+    slice and broadcasts it back over that slice; ``leaf_map`` reshapes each slice to its
+    leaf's shape (``LEAF_SHAPES``)."""
 
-    def __init__(self, leaf_sizes):
-        self.bounds = [int(b) for b in np.cumsum([0] + list(leaf_sizes))]
+    def __init__(self, leaf_shapes):
+        self.shapes = leaf_shapes_of(leaf_shapes)
+        self.bounds = [int(b) for b in np.cumsum([0] + [math.prod(s) for s in self.shapes])]
         self.size = self.bounds[-1]
 
     def is_tensor(self, x) -> bool:
@@ -146,6 +150,11 @@ class VectorSpace(Space):
                  for a, b in zip(self.bounds[:-1], self.bounds[1:])]
         return jnp.concatenate(parts)
 
+    def leaf_map(self, f, x, scalar):
+        if not self.is_tensor(x):
+            return scalar(x)
+        return flat_leaf_map(f, x, self.bounds, self.shapes)
+
 
 class Inputs(NamedTuple):
     w: jnp.ndarray  # (P,) float32
@@ -159,7 +168,7 @@ class Inputs(NamedTuple):
 def _setup() -> Tuple[VectorSpace, Inputs]:
     """The fixed inputs (drawn once per process, identical in every process)."""
     rng = np.random.default_rng(SEED)
-    space = VectorSpace([math.prod(s) for s in LEAF_SHAPES])
+    space = VectorSpace(LEAF_SHAPES)
     n = space.size
     w = rng.standard_normal(n)
     w[space.bounds[-2]:] = 0.0  # the last leaf starts at zero, as biases do

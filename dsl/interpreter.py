@@ -3,7 +3,8 @@
 A program becomes integer arrays (op variant, argument registers, destination) plus its
 constants. The interpreter keeps two register banks for a batch of ``Ns`` seeds at once:
 
-* tensor registers ``T``: ``(NT, Ns, P)``, the parameters flattened to one vector of ``P``;
+* tensor registers ``T``: ``(NT, Ns, P)``, the parameters flattened to one vector of ``P``
+  (the leaves' static shapes are known, so the matrix ops reshape slices of it);
   slots 0-3 hold ``w, g, m, v`` and persist across steps (they are the loop carry);
 * scalar registers ``S``: ``(NS, Ns, 1)``: ``lr``, statement results and the constants.
   Scalars never occupy full-size registers.
@@ -22,6 +23,7 @@ the same formulas. Literals (``name = c``) are inlined at encoding
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import jax.numpy as jnp
@@ -29,6 +31,7 @@ import numpy as np
 from jax import lax
 
 from .liveness import strip_dead
+from .matrix_ops import flat_leaf_map, leaf_shapes_of
 from .ops import CONSTANT, LITERAL, MAX_ARITY, OP_LIST, OPS, SCALAR, TENSOR, Space
 from .program import INPUT_KINDS, INPUTS, Program, check, inline_literals
 
@@ -37,10 +40,14 @@ N_ARGS = MAX_ARITY + 1  # the arguments and, for interp with a constant weight, 
 
 
 class FlatSpace(Space):
-    """Tensors are ``(Ns, P)`` arrays, scalars ``(Ns, 1)``; leaves are slices of the last axis."""
+    """Tensors are ``(Ns, P)`` arrays, scalars ``(Ns, 1)``; leaves are slices of the last axis.
 
-    def __init__(self, leaf_sizes: Sequence[int]):
-        self.bounds = np.cumsum([0] + list(leaf_sizes))
+    ``leaf_shapes``: each leaf's static shape (a plain size ``n`` is the 1-D leaf ``(n,)``);
+    the matrix ops (``leaf_map``) slice, reshape and re-join inside the compiled program."""
+
+    def __init__(self, leaf_shapes: Sequence):
+        self.shapes = leaf_shapes_of(leaf_shapes)
+        self.bounds = np.cumsum([0] + [math.prod(s) for s in self.shapes])
         self.size = int(self.bounds[-1])
 
     def map(self, f, *args):
@@ -56,6 +63,11 @@ class FlatSpace(Space):
                                   x.shape[:-1] + (int(b - a),))
                  for a, b in zip(self.bounds[:-1], self.bounds[1:])]
         return jnp.concatenate(parts, axis=-1)
+
+    def leaf_map(self, f, x, scalar):
+        if x.shape[-1] != self.size:  # a scalar
+            return scalar(x)
+        return flat_leaf_map(f, x, self.bounds, self.shapes)
 
 
 # Columns of a statement's row in Code.rows: one row is read per statement (one small
@@ -163,10 +175,11 @@ def _variant_table(space: FlatSpace):
 
 
 class Interpreter:
-    """Runs encoded programs of at most ``length`` live statements on flat parameters."""
+    """Runs encoded programs of at most ``length`` live statements on flat parameters whose
+    leaves have the shapes ``leaf_shapes`` (sizes allowed: a size is a 1-D leaf)."""
 
-    def __init__(self, leaf_sizes: Sequence[int], length: int, unroll: bool = False):
-        self.space = FlatSpace(leaf_sizes)
+    def __init__(self, leaf_shapes: Sequence, length: int, unroll: bool = False):
+        self.space = FlatSpace(leaf_shapes)
         self.length = length
         self.unroll = unroll
         table = _variant_table(self.space)

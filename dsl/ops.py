@@ -10,7 +10,8 @@ module names an op's formula or properties. Adding an op is one row: append it t
 ``_ROWS``, or at run time ``register_op(Op(...))`` (``registered(op)`` is a context manager
 that removes it again). ``OPS``, ``OP_LIST``, ``INFIX`` and the alias map are live views of
 the table, so code that imported them sees a registered op; an engine built afterwards has
-it in its switch table.
+it in its switch table. The matrix-aware rows (``orthogonalize``, ``row_mean``,
+``col_mean``) live in ``dsl/matrix_ops.py`` and are registered when ``optevo.dsl`` loads.
 
 Functions are those of the paper's release (google/automl ``hero/fn_lib.py``, Chen et al.
 2023), with ``clip(x, c)`` added and ``interp`` as the printed name of ``interpolate``. The
@@ -51,7 +52,8 @@ EPS = 1e-8  # the safe-division epsilon: export templates write it as {eps}
 class Space:
     """How values are represented. ``map`` applies an elementwise function, broadcasting
     scalars over tensors; ``total`` sums every element of a value into a scalar;
-    ``leaf_total`` sums each parameter leaf and broadcasts the sum back over that leaf."""
+    ``leaf_total`` sums each parameter leaf and broadcasts the sum back over that leaf;
+    ``leaf_map`` maps each leaf in its own shape (so a space knows the leaves' shapes)."""
 
     def map(self, f, *args):  # pragma: no cover - interface
         raise NotImplementedError
@@ -60,6 +62,11 @@ class Space:
         raise NotImplementedError
 
     def leaf_total(self, x):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def leaf_map(self, f, x, scalar):  # pragma: no cover - interface
+        """``f`` on each parameter leaf of tensor ``x`` in the leaf's own shape (``f`` keeps
+        the shape); ``scalar(x)`` for a scalar ``x`` (the matrix ops, ``dsl/matrix_ops.py``)."""
         raise NotImplementedError
 
 

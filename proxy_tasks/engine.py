@@ -72,6 +72,7 @@ class _Loop:
         self.steps = int(steps or task.steps)
         params0 = task.init_params(jax.random.PRNGKey(0))
         _, self.unravel = ravel_pytree(params0)
+        self.leaf_shapes = [tuple(np.shape(x)) for x in jax.tree.leaves(params0)]
         self.leaf_sizes = [int(np.size(x)) for x in jax.tree.leaves(params0)]
 
     def start(self, k_init):
@@ -128,7 +129,7 @@ class FastEngine(_Loop):
     def _loop(self, length: int):
         if length in self._compiled:
             return self._compiled[length]
-        interp = Interpreter(self.leaf_sizes, length)
+        interp = Interpreter(self.leaf_shapes, length)  # static shapes: matrix ops
 
         def train(code, seeds, lr_scales):
             k_init, k_data = _seed_keys(seeds)
