@@ -127,6 +127,7 @@ class FunnelConfig(Model):
     pin_cores: bool = True
     reference: str = "optax_adamw"
     pass_margin_se: float = Field(0.0, ge=0)
+    keep_all: bool = False  # every candidate runs every stage (a table, not a selection)
     baselines: Dict[str, Dict[str, Any]] = DEFAULT_BASELINES
     defaults: StageDefaults = Field(StageDefaults(), exclude=True)
     stages: Tuple[Stage, ...] = Field(min_length=1, strict=False, json_schema_extra={

@@ -174,7 +174,7 @@ class Funnel:
                 text = rep.stage_markdown(self.cfg, si, stage, rows)
                 atomic_write(self.out / rep.stage_file(si, stage), text)
                 self.say(text)
-                passed = {r["candidate"] for r in rows if r["passes"]}
+                passed = {r["candidate"] for r in rows if r["passes"] or self.cfg.keep_all}
                 alive = [c for c in alive if c.name in passed]
                 self._save_elapsed()
                 if not alive:
