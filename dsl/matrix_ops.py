@@ -169,11 +169,13 @@ def register_rows():
 
 def set_searchable(flag: bool = True):
     """Let random statements (the search's insert mutation) draw the matrix ops, or not.
-    Engines and workers built afterwards see it; a running search's workers do not."""
+    The rows are replaced in place: op indices (an engine's switch table) do not move."""
     import dataclasses
-    for name in MATRIX_OPS:
-        row = unregister_op(name)
-        register_op(dataclasses.replace(row, search=bool(flag)))
+    from . import ops as _ops
+    for i, row in enumerate(_ops._ROWS):
+        if row.name in MATRIX_OPS and row.search != bool(flag):
+            _ops._ROWS[i] = dataclasses.replace(row, search=bool(flag))
+    _ops._reindex()
 
 
 def matrix_view(shape: Sequence[int]) -> Tuple[int, int]:

@@ -118,6 +118,8 @@ class SearchConfig(Model):
     fingerprint: bool = key(False, "also give a child the fitness of an earlier program with "
                             "the same functional fingerprint (outputs of a few steps on fixed "
                             "inputs; dsl/fingerprint.py)")
+    matrix_ops: bool = key(False, "let inserted statements draw the matrix ops orthogonalize, "
+                           "row_mean, col_mean (dsl/matrix_ops.py; Muon is then reachable)")
     hurdle_quantile: float = key(0.5, "the hurdle: this quantile of the population's hurdle "
                                  "figures (a child worse than it is not trained further)",
                                  gt=0, le=1)

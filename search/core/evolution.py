@@ -30,6 +30,7 @@ from optevo.dsl.canon import program_hash
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.fingerprint import fingerprint
 from optevo.dsl.library import find_program
+from optevo.dsl.matrix_ops import set_searchable
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import normalize
 
@@ -103,6 +104,7 @@ class RegularizedEvolution:
         self.hurdle = cfg.search.hurdle_seeds  # None: every child trained on all its seeds
         self.cleared: Dict[int, Dict] = {}  # child id -> its hurdle result, rest in flight
         self.use_fingerprint = cfg.search.fingerprint  # a second cache key (dsl.fingerprint)
+        set_searchable(cfg.search.matrix_ops)  # the driver draws mutations
         self.fp_in_flight: Dict[str, str] = {}  # fingerprint in flight -> hash in flight
         self.fp_of_hash: Dict[str, str] = {}
         self.worker_pids: Dict[str, int] = {}
