@@ -280,7 +280,7 @@ def test_search_draws_matrix_ops_only_when_enabled(tmp_path):
     for flag in (False, True):
         cfg = config_from_dict({
             "seed": 2, "task": {"name": "quadratic", "steps": 5, "seeds": 1},
-            "search": {"population": 6, "tournament": 2, "max_evals": 40, "max_length": 16,
+            "search": {"population": 6, "tournament": 2, "max_evals": 24, "max_length": 16,
                        "matrix_ops": flag, "mutations": {"insert": 1.0, "delete": 0,
                                                          "change_arg": 0, "scale_const": 0}},
             "workers": {"count": 0}, "progress": {"enabled": False}})
