@@ -76,3 +76,27 @@ def test_resume_with_a_config_is_refused(tmp_path, capsys):
     (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump({"seed": 1}))
     rc, err = _err(capsys, "search", "configs/quick.yaml", "--resume", tmp_path / "run")
     assert rc == 2 and "--resume RUN_DIR continues with the run's own config.yaml" in err
+
+
+def test_one_way_to_name_a_program(tmp_path, capsys):
+    """A file, a library name, or RUN_DIR:ID, in show, eval and simplify; else one line."""
+    assert main(["show", "lion"]) == 0
+    lion = capsys.readouterr().out
+    assert main(["show", "configs/programs/lion.py"]) == 0
+    assert capsys.readouterr().out == lion
+    assert main(["eval", "lion", "--task", "quadratic", "--steps", "3", "--seeds", "1",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["file"] == "lion"
+    assert main(["simplify", "signum", "--exact-only"]) == 0
+    capsys.readouterr()
+    rc, err = _err(capsys, "show", "lino")
+    assert rc == 2 and err == ("optevo: error: lino: no such program file, library program "
+                               "or RUN_DIR:ID (did you mean lion?)\n")
+
+
+def test_os_errors_are_one_line(tmp_path, capsys):
+    """A path that cannot be written (here: its parent is a file) is one line, exit 2."""
+    (tmp_path / "afile").write_text("x")
+    rc, err = _err(capsys, "export", "lion", "--format", "optax", "-o",
+                   tmp_path / "afile" / "m.py")
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("optevo: error: "), err

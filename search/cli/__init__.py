@@ -96,3 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
         return EXIT_OK
+    except OSError as e:  # a read-only directory, a full disk, a path that is a file, ...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"optevo: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE

@@ -10,7 +10,8 @@ from . import UsageError, add_import, at_least
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="train a task with program files and report their fitness")
-    p.add_argument("program", nargs="+", help="program files (the paper's text form)")
+    p.add_argument("program", nargs="+",
+                   help="programs: files, library names (lion) or RUN_DIR:ID")
     p.add_argument("--task", required=True, help="proxy task name (e.g. digits_mlp)")
     p.add_argument("--steps", type=int, help="training steps (default: the task's)")
     p.add_argument("--seeds", type=int, help="number of seeds, 0..K-1 (default: the task's)")
@@ -25,14 +26,14 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from optevo.dsl import load
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
     from optevo.search.core.plugins import import_plugins
     enable_compile_cache()
     import_plugins(args.imports)
-    programs = [load(p) for p in args.program]
+    from optevo.search.core.inspect import load_ref
+    programs = [load_ref(p)[0] for p in args.program]
     task = get_task(args.task)
     at_least("--seeds", args.seeds)
     if not (math.isfinite(args.lr_scale) and args.lr_scale > 0):

@@ -12,7 +12,8 @@ from . import at_least
 def add_parser(sub):
     p = sub.add_parser("show", help="print program files in canonical form, or the best "
                                     "programs of a run directory")
-    p.add_argument("program", nargs="+", help="program files, or one RUN_DIR")
+    p.add_argument("program", nargs="+",
+                   help="programs (files, library names, RUN_DIR:ID), or one RUN_DIR")
     p.add_argument("--top", type=int, default=5, help="RUN_DIR: how many best programs (5)")
     p.add_argument("--json", action="store_true", help="RUN_DIR: one JSON object per program")
     p.set_defaults(fn=cmd_show)
@@ -36,11 +37,11 @@ def add_parser(sub):
 
 
 def cmd_show(args) -> int:
-    from optevo.dsl import load
     if len(args.program) == 1 and Path(args.program[0]).is_dir():
         from optevo.search.core.inspect import show_run
         return show_run(args.program[0], at_least("--top", args.top), args.json)
-    for p in [load(x) for x in args.program]:
+    from optevo.search.core.inspect import load_ref
+    for p in [load_ref(x)[0] for x in args.program]:
         sys.stdout.write(p.text())
     return 0
 

@@ -79,7 +79,6 @@ def _evaluator(args, task_cfg):
 
 
 def run(args, out=None) -> int:
-    from optevo.dsl.parse import load
     from optevo.simplify import simplify_exact_report, simplify_guided, tune_lr_scale
     out = out or sys.stdout
     say = (lambda s: print(s, file=out, flush=True))
@@ -103,10 +102,9 @@ def run(args, out=None) -> int:
         cfg = run.config()
         task_cfg = cfg.task if cfg else None
         say(f"# best program of {target}: id {pid}, loss {loss:.4f}")
-    elif target.exists():
-        program = load(target)
-    else:
-        raise UsageError(f"{target}: no such file or directory")
+    else:  # a file, a library name or RUN_DIR:ID
+        from optevo.search.core.inspect import load_ref
+        program = load_ref(args.target)[0]
     say(f"# input: {len(program.stmts)} statements")
     exact, steps = simplify_exact_report(program, strict=args.strict)
     say(f"# exact passes{' (strict)' if args.strict else ''}: "

@@ -18,22 +18,27 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from optevo.dsl import load, parse
+from optevo.dsl import parse
+from optevo.dsl.library import find_program, library_names
 from optevo.simplify import simplify_exact
 
 from .rundir import RunDir, RunDirError, best_distinct, hash_counts
 
 
 def load_ref(ref: str):
-    """A program from a file, or from ``RUN_DIR:ID``; returns (program, label)."""
+    """The one way to name a program everywhere (eval, show, simplify, export, diff, analyze,
+    funnel): a program file, a library name (``lion``) or ``RUN_DIR:ID``; returns (program,
+    label). Anything else is one line listing what it could have been."""
     head, sep, tail = str(ref).rpartition(":")
     if sep and Path(head).is_dir():
         rec = RunDir.existing(head).record(tail)
         return parse(rec.program), f"{head}:{rec.id}"
-    path = Path(ref)
-    if not path.is_file():
-        raise RunDirError(f"{ref}: no such program file (or RUN_DIR:ID)")
-    return load(path), str(ref)
+    if not Path(ref).is_file() and str(ref) not in library_names():
+        close = difflib.get_close_matches(str(ref), library_names(), n=1, cutoff=0.6)
+        raise RunDirError(f"{ref}: no such program file, library program or RUN_DIR:ID"
+                          + (f" (did you mean {close[0]}?)" if close else
+                             f"; library: {', '.join(library_names())}"))
+    return find_program(ref), str(ref)
 
 
 def _fmt(x, spec=".4f", none="—") -> str:

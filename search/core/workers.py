@@ -17,6 +17,7 @@ import dataclasses
 import os
 import re
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from optevo.dsl.errors import OptevoError
@@ -279,6 +280,10 @@ class RayPool:
         import ray
         self.ray = ray
         self.watch = None
+        # Ray starts its processes with fork+exec, which is safe; the warning Python gives
+        # for a fork in a multithreaded (JAX) process would only clutter the console
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                category=RuntimeWarning)
         if not ray.is_initialized():
             if address:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=False)

@@ -20,6 +20,7 @@ from optevo.dsl.parse import parse
 from optevo.proxy_tasks.optax_baselines import parse_spec, spec_text
 from optevo.simplify import simplify_exact
 
+from ..core.inspect import load_ref
 from ..core.rundir import RunDir, RunDirError, best_distinct
 from .config import FunnelConfig, Stage
 
@@ -105,13 +106,14 @@ def make_candidates(cfg: FunnelConfig, inputs: List[str], top: int, say=print
                 raise RunDirError(f"{path}: the run has no trained program besides the start")
             items = [(n, p, f"{path}") for n, p in progs]
         else:
-            p = find_program(item)
+            p = load_ref(item)[0]  # a file, a library name or RUN_DIR:ID
             h = program_hash(p)
             if h in seen:
                 say(f"optevo funnel: {item} computes the same as an earlier candidate; skipped")
                 continue
             seen.add(h)
-            items = [(path.stem, p, item)]
+            items = [(path.stem.replace(":", "_") if path.suffix else
+                      str(item).replace("/", "_").replace(":", "_").strip("_."), p, item)]
         taken = {c.name for c in cands}
         for name, p, src in items:
             base, n = name, 2

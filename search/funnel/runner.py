@@ -94,7 +94,7 @@ class Funnel:
         by_name = {c.name: c for c in cands}
         inflight = set()
         done_names = set()
-        n_jobs, last = 0, time.time()
+        n_jobs, last, said = 0, time.time(), None
         while True:
             todo, decisions = [], {}
             for c in cands:
@@ -133,8 +133,8 @@ class Funnel:
                         "worker": rec["worker"]})
                     inflight.discard(key)
                     n_jobs += 1
-            if time.time() - last > 30:
-                last = time.time()
+            if time.time() - last > 30 and (n_jobs, len(decisions)) != said:
+                last, said = time.time(), (n_jobs, len(decisions))
                 self.say(f"  {stage.name}: {n_jobs} jobs done here, {len(decisions)}/"
                          f"{len(cands)} optimizers settled")
                 self._save_elapsed()
