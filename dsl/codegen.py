@@ -26,6 +26,7 @@ from __future__ import annotations
 import inspect
 import json
 import keyword
+import math
 import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -160,9 +161,15 @@ def _docstring_program(program: Program) -> str:
 
 
 def to_module_source(program: Program, name: str = "discovered",
-                     source: Optional[str] = None) -> str:
-    """The text of a self-contained Python module defining ``name(learning_rate=1.0)``, an
-    ``optax.GradientTransformation`` that runs ``program`` (see the module docstring)."""
+                     source: Optional[str] = None, lr_multiplier: float = 1.0) -> str:
+    """The text of a self-contained Python module defining ``name(learning_rate=M)``, an
+    ``optax.GradientTransformation`` that runs ``program`` (see the module docstring); ``M``
+    (``lr_multiplier``, default 1: the program as written) is a tuned multiplier of its
+    ``lr`` input, e.g. the search's calibration or the funnel's choice."""
+    if not (isinstance(lr_multiplier, (int, float)) and math.isfinite(lr_multiplier)
+            and lr_multiplier > 0):
+        raise ValueError(f"the lr multiplier must be a finite number > 0, got {lr_multiplier}")
+    lr_default = repr(float(lr_multiplier))
     if not name.isidentifier() or keyword.iskeyword(name) or name in _RESERVED \
             or name.startswith("_"):
         raise ValueError(f"{name!r} is not a usable Python function name")
@@ -250,11 +257,13 @@ def to_module_source(program: Program, name: str = "discovered",
     for src in wr.defs.values():
         lines += [src, ""]
     lines += [
-        f"def {name}(learning_rate=1.0) -> optax.GradientTransformation:",
+        f"def {name}(learning_rate={lr_default}) -> optax.GradientTransformation:",
         '    """The program as a GradientTransformation (``update`` needs ``params``).',
         "",
         "    ``learning_rate`` (a float or an optax schedule of the step count) is the program's",
-        "    ``lr`` input; the program scales it itself, so 1.0 runs it as written.",
+        "    ``lr`` input; the program scales it itself, so 1.0 runs it as written."
+        + ("" if lr_default == "1.0" else f"\n    The default, {lr_default}, is its tuned lr "
+           "multiplier."),
         '    """',
         "",
         "    def init_fn(params):",

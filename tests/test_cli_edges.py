@@ -100,3 +100,31 @@ def test_os_errors_are_one_line(tmp_path, capsys):
     rc, err = _err(capsys, "export", "lion", "--format", "optax", "-o",
                    tmp_path / "afile" / "m.py")
     assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("optevo: error: "), err
+
+
+def test_export_carries_a_tuned_lr_multiplier(tmp_path, capsys):
+    """``--lr-multiplier X`` makes X the default learning_rate: the module then trains as
+    the program at X times its lr input (checked against the library's reference path)."""
+    import importlib.util
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    from optevo.dsl.export import to_optax
+    from optevo.dsl.library import find_program
+    out = tmp_path / "m.py"
+    assert main(["export", "signum", "-o", str(out), "--lr-multiplier", "4"]) == 0
+    spec = importlib.util.spec_from_file_location("m", out)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    params = {"w": jnp.arange(3.0)}
+    grads = {"w": jnp.array([0.5, -1.0, 2.0])}
+    tx, ref, one = mod.discovered(), to_optax(find_program("signum"), 4.0), mod.discovered(1.0)
+    u, _ = tx.update(grads, tx.init(params), params)
+    r, _ = ref.update(grads, ref.init(params), params)
+    u1, _ = one.update(grads, one.init(params), params)
+    np.testing.assert_allclose(u["w"], r["w"], rtol=1e-6)
+    np.testing.assert_allclose(u["w"], 4 * u1["w"], rtol=1e-6)  # signum: update ~ lr
+    assert "learning_rate=4.0" in out.read_text()
+    rc, err = _err(capsys, "export", "signum", "--lr-multiplier", "nan")
+    assert rc == 2 and "finite number > 0" in err

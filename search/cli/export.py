@@ -12,7 +12,8 @@ from . import UsageError
 FORMATS = ("optax",)
 
 
-def export_program(ref: str, fmt: str = "optax", output=None, name: str = "discovered") -> str:
+def export_program(ref: str, fmt: str = "optax", output=None, name: str = "discovered",
+                   lr_multiplier: float = 1.0) -> str:
     """Write (or return) the module for the program ``ref``; returns the source text."""
     from optevo.dsl.codegen import to_module_source
     from optevo.search.core.inspect import load_ref
@@ -20,7 +21,10 @@ def export_program(ref: str, fmt: str = "optax", output=None, name: str = "disco
         raise UsageError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
     program, label = load_ref(ref)
     try:
-        source = to_module_source(program, name=name, source=label)
+        if lr_multiplier != 1.0:
+            label = f"{label}, with its lr multiplied by {lr_multiplier:g} (--lr-multiplier)"
+        source = to_module_source(program, name=name, source=label,
+                                  lr_multiplier=lr_multiplier)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if output:
@@ -32,9 +36,11 @@ def export_program(ref: str, fmt: str = "optax", output=None, name: str = "disco
 
 
 def run(args) -> int:
-    source = export_program(args.program, args.format, args.output, args.name)
+    source = export_program(args.program, args.format, args.output, args.name,
+                            args.lr_multiplier)
     if args.output:
-        print(f"wrote {args.output}: import it and call {args.name}(learning_rate=1.0)",
+        print(f"wrote {args.output}: import it and call {args.name}() (learning_rate "
+              f"{args.lr_multiplier:g} by default)",
               file=sys.stderr)
     else:
         sys.stdout.write(source)
@@ -44,7 +50,11 @@ def run(args) -> int:
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "export", help="write a program as a self-contained optax module")
-    p.add_argument("program", help="program file, or RUN_DIR:ID")
+    p.add_argument("program", help="program file, library name, or RUN_DIR:ID")
+    p.add_argument("--lr-multiplier", type=float, default=1.0,
+                   help="the default learning_rate of the exported function: a tuned "
+                        "multiplier of the program's lr input (e.g. the search's calibrated "
+                        "start_lr_scale, or the funnel's lr multiplier); default 1 (as written)")
     p.add_argument("--format", choices=FORMATS, default="optax",
                    help="what to write (optax: a GradientTransformation module)")
     p.add_argument("-o", "--output", help="output .py file (default: print)")
