@@ -14,7 +14,9 @@ DEFAULT_POPULATION = 1000  # for a run directory without a config
 
 def progress_series(run_dir) -> Dict[str, List[float]]:
     """Per evaluation (log order): normalized fitness (inf = diverged), best so far, and the
-    median of the last P evaluations (the population of regularized evolution)."""
+    quartiles (q25, median, q75) of the last P evaluations (the population of regularized
+    evolution; a diverged one counts as +inf); and the held-out figures, if any: for each
+    re-checked program, its position in the log and its held-out loss / the tuned start's."""
     import numpy as np
     run = RunDir.existing(run_dir)
     records = run.nonempty_records()
@@ -29,9 +31,19 @@ def progress_series(run_dir) -> Dict[str, List[float]]:
     cfg = run.config()
     p = max(1, cfg.search.population if cfg else DEFAULT_POPULATION)
     best = np.minimum.accumulate(fit)
-    median = np.array([np.median(fit[max(0, i + 1 - p):i + 1]) for i in range(len(fit))])
-    return {"fitness": fit.tolist(), "best": best.tolist(), "median": median.tolist(),
-            "population": p}
+    with np.errstate(invalid="ignore"):  # windows holding diverged (+inf) evaluations
+        q = np.array([np.quantile(fit[max(0, i + 1 - p):i + 1], (0.25, 0.5, 0.75))
+                      for i in range(len(fit))]).reshape(len(fit), 3)
+    q[np.isnan(q)] = np.inf
+    pos = {r.id: i + 1 for i, r in enumerate(records)}
+    rows = run.holdout_rows() if run.file("holdout.jsonl").exists() else []
+    start = next((r.get("holdout") for r in rows if r.get("id") == 0), None)
+    held = [(pos[r["id"]], r["holdout"] / start) for r in rows
+            if isinstance(r.get("id"), int) and r["id"] in pos and r["id"] != 0
+            and r.get("holdout") is not None and start]
+    return {"fitness": fit.tolist(), "best": best.tolist(), "q25": q[:, 0].tolist(),
+            "median": q[:, 1].tolist(), "q75": q[:, 2].tolist(), "population": p,
+            "holdout": held}
 
 
 def plot_progress(run_dir, out: Optional[str] = None) -> Path:
@@ -41,7 +53,8 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
     import numpy as np
 
     s = progress_series(run_dir)
-    fit, best, med = (np.asarray(s[k]) for k in ("fitness", "best", "median"))
+    fit, best, med, q25, q75 = (np.asarray(s[k], np.float64)
+                                for k in ("fitness", "best", "median", "q25", "q75"))
     x = np.arange(1, len(fit) + 1)
     out = Path(out) if out else Path(run_dir) / "progress.png"
     # the best programs (often well below 1) and a population median that can sit far above
@@ -56,8 +69,16 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
     ax.scatter(x[shown], fit[shown], s=6, color="0.6", alpha=0.5, lw=0, label="evaluations")
     ax.plot(x, np.where(np.isfinite(best), best, np.nan), color="tab:blue", lw=2.6,
             drawstyle="steps-post", label="best so far", zorder=2)
-    ax.plot(x, np.where(np.isfinite(med), med, np.nan), color="tab:orange", lw=1.3,
-            label=f"population median (last {s['population']} evaluations)", zorder=3)
+    band = np.isfinite(q25)
+    ax.fill_between(x, np.where(band, q25, np.nan), np.where(np.isfinite(q75), q75, hi * 10),
+                    where=band, color="tab:orange", alpha=0.22, lw=0, zorder=1,
+                    label=f"population quartiles (last {s['population']} evaluations)")
+    ax.plot(x, np.where(np.isfinite(med), med, np.nan), color="tab:orange", lw=0.9,
+            alpha=0.8, label="population median", zorder=3)
+    if s["holdout"]:
+        hx, hy = zip(*s["holdout"])
+        ax.scatter(hx, hy, marker="*", s=90, color="tab:red", edgecolor="black", lw=0.5,
+                   zorder=5, label="held-out (fresh seeds) / tuned start's")
     ax.axhline(1.0, color="black", ls="--", lw=1.2, label="start program, lr tuned")
     if hi / lo > 4:  # log scale only where the range needs it
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -74,8 +95,9 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
                  f"{n_div} diverged; best {_fmt(float(best[-1]), '.3f')})")
     ax.grid(alpha=0.3)
     ax.grid(alpha=0.15, which="minor")
-    ax.legend(loc="best", fontsize=9, framealpha=0.9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.13, 1, 1))  # the legend below the axes, off the data
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
+               frameon=False)
     fig.savefig(out)
     plt.close(fig)
     return out
