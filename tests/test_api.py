@@ -63,6 +63,14 @@ def test_summary_holds_numbers_against_both_tuned_baselines(finished):
     assert s["trained"] == 16
     report = (finished.path / "report.md").read_text()
     assert "diff vs tuned AdamW" in report and "optax AdamW (tuned)" in report
+    # the hypergradient Adam and the learned LSTM optimizer are baselines too (issue #12)
+    for b in ("optax_hyper_adam", "optax_l2l"):
+        assert held[b]["program"].startswith("optax:" + b[len("optax_"):])
+        assert held[b]["diff_adamw"] is not None and b in s["baseline_holdout_losses"]
+        mean, se = s["best_diff_vs_baselines"][b]
+        d = np.array(best["holdout_losses"]) - np.array(held[b]["holdout_losses"])
+        assert mean == pytest.approx(d.mean()) and se > 0
+    assert "hyper_adam (baseline, lr tuned)" in report and "l2l (baseline" in report
 
 
 def test_to_optax_trains(finished):

@@ -1,7 +1,7 @@
 """The ``optevo`` command line: the only place that prints errors and chooses exit codes.
 
 One module per command (``eval``, ``search``, ``show``/``lineage``/``plot``/``diff``,
-``export``, ``simplify``, ``funnel``, ``discover``, ``analyze``), each with
+``export``, ``simplify``, ``funnel``, ``discover``, ``analyze``, ``l2l``), each with
 ``add_parser(subparsers)`` and a ``run(args)`` that calls the library. Library code raises :class:`~optevo.dsl.errors.OptevoError`
 subclasses (``ProgramError``, ``ConfigError``, ``RunDirError``, ...) whose text is one line
 naming the file, line or key; :func:`main` prints it as ``optevo: error: ...`` and exits with
@@ -69,12 +69,13 @@ def _version() -> str:
 def build_parser():
     import argparse
     from . import eval as eval_cmd
-    from . import analyze, discover, export, funnel, search, show, simplify
+    from . import analyze, discover, export, funnel, l2l, search, show, simplify
     ap = argparse.ArgumentParser(
         prog="optevo", description="Discover optimizers by evolutionary program search.")
     ap.add_argument("--version", action="version", version=f"optevo {_version()}")
     sub = ap.add_subparsers(dest="command")
-    for module in (eval_cmd, search, show, export, simplify, funnel, discover, analyze):
+    for module in (eval_cmd, search, show, export, simplify, funnel, discover, analyze,
+                   l2l):
         module.add_parser(sub)
     return ap
 

@@ -1,4 +1,11 @@
-"""``optevo eval PROGRAM... --task T``: train a task with program files, print their fitness."""
+"""``optevo eval PROGRAM... --task T [--baseline NAME]...``: train a task with programs and
+optax baselines, print their fitness.
+
+A program is a file, a library name or ``RUN_DIR:ID``. A baseline is a kind of
+``optevo.proxy_tasks.optax_baselines`` with its defaults (``adamw``, ``lion``, ``hyper_sgd``,
+``hyper_sgdm``, ``hyper_adam``, ``l2l``) or a one-line spec with overrides
+(``"optax:hyper_sgd levels=2 learning_rate=0.5"``); ``--lr-scale`` multiplies its learning
+rate as it does a program's lr input."""
 
 from __future__ import annotations
 
@@ -8,9 +15,19 @@ import math
 from . import UsageError, add_import, at_least
 
 
+def _baseline(name: str) -> str:
+    """The spec line of ``--baseline NAME`` (a one-line UsageError if it is none)."""
+    from optevo.proxy_tasks.optax_baselines import baseline_spec
+    try:
+        return baseline_spec(name)
+    except ValueError as e:
+        raise UsageError(f"--baseline {name!r}: {e}") from None
+
+
 def add_parser(sub):
-    p = sub.add_parser("eval", help="train a task with program files and report their fitness")
-    p.add_argument("program", nargs="+",
+    p = sub.add_parser("eval", help="train a task with programs (and optax baselines) and "
+                                    "report their fitness")
+    p.add_argument("program", nargs="*",
                    help="programs: files, library names (lion) or RUN_DIR:ID")
     p.add_argument("--task", required=True, help="proxy task name (e.g. digits_mlp)")
     p.add_argument("--steps", type=int, help="training steps (default: the task's)")
@@ -19,6 +36,9 @@ def add_parser(sub):
                    help="multiply the program's lr input by this (default 1)")
     p.add_argument("--engine", choices=["fast", "jit"], default="fast",
                    help="fast interpreter (default) or per-program jax.jit reference path")
+    p.add_argument("--baseline", action="append", default=[], metavar="NAME",
+                   help="an optax baseline: a kind (adamw, lion, hyper_sgd, hyper_sgdm, "
+                        "hyper_adam, l2l) or a spec line 'optax:KIND k=v ...' (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per program")
     add_import(p)
     p.set_defaults(fn=run)
@@ -26,36 +46,44 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from optevo.dsl.interpreter import encoded_form
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
+    from optevo.search.core.inspect import load_ref
     from optevo.search.core.plugins import import_plugins
+    from optevo.search.core.workers import buckets_for
     enable_compile_cache()
     import_plugins(args.imports)
-    from optevo.search.core.inspect import load_ref
+    if not args.program and not args.baseline:
+        raise UsageError("give programs, --baseline NAME, or both")
+    specs = [_baseline(b) for b in args.baseline]
     programs = [load_ref(p)[0] for p in args.program]
     task = get_task(args.task)
     at_least("--seeds", args.seeds)
+    at_least("--steps", args.steps)
     if not (math.isfinite(args.lr_scale) and args.lr_scale > 0):
         raise UsageError(f"--lr-scale must be a finite number > 0, got {args.lr_scale}")
-    at_least("--steps", args.steps)
-    from optevo.dsl.interpreter import encoded_form
-    from optevo.search.core.workers import buckets_for
-    longest = max(len(encoded_form(p).stmts) for p in programs)  # the fast engine's buckets
+    longest = max([len(encoded_form(p).stmts) for p in programs] + [0])
     ev = Evaluator(task, steps=args.steps, seeds=args.seeds, engine=args.engine,
-                   buckets=buckets_for(max(32, longest)))
-    scores = ev.evaluate(programs, lr_scales=args.lr_scale)
+                   buckets=buckets_for(max(32, longest)))  # a long program gets its bucket
+    scores = ev.evaluate(programs, lr_scales=args.lr_scale) if programs else []
+    if specs:
+        from optevo.proxy_tasks.optax_baselines import OptaxEngine
+        runs = OptaxEngine(task, args.steps).run(specs, ev.seeds, args.lr_scale)
+        scores += [ev.score_runs(r, ev.seeds) for r in runs]
+    names = list(args.program) + specs
     if args.json:
-        for path, s in zip(args.program, scores):
+        for path, s in zip(names, scores):
             rec = {"file": path, "task": task.name, "steps": ev.steps, "engine": args.engine,
                    "lr_scale": args.lr_scale, **s.to_json()}
             print(json.dumps(rec))
         return 0
     print(f"task {task.name}: {ev.steps} steps, seeds {ev.seeds}, engine {args.engine}, "
           f"lr scale {args.lr_scale}; AdamW start mean loss {ev.baseline():.4f}")
-    width = max(len(p) for p in args.program)
+    width = max(len(p) for p in names)
     print(f"{'program':<{width}}  {'loss':>9}  {'stderr':>8}  {'vs AdamW':>8}")
-    for path, s in zip(args.program, scores):
+    for path, s in zip(names, scores):
         if s.diverged:
             print(f"{path:<{width}}  {'diverged':>9}  {'':>8}  {'':>8}  "
                   f"({s.n_diverged}/{len(s.seeds)} seeds)")

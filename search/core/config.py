@@ -172,6 +172,19 @@ class HoldoutConfig(Model):
     top_k: int = key(5, "best programs re-evaluated on fresh seeds at the end", ge=1,
                      le=1000)
     seeds: int = key(8, "number of fresh seeds (never used for selection)", ge=2, le=4096)
+    baselines: List[str] = key(["hyper_adam", "l2l"], "baselines re-checked beside tuned "
+                               "AdamW, their lr tuned (optax_baselines kinds: hyper_sgd, "
+                               "hyper_sgdm, hyper_adam, l2l, lion)")
+
+    @field_validator("baselines")
+    @classmethod
+    def _known_baselines(cls, v):
+        from optevo.proxy_tasks.optax_baselines import HYPER
+        bad = [b for b in v if b not in HYPER or b == "adamw"]
+        if bad:
+            raise fail(f"unknown baseline {bad[0]!r}; known: "
+                       f"{', '.join(k for k in HYPER if k != 'adamw')} (AdamW is always there)")
+        return v
 
 
 class CheckpointConfig(Model):

@@ -301,7 +301,9 @@ def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, source
         elif isinstance(value, str):  # read as a YAML scalar
             try:
                 parsed = parse_yaml(value, where.source)[0]
-                value = value if isinstance(parsed, (dict, list)) else parsed
+                whole = (typing.get_origin(kind) or kind) in (list, tuple) and \
+                    isinstance(parsed, list)  # a list key takes a flow list: [a, b]
+                value = value if isinstance(parsed, (dict, list)) and not whole else parsed
             except ConfigError:
                 pass
         node[parts[-1]] = merge(node.get(parts[-1]), value)

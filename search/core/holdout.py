@@ -9,7 +9,10 @@ fitness seeds shrank to 0-5% on fresh seeds. And a gain over an untuned start is
    around the search's calibrated one (``tuning.tune_program``, on the fitness seeds);
 2. optax AdamW (with bias correction and epsilon) gets its learning rate and weight decay
    tuned as the funnel tunes them (``tuning.tune_adamw``, the same seeds);
-3. all are trained at their tuned settings on ``holdout.seeds`` fresh seeds (the same for
+3. the other baselines (``holdout.baselines``: by default the hypergradient Adam and the
+   learned LSTM optimizer, ``proxy_tasks.hypergrad`` / ``l2l``) get their learning rate
+   tuned on the same grid (``tuning.tune_tasks``; they have no weight decay);
+4. all are trained at their tuned settings on ``holdout.seeds`` fresh seeds (the same for
    all). The report ranks by that held-out loss and gives each program's paired difference
    ``d_s = L_s(program) - L_s(baseline)`` to the tuned start and to tuned AdamW, as
    ``mean(d) +- stderr(d)``. For a suite (``scoring``) the held-out figure is the suite
@@ -28,10 +31,15 @@ from optevo.simplify import simplify_exact
 
 from .rundir import Record, RunDir, best_distinct
 from .scoring import Scorer
-from .tuning import job_scales, run_jobs, tune_adamw, tune_program
+from .tuning import job_scales, run_jobs, tune_adamw, tune_program, tune_tasks
 
 HOLDOUT_SEED_BASE = 1_000_000  # fitness seeds are 0..K-1; held-out seeds never overlap them
 ADAMW_ID = "optax_adamw"
+BASELINE_PREFIX = "optax_"  # a baseline's row id: optax_adamw, optax_hyper_adam, optax_l2l
+
+
+def is_baseline(key) -> bool:
+    return isinstance(key, str) and key.startswith(BASELINE_PREFIX)
 RETUNE = dict(lo=-2, hi=2, max_extend=4)  # programs: 2^-2..2^2 around the calibrated scale
 
 
@@ -47,10 +55,12 @@ def top_programs(records: List[Record], k: int) -> List[Record]:
 
 
 def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
-                     scorer: Optional[Scorer] = None) -> List[Dict]:
-    """Tune, then train on fresh seeds: one row per program (and one for tuned AdamW),
-    ranked by held-out figure; written to ``holdout.jsonl``. ``lr_scale``: the search's
-    calibrated scale (one per task of a suite); ``scorer``: the search's (``scoring``)."""
+                     scorer: Optional[Scorer] = None, baselines=()) -> List[Dict]:
+    """Tune, then train on fresh seeds: one row per program, one for tuned AdamW and one per
+    other baseline (kinds of ``optax_baselines``, e.g. ``hyper_adam``, ``l2l``), ranked by
+    held-out figure; written to ``holdout.jsonl``. ``lr_scale``: the search's calibrated
+    scale (one per task of a suite); ``scorer``: the search's (``scoring``)."""
+    from optevo.proxy_tasks.optax_baselines import baseline_spec
     scorer = scorer or Scorer()
     n_tasks = len(scorer.weights)
     cands = top_programs(run.records(), k)
@@ -58,19 +68,30 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
     lines = {r.id: tune_program(pool, f"retune{r.id}", r.program, None, lr_scale, scorer,
                                 **RETUNE) for r in cands}
     adamw_text, adamw_scales, adamw_lr, adamw_wd = tune_adamw(pool, n_tasks, scorer)
+    others = {}  # row id -> (spec text, lr scales, at an edge)
+    for name in baselines:
+        text = baseline_spec(name)
+        found = tune_tasks(pool, BASELINE_PREFIX + name, text, n_tasks, None, max_extend=8)
+        others[BASELINE_PREFIX + name] = (text, found[0].best if n_tasks == 1 else
+                                          [x.best for x in found],
+                                          any(x.at_edge for x in found))
     jobs = [(r.id, r.program, seeds, job_scales(lr_scale, lines[r.id].best)) for r in cands]
-    results = run_jobs(pool, jobs + [(ADAMW_ID, adamw_text, seeds, adamw_scales)])
+    results = run_jobs(pool, jobs + [(ADAMW_ID, adamw_text, seeds, adamw_scales)]
+                       + [(key, text, seeds, sc) for key, (text, sc, _) in others.items()])
     rows = []
-    for key, rec in [(r.id, r) for r in cands] + [(ADAMW_ID, None)]:
+    base_info = {ADAMW_ID: (adamw_text, adamw_scales, any(x.at_edge for x in adamw_lr)),
+                 **others}
+    for key, rec in [(r.id, r) for r in cands] + [(b, None) for b in base_info]:
         res, line = results[key], lines.get(key)
         fit = scorer(res)
+        text, scales, edge = base_info.get(key, (None, None, None))
         row = {"id": key, "hash": rec.hash if rec else None,
-               "program": rec.program if rec else adamw_text,
+               "program": rec.program if rec else text,
                "simplified": simplify_exact(parse(rec.program)).text() if rec else None,
                "fitness": rec.loss if rec else None,
-               "lr_scale": job_scales(lr_scale, line.best) if rec else adamw_scales,
-               "lr_at_edge": line.at_edge if rec else any(x.at_edge for x in adamw_lr),
-               "weight_decay_factor": None if rec else adamw_wd.best,
+               "lr_scale": job_scales(lr_scale, line.best) if rec else scales,
+               "lr_at_edge": line.at_edge if rec else edge,
+               "weight_decay_factor": adamw_wd.best if key == ADAMW_ID else None,
                "holdout_seeds": seeds, "diverged": fit.diverged,
                "holdout_losses": [x if math.isfinite(x) else None for x in res["losses"]]}
         if scorer.suite:
@@ -85,7 +106,7 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
                 if ref is not None and not scorer(ref).diverged:
                     d = stats(scorer.per_seed(res, ref))
                     row[name], row[name + "_stderr"] = d.mean, d.se
-            row["significant"] = key not in (0, ADAMW_ID) and row["diff"] is not None \
+            row["significant"] = key != 0 and not is_baseline(key) and row["diff"] is not None \
                 and row["diff"] + row["diff_stderr"] < 0
             row["beats_adamw"] = key != ADAMW_ID and row["diff_adamw"] is not None \
                 and row["diff_adamw"] + row["diff_adamw_stderr"] < 0
@@ -100,6 +121,8 @@ def _pm(x, se, spec="+.4f") -> str:
 
 
 def _name(r) -> str:
+    if is_baseline(r["id"]) and r["id"] != ADAMW_ID:
+        return f"{r['id'][len(BASELINE_PREFIX):]} (baseline, lr tuned)"
     return {0: "0 (tuned start)", ADAMW_ID: "optax AdamW (tuned)"}.get(r["id"], str(r["id"]))
 
 
@@ -109,7 +132,8 @@ def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
     lines += [f"- {k}: {v}" for k, v in summary.items() if k != "name"]
     lines += ["", f"Ranked by held-out loss on {n} fresh seeds (never used for selection). "
               "Every program's lr multiplier was re-tuned on the fitness seeds, and optax "
-              "AdamW's learning rate and weight decay were tuned on them too; `diff` columns "
+              "AdamW's learning rate and weight decay (the other baselines' learning rate) "
+              "were tuned on them too; `diff` columns "
               "are paired differences on the same fresh seeds (negative is better).", "",
               "| rank | id | fitness (selection seeds) | lr multiplier | held-out loss | "
               "diff vs tuned start | diff vs tuned AdamW | beats AdamW by > 1 SE |",
@@ -128,7 +152,7 @@ def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
                      f"{_pm(r['diff_adamw'], r['diff_adamw_stderr'])} | "
                      f"{'yes' if r.get('beats_adamw') else 'no'} |")
     for r in rows:
-        if r["id"] in (0, ADAMW_ID) or r["holdout"] is None:
+        if r["id"] == 0 or is_baseline(r["id"]) or r["holdout"] is None:
             continue
         lines += ["", f"Program {r['id']}, simplified (exact passes):", "", "```python",
                   r["simplified"].rstrip(), "```"]
@@ -140,8 +164,8 @@ def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
 def summary_figures(rows: List[Dict]) -> Dict:
     """The held-out figures of ``summary.json``: numbers (None where a run diverged)."""
     by_id = {r["id"]: r for r in rows}
-    best = next((r for r in rows if r["id"] not in (0, ADAMW_ID) and r["holdout"] is not None),
-                None)
+    best = next((r for r in rows if r["id"] != 0 and not is_baseline(r["id"])
+                 and r["holdout"] is not None), None)
     get = (lambda r, k: None if r is None else r.get(k))
     return {"best_id": get(best, "id"), "best_holdout_loss": get(best, "holdout"),
             "best_holdout_stderr": get(best, "holdout_stderr"),
@@ -151,4 +175,18 @@ def summary_figures(rows: List[Dict]) -> Dict:
             "diff_vs_tuned_start_stderr": get(best, "diff_stderr"),
             "diff_vs_tuned_adamw": get(best, "diff_adamw"),
             "diff_vs_tuned_adamw_stderr": get(best, "diff_adamw_stderr"),
+            "baseline_holdout_losses": {r["id"]: r["holdout"] for r in rows
+                                        if is_baseline(r["id"])},
+            "best_diff_vs_baselines": {r["id"]: _paired(best, r) for r in rows
+                                       if is_baseline(r["id"]) and best},
             "holdout_seeds": len(rows[0]["holdout_seeds"]) if rows else 0}
+
+
+def _paired(a: Dict, b: Dict) -> Optional[List[float]]:
+    """[mean, stderr] of the paired differences of two rows' held-out losses (a - b), or
+    None where either diverged (a single task's losses; for a suite see ``diff`` columns)."""
+    la, lb = a.get("holdout_losses"), b.get("holdout_losses")
+    if not la or not lb or len(la) != len(lb) or None in la or None in lb:
+        return None
+    d = stats([x - y for x, y in zip(la, lb)])
+    return [d.mean, d.se]

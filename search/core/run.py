@@ -81,7 +81,7 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
                 try:
                     rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k,
                                             cfg.holdout.seeds, search.state.lr_scale,
-                                            search.scorer)
+                                            search.scorer, cfg.holdout.baselines)
                 except KeyboardInterrupt:
                     if not search.stopped:
                         raise
