@@ -180,3 +180,22 @@ def test_kill_mid_stage_then_resume_on_ray_workers_gives_the_same_tables(tmp_pat
     assert len(keys) == len(set(keys))  # no finished job was run again
     assert {json.loads(x)["worker"] for x in lines[len(before):]} == {"w0", "w1"}
     assert (cut / "funnel.png").exists() and "Wall time" in (cut / "report.md").read_text()
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("funnel.json", '{"bad": [1', "funnel.json: damaged (JSONDecodeError"),
+    ("funnel.json", "[1, 2]", "funnel.json: damaged (TypeError"),
+    ("timing.json", '{"elapsed": "x"}', "timing.json: damaged (TypeError"),
+    ("results.jsonl", '{"key": 1\n', "results.jsonl:1: unreadable line")])
+def test_resume_of_a_damaged_funnel_directory_is_one_line(reference_run, tmp_path, name,
+                                                          text, message):
+    import shutil
+    out = tmp_path / "f"
+    shutil.copytree(reference_run, out)
+    (out / ".lock").unlink(missing_ok=True)
+    (out / name).write_text(text)
+    p = subprocess.run([sys.executable, "-m", "optevo.search.cli", "funnel", "--resume",
+                        str(out), "--workers", "0"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and message in p.stderr, p.stderr
+    assert "Traceback" not in p.stdout + p.stderr

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from optevo.dsl.errors import OptevoError
 from optevo.dsl.interpreter import encoded_form
 from optevo.dsl.parse import parse
 
@@ -152,8 +153,7 @@ class Funnel:
     def _execute(self) -> int:
         self._t0 = time.time()
         timing_path = self.out / TIMING
-        self._before = json.loads(timing_path.read_text())["elapsed"] \
-            if timing_path.exists() else 0.0
+        self._before = _elapsed_before(timing_path)
         baselines = [c for c in self.cands if c.baseline]
         alive = [c for c in self.cands if not c.baseline]
         stage_rows = []
@@ -201,10 +201,37 @@ def new_funnel_dir(out, cfg: FunnelConfig, cands: List[Candidate]) -> Path:
     return out
 
 
+def _elapsed_before(path: Path) -> float:
+    """Seconds of earlier sessions (``timing.json``); a damaged file is one line."""
+    if not path.exists():
+        return 0.0
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["elapsed"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"elapsed is {type(value).__name__}, not a number")
+        return float(value)
+    except (ValueError, TypeError, KeyError) as e:
+        raise RunDirError(f"{path}: damaged ({type(e).__name__}: {e}); delete it to count "
+                          "the time from now") from None
+
+
 def saved_funnel(out) -> Tuple[FunnelConfig, List[Candidate]]:
     """The config and candidates saved in the funnel directory ``out``."""
     out = Path(out)
     if not (out / FUNNEL_JSON).exists():
         raise RunDirError(f"{out}: not a funnel directory (no {FUNNEL_JSON})")
-    saved = json.loads((out / FUNNEL_JSON).read_text())
-    return FunnelConfig.from_json(saved["config"]), [Candidate(**c) for c in saved["candidates"]]
+    path = out / FUNNEL_JSON
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        cands = [Candidate(**c) for c in saved["candidates"]]
+        for c in cands:
+            if not all(isinstance(getattr(c, k), str) for k in ("name", "text", "source")) or \
+                    not all(isinstance(getattr(c, k), bool) for k in ("baseline", "optax",
+                                                                    "has_wd")):
+                raise TypeError(f"candidate {c.name!r} has a field of the wrong type")
+        return FunnelConfig.from_json(saved["config"]), cands
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON, shape, types
+        if isinstance(e, OptevoError):  # a config error already says where
+            raise
+        raise RunDirError(f"{path}: damaged ({type(e).__name__}: {e}); start the funnel "
+                          "again in a new directory") from None
