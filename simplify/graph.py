@@ -24,8 +24,11 @@ _BIT = INPUT_BIT  # the read-mask bit of each input
 
 
 def f32(c) -> float:
-    """``c`` rounded to the nearest float32, as a Python float."""
-    return float(np.float32(c))
+    """``c`` rounded to the nearest float32, as a Python float (+-inf beyond its range)."""
+    if abs(c) < 3.0e38 or not math.isfinite(c):
+        return float(np.float32(c))
+    with np.errstate(over="ignore"):
+        return float(np.float32(c))
 
 
 def _is_f32(c) -> bool:

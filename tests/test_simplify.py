@@ -404,3 +404,26 @@ def test_command_errors(tmp_path):
                     "  return update, m, v\n", "loss": 0.1}) + "\n")
     with pytest.raises(ProgramError):
         _cli([str(tmp_path), "--exact-only"])
+
+
+def test_long_constant_chains_merge_without_overflow():
+    """Long chains of constant products merge into a few statements in one rebuild (the
+    old link-by-link pass was quadratic: scripts/bench_simplify.py), stopping where the
+    product would overflow (it used to build an inf constant and fail), and the result
+    computes what the chain computes."""
+    import numpy as np
+    from optevo.dsl.execute import run
+
+    def chain(n, c):
+        body = [f"  t{i} = t{i - 1} * {c(i)}" for i in range(1, n)]
+        return parse("\n".join(["def train(w, g, m, v, lr):", "  t0 = g * 2.0", *body,
+                                f"  update = t{n - 1} * lr", "  return update, m, v"]) + "\n")
+    big = simplify_exact(chain(3000, lambda i: 1.5))  # 1.5^3000 overflows float32
+    assert 2 < len(big.stmts) <= 20  # log(1.5^3000) / log(3.4e38) = 14 segments
+    assert all(np.isfinite(a) for s in big.stmts for a in s.args if isinstance(a, float))
+    p = chain(400, lambda i: 1.5 if i % 2 else 0.7)
+    out = simplify_exact(p)
+    assert len(out.stmts) == 2
+    g = {"w": np.array([0.5, -2.0, 3.0], np.float32)}
+    a, b = (np.asarray(run(q, g, g, g, g, 1.0)[0]["w"]) for q in (p, out))
+    np.testing.assert_allclose(a, b, rtol=1e-3)
