@@ -424,6 +424,6 @@ def test_long_constant_chains_merge_without_overflow():
     p = chain(400, lambda i: 1.5 if i % 2 else 0.7)
     out = simplify_exact(p)
     assert len(out.stmts) == 2
-    g = {"w": np.array([0.5, -2.0, 3.0], np.float32)}
-    a, b = (np.asarray(run(q, g, g, g, g, 1.0)[0]["w"]) for q in (p, out))
+    g = np.array([0.5, -2.0, 3.0], np.float32)
+    a, b = (np.asarray(run(q, g, g, g, g, np.float32(1.0))[0]) for q in (p, out))
     np.testing.assert_allclose(a, b, rtol=1e-3)
