@@ -64,7 +64,7 @@ def run(args) -> int:
         run_dir = check_new_run_dir(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.check:
         from optevo.search.core.config import config_text
-        from optevo.search.core.evolution import check_resume
+        from optevo.search.core.state import check_resume
         from optevo.search.core.rundir import RunDir
         from optevo.search.core.run import check_tasks
         check_tasks(cfg)

@@ -36,9 +36,9 @@ from optevo.proxy_tasks.fitness import normalize
 
 from . import mutations
 from .population import CacheEntry, Member, Population
-from .rundir import CHECKPOINT, Record, RunDir, RunDirError
+from .rundir import Record, RunDir, RunDirError
 from .scoring import Scorer, task_results, with_parts
-from .state import Child, EvolutionState
+from .state import Child, EvolutionState, check_resume
 from .tuning import tune_tasks
 
 CALIBRATION = dict(lo=-4, hi=8, max_extend=6)  # start's lr multipliers 2^-4..2^8, grown to 2^±14
@@ -46,43 +46,6 @@ CALIBRATION = dict(lo=-4, hi=8, max_extend=6)  # start's lr multipliers 2^-4..2^
 
 class SearchError(OptevoError):
     """A search that cannot go on (e.g. a start program that diverges at every lr)."""
-
-
-_DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
-
-
-def check_resume(rundir: RunDir, population_size: int) -> Optional[EvolutionState]:
-    """The checkpoint of ``rundir`` as a state, checked against its log, or None if it has no
-    checkpoint; a damaged checkpoint, or a log that lacks records the checkpoint counts (a
-    torn or cut line it already included), is a one-line :class:`RunDirError`: resume never
-    drifts from what the log holds. Reads only; called before anything is started."""
-    saved = rundir.read_checkpoint()
-    if saved is None:
-        return None
-    path = rundir.file(CHECKPOINT)
-    try:
-        state = EvolutionState.from_json(saved, population_size)
-        for m in list(state.population.members) + ([state.best] if state.best else []):
-            if not isinstance(m.program, str) or not isinstance(m.id, int):
-                raise TypeError(f"member {m.id!r}: program or id of the wrong type")
-            parse(m.program)
-    except OptevoError as e:
-        raise RunDirError(f"{path}: damaged checkpoint ({e})") from None
-    except _DAMAGE as e:
-        raise RunDirError(f"{path}: damaged checkpoint ({type(e).__name__}: {e}); start a "
-                          "new run, or restore the file") from None
-    records = rundir.records()  # a torn last line is not counted
-    n = len(records)
-    if n < state.log_lines:
-        raise RunDirError(f"{rundir.log.path}: holds {n} complete records but the checkpoint "
-                          f"counts {state.log_lines}: the log lost records the checkpoint "
-                          "includes; nothing resumes from a log behind its checkpoint")
-    if state.log_last_id is not None and state.log_lines and \
-            records[state.log_lines - 1].id != state.log_last_id:
-        raise RunDirError(f"{rundir.log.path}: record {state.log_lines} has id "
-                          f"{records[state.log_lines - 1].id}, the checkpoint's last is "
-                          f"{state.log_last_id}: the log does not match its checkpoint")
-    return state
 
 
 class RegularizedEvolution:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .config import config_text
 from .configfile import ConfigError, Loc
-from .evolution import RegularizedEvolution, check_resume
+from .evolution import RegularizedEvolution
+from .state import check_resume
 from .holdout import evaluate_holdout, report, summary_figures
 from .progress import Progress, snapshot
 from .rundir import RunDir, RunDirError, exclusive

@@ -16,7 +16,11 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
+from optevo.dsl.errors import OptevoError
+from optevo.dsl.parse import parse
+
 from .population import FitnessCache, Member, Population
+from .rundir import CHECKPOINT, RunDir, RunDirError
 
 CHECKPOINT_VERSION = 1
 
@@ -106,3 +110,40 @@ class EvolutionState:
             since_improvement=s["since_improvement"], restarts=s["restarts"],
             elapsed=float(s["elapsed"]), log_lines=int(s["log_lines"]),
             log_last_id=s.get("log_last_id"), done=bool(s.get("done", False)))
+
+
+_DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
+
+
+def check_resume(rundir: RunDir, population_size: int) -> Optional[EvolutionState]:
+    """The checkpoint of ``rundir`` as a state, checked against its log, or None if it has no
+    checkpoint; a damaged checkpoint, or a log that lacks records the checkpoint counts (a
+    torn or cut line it already included), is a one-line :class:`RunDirError`: resume never
+    drifts from what the log holds. Reads only; called before anything is started."""
+    saved = rundir.read_checkpoint()
+    if saved is None:
+        return None
+    path = rundir.file(CHECKPOINT)
+    try:
+        state = EvolutionState.from_json(saved, population_size)
+        for m in list(state.population.members) + ([state.best] if state.best else []):
+            if not isinstance(m.program, str) or not isinstance(m.id, int):
+                raise TypeError(f"member {m.id!r}: program or id of the wrong type")
+            parse(m.program)
+    except OptevoError as e:
+        raise RunDirError(f"{path}: damaged checkpoint ({e})") from None
+    except _DAMAGE as e:
+        raise RunDirError(f"{path}: damaged checkpoint ({type(e).__name__}: {e}); start a "
+                          "new run, or restore the file") from None
+    records = rundir.records()  # a torn last line is not counted
+    n = len(records)
+    if n < state.log_lines:
+        raise RunDirError(f"{rundir.log.path}: holds {n} complete records but the checkpoint "
+                          f"counts {state.log_lines}: the log lost records the checkpoint "
+                          "includes; nothing resumes from a log behind its checkpoint")
+    if state.log_last_id is not None and state.log_lines and \
+            records[state.log_lines - 1].id != state.log_last_id:
+        raise RunDirError(f"{rundir.log.path}: record {state.log_lines} has id "
+                          f"{records[state.log_lines - 1].id}, the checkpoint's last is "
+                          f"{state.log_last_id}: the log does not match its checkpoint")
+    return state

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from optevo.dsl.errors import OptevoError
 
 from . import plugins
+from .raylet import RaylWatch
 from .scoring import with_parts
 
 Item = Tuple[int, str]  # (child id, program text)
@@ -207,69 +208,6 @@ def _ray_worker_class():
     return Worker
 
 
-def _children(pid: int) -> List[Tuple[int, str]]:
-    """(pid, command line) of the live child processes of ``pid`` (Linux ``/proc``)."""
-    out = []
-    for d in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read().rsplit(")", 1)[1].split()
-            if int(stat[1]) == pid and stat[0] != "Z":
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    out.append((int(d), f.read().replace(b"\0", b" ").decode(errors="replace")))
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-class RaylWatch:
-    """Watches the raylet of the local Ray this driver started. When it dies (killed, OOM),
-    Ray calls from the driver may block for good: :meth:`check` then raises
-    :class:`WorkerError` at the driver's next poll, and if the driver is still alive
-    ``grace`` seconds later (blocked inside Ray), the watcher prints the one-line error and
-    ends the process as a kill would (the run resumes from its checkpoint and log)."""
-
-    def __init__(self, raylet: int, grace: float = 20.0, every: float = 1.0):
-        import threading
-        self.raylet, self.grace, self.every, self.lost = raylet, grace, every, False
-        self.message = f"the local Ray stopped (its raylet, pid {raylet}, is gone)"
-        self._stop = threading.Event()
-        threading.Thread(target=self._watch, daemon=True, name="raylet-watch").start()
-
-    @classmethod
-    def local(cls) -> Optional["RaylWatch"]:
-        pids = [p for p, cmd in _children(os.getpid()) if "raylet/raylet" in cmd]
-        return cls(pids[0]) if pids else None
-
-    def _watch(self):
-        import sys
-        while not self._stop.wait(self.every):
-            if not _alive(self.raylet):
-                self.lost = True
-                if not self._stop.wait(self.grace):
-                    print(f"optevo: error: {self.message}; nothing logged is lost: continue "
-                          "with --resume", file=sys.stderr, flush=True)
-                    os._exit(2)
-                return
-
-    def check(self):
-        if self.lost:
-            raise WorkerError(self.message)
-
-    def close(self):
-        self._stop.set()
-
-
 class RayPool:
     """``n`` Ray actors, each with up to ``depth`` batches queued so it never idles. Where
     the pool started a local Ray, a :class:`RaylWatch` turns the loss of its raylet into a
@@ -290,7 +228,7 @@ class RayPool:
             else:
                 ray.init(num_cpus=max(n, os.cpu_count() or 1), include_dashboard=False,
                          logging_level="ERROR", log_to_driver=False)
-                self.watch = RaylWatch.local()
+                self.watch = RaylWatch.local(WorkerError)
         self.spec, self.pin, self.depth = spec, pin, depth
         self.Worker = _ray_worker_class()
         self.pending: Dict = {}  # ObjectRef -> (worker index, actor, items, seeds, lr_scales)
