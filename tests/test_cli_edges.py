@@ -128,3 +128,22 @@ def test_export_carries_a_tuned_lr_multiplier(tmp_path, capsys):
     assert "learning_rate=4.0" in out.read_text()
     rc, err = _err(capsys, "export", "signum", "--lr-multiplier", "nan")
     assert rc == 2 and "finite number > 0" in err
+
+
+def test_presets_by_name_from_any_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "quick", "--check"]) == 0
+    assert "name: quick" in capsys.readouterr().out
+    rc, err = _err(capsys, "search", "quik", "--check")
+    assert rc == 2 and "not a packaged preset (" in err and "quick" in err
+
+
+@pytest.mark.parametrize("command", ["eval", "search", "show", "export", "simplify", "funnel",
+                                     "discover", "analyze", "l2l"])
+def test_every_help_shows_defaults_and_an_example(capsys, command):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "example:\n  optevo " + command in out
+    if command in ("eval", "search", "export"):
+        assert "(default: " in out

@@ -66,6 +66,46 @@ def _version() -> str:
         return "unknown"
 
 
+EXAMPLES = {
+    "eval": "optevo eval lion configs/programs/adamw.py --task digits_mlp --baseline hyper_adam",
+    "search": "optevo search quick            # the packaged preset, from any directory\n"
+              "  optevo search configs/search.yaml --set search.population=64 --workers 2\n"
+              "  optevo search --resume runs/quick-20261130-101500 --max-evals 4000",
+    "show": "optevo show runs/quick-*/ --top 5\n  optevo show lion",
+    "lineage": "optevo lineage RUN_DIR 1727 --programs",
+    "plot": "optevo plot RUN_DIR -o progress.png",
+    "diff": "optevo diff lion RUN_DIR:1727",
+    "export": "optevo export RUN_DIR:1727 --format optax -o discovered.py --lr-multiplier 8",
+    "simplify": "optevo simplify configs/examples/raw_search_output.py --task digits_mlp",
+    "funnel": "optevo funnel RUN_DIR lion configs/programs/signum.py --out runs/f1\n"
+              "  optevo funnel --resume runs/f1",
+    "discover": "optevo discover quick --minutes 2 --searches 2 --workers 2\n"
+                "  optevo discover --resume runs/d1",
+    "analyze": "optevo analyze configs/examples/raw_search_output.py\n"
+               "  optevo analyze lion --task quadratic --weight-decay 1 --lr-scale 1000",
+    "l2l": "optevo l2l train --task digits_mlp --out my_l2l.npz",
+}
+
+
+def _with_help_defaults(sub):
+    """Every subcommand's --help shows each option's default and an example."""
+    import argparse
+
+    class Formatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+        pass
+
+    add = sub.add_parser
+
+    def add_parser(name, **kw):
+        kw.setdefault("formatter_class", Formatter)
+        if name in EXAMPLES:
+            kw.setdefault("epilog", "example:\n  " + EXAMPLES[name])
+        return add(name, **kw)
+    sub.add_parser = add_parser
+    return sub
+
+
 def build_parser():
     import argparse
     from . import eval as eval_cmd
@@ -73,7 +113,7 @@ def build_parser():
     ap = argparse.ArgumentParser(
         prog="optevo", description="Discover optimizers by evolutionary program search.")
     ap.add_argument("--version", action="version", version=f"optevo {_version()}")
-    sub = ap.add_subparsers(dest="command")
+    sub = _with_help_defaults(ap.add_subparsers(dest="command"))
     for module in (eval_cmd, search, show, export, simplify, funnel, discover, analyze,
                    l2l):
         module.add_parser(sub)

@@ -277,6 +277,7 @@ def load_config(path, overrides: Optional[Mapping[str, Any]] = None,
     override's key to the label its errors show (e.g. ``"--max-evals"``; default
     ``"override"``). A null ``name`` becomes the file's stem. ``imports`` (``--import``) are
     plugins added to the config's ``plugins`` list; all are imported before validation."""
+    path = configfile.find_config(path)
     return _resolve(*read_yaml(path), str(path), overrides, sources, imports)
 
 

@@ -153,6 +153,28 @@ def parse_yaml(text: str, src: str) -> Tuple[Any, Dict[Tuple, Loc]]:
         loader.dispose()
 
 
+def preset_names():
+    """The packaged presets (``optevo.configs``: quick, search, funnel, ...)."""
+    from importlib import resources
+    root = resources.files("optevo.configs")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def find_config(name) -> Path:
+    """A config file: the path if it exists, else the packaged preset ``name`` (``quick``,
+    ``search``, ``quick.yaml``), so presets work from any directory; else a one-line
+    error listing the presets."""
+    path = Path(name)
+    if path.exists():
+        return path
+    stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
+    if path.parent in (Path("."), Path("configs")) and stem in preset_names():
+        from importlib import resources
+        return Path(str(resources.files("optevo.configs") / f"{stem}.yaml"))
+    raise ConfigError(Loc(str(name)), f"no such file, and not a packaged preset "
+                      f"({', '.join(preset_names())})")
+
+
 def read_yaml(path) -> Tuple[Any, Dict[Tuple, Loc]]:
     """:func:`parse_yaml` of a file; an unreadable file is a one-line error too."""
     try:

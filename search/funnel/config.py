@@ -182,6 +182,7 @@ def default_config_path() -> Path:
 
 
 def load_funnel_config(path=None) -> FunnelConfig:
-    path = path or default_config_path()
+    from ..core.configfile import find_config
+    path = find_config(path) if path else default_config_path()
     data, locs = read_yaml(path)
     return config_from_dict(data, str(path), locs)
