@@ -282,3 +282,19 @@ def test_resume_of_a_damaged_checkpoint_is_one_line(tmp_path, pool, damage):
         run.file("checkpoint.json").write_text(damage)
     with pytest.raises(RunDirError, match="checkpoint"):
         _search(tmp_path, pool, "dmg", **{"search.max_evals": 8}).run(resume=True)
+
+
+def test_hall_of_fame_and_eta_of_the_live_display(tmp_path, pool):
+    """The live panel's hall of fame: distinct programs, best first, simplified; the plain
+    line ends with the time left of the budget."""
+    from optevo.search.core.progress import hall_of_fame, line, snapshot
+    s = _search(tmp_path, pool, "hof").run()
+    fame = hall_of_fame(s, 4)
+    losses = [f[1] for f in fame]
+    assert fame and losses == sorted(losses) and losses[0] == s.state.best.loss
+    alive = {m.id: m.hash for m in s.state.population.members}
+    alive[s.state.best.id] = s.state.best.hash
+    assert len({alive[f[0]] for f in fame}) == len(fame)  # one row per program hash
+    assert all(f[3] == len(parse(f[4]).stmts) for f in fame)
+    d = snapshot(s)
+    assert d["evals_left"] == 0 and line(d).endswith("ETA 0 s left")
