@@ -144,25 +144,32 @@ def plot(out: Path, cfg, stage_rows_list) -> Path:
     series: Dict[str, Dict] = {}
     for x, (_, rows, _) in enumerate(stage_rows_list):
         for r in rows:
-            s = series.setdefault(r["candidate"], {"baseline": r["baseline"], "x": [], "y": []})
+            s = series.setdefault(r["candidate"], {"baseline": r["baseline"], "x": [], "y": [],
+                                                   "err": []})
             if "ratio" in r:
                 s["x"].append(x)
                 s["y"].append(r["ratio"])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+                # the paired difference's SE, as a ratio to the reference's mean loss
+                ref_mean = r["mean"] / r["ratio"] if r["ratio"] else math.nan
+                s["err"].append(r["diff_se"] / ref_mean if ref_mean else 0.0)
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     colors = plt.get_cmap("tab20").colors
-    for i, (name, s) in enumerate(sorted(series.items(),
-                                         key=lambda kv: (not kv[1]["baseline"], kv[0]))):
+    ordered = sorted(series.items(), key=lambda kv: (not kv[1]["baseline"], kv[0]))
+    width = 0.25  # series spread side by side at each stage, so overlapping lines separate
+    for i, (name, s) in enumerate(ordered):
+        shift = (i - (len(ordered) - 1) / 2) * width / max(1, len(ordered) - 1)
         style = dict(ls="--", lw=2, marker="s", ms=4) if s["baseline"] else \
             dict(ls="-", lw=1.2, marker="o", ms=4)
-        ax.plot(s["x"], s["y"], label=name + (" (baseline)" if s["baseline"] else ""),
-                color=colors[(2 * i) % 20 + (2 * i) // 20 % 2], **style)
+        ax.errorbar([x + shift for x in s["x"]], s["y"], yerr=s["err"], capsize=2,
+                    elinewidth=0.8, label=name + (" (baseline)" if s["baseline"] else ""),
+                    color=colors[(2 * i) % 20 + (2 * i) // 20 % 2], **style)
     ax.set_xticks(range(len(names)), names)
     ax.set_xlabel("stage (each ~10x the compute of the one before)")
     ax.set_ylabel(f"mean validation loss / {cfg.reference}")
-    ax.set_title("Funnel: tuned loss relative to AdamW (lower is better; lines end when "
-                 "dropped)", fontsize=9)
+    ax.set_title("Funnel: tuned loss relative to the reference, error bars = paired SE "
+                 "(lower is better; lines end when dropped)", fontsize=9)
     ax.axhline(1.0, color="gray", lw=0.5)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     path = out / "funnel.png"
     fig.savefig(path, dpi=110)
