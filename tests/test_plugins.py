@@ -66,7 +66,19 @@ def test_unknown_mutation_without_the_plugin():
         config_from_dict({"search": {"mutations": {"insrt": 1}}})
 
 
-def test_plugins_key_imports_a_task_module_before_validation(tmp_path):
+def _forget_task(name):
+    """A finalizer that unregisters task ``name`` (and its plugin module): other tests see
+    only the built-in tasks."""
+    def forget():
+        import sys
+        from optevo.proxy_tasks import base
+        base._REGISTRY.pop(name, None)
+        for mod in [m for m in sys.modules if m.startswith("optevo_plugin_lab_tasks")]:
+            del sys.modules[mod]
+    return forget
+
+
+def test_plugins_key_imports_a_task_module_before_validation(tmp_path, request):
     """``plugins:`` in a config (and ``--import``) is imported before the task name is
     checked; a bad entry is one line naming the file, line and key."""
     from optevo.search.core.config import load_config
@@ -78,6 +90,7 @@ def test_plugins_key_imports_a_task_module_before_validation(tmp_path):
         "    pass\n")
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(f"plugins: [{tmp_path / 'lab_tasks.py'}]\ntask: {{name: lab_quadratic}}\n")
+    request.addfinalizer(_forget_task("lab_quadratic"))
     cfg = load_config(cfg_path)
     assert cfg.task.name == "lab_quadratic" and cfg.plugins == [str(tmp_path / "lab_tasks.py")]
     spec = eval_spec(cfg)  # what Ray workers receive: the file, resolved
