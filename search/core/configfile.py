@@ -168,11 +168,12 @@ def find_config(name) -> Path:
     if path.exists():
         return path
     stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
-    if path.parent in (Path("."), Path("configs")) and stem in preset_names():
+    bare = path.parent in (Path("."), Path("configs"))
+    if bare and stem in preset_names():
         from importlib import resources
         return Path(str(resources.files("optevo.configs") / f"{stem}.yaml"))
-    raise ConfigError(Loc(str(name)), f"no such file, and not a packaged preset "
-                      f"({', '.join(preset_names())})")
+    raise ConfigError(Loc(str(name)), "no such file" + (
+        f", and not a packaged preset ({', '.join(preset_names())})" if bare else ""))
 
 
 def read_yaml(path) -> Tuple[Any, Dict[Tuple, Loc]]:
