@@ -147,6 +147,7 @@ def test_lion_program_and_optax_lion_agree(reference_run):
     np.testing.assert_allclose(rows["lion"]["losses"], rows["optax_lion"]["losses"], rtol=1e-5)
 
 
+@pytest.mark.slow  # 50-150 s; the funnel's resume is also run by test_discover (killed twice)
 def test_kill_mid_stage_then_resume_on_ray_workers_gives_the_same_tables(tmp_path,
                                                                          reference_run):
     """An in-process funnel killed with SIGKILL mid-stage, resumed on 2 local Ray workers,
