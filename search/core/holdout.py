@@ -36,11 +36,11 @@ from .tuning import job_scales, run_jobs, tune_adamw, tune_program, tune_tasks
 HOLDOUT_SEED_BASE = 1_000_000  # fitness seeds are 0..K-1; held-out seeds never overlap them
 ADAMW_ID = "optax_adamw"
 BASELINE_PREFIX = "optax_"  # a baseline's row id: optax_adamw, optax_hyper_adam, optax_l2l
+RETUNE = dict(lo=-2, hi=2, max_extend=4)  # programs: 2^-2..2^2 around the calibrated scale
 
 
 def is_baseline(key) -> bool:
     return isinstance(key, str) and key.startswith(BASELINE_PREFIX)
-RETUNE = dict(lo=-2, hi=2, max_extend=4)  # programs: 2^-2..2^2 around the calibrated scale
 
 
 def holdout_seeds(n: int) -> List[int]:
