@@ -99,13 +99,17 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
                                           for x in fit.task_means]
         row.update(holdout=None, holdout_stderr=None, diff=None, diff_stderr=None,
                    diff_adamw=None, diff_adamw_stderr=None, significant=False,
-                   beats_adamw=False)
+                   beats_adamw=False, diff_baselines={})
         if not fit.diverged:
             row["holdout"], row["holdout_stderr"] = fit.value, fit.stderr
             for name, ref in (("diff", results.get(0)), ("diff_adamw", results[ADAMW_ID])):
                 if ref is not None and not scorer(ref).diverged:
                     d = stats(scorer.per_seed(res, ref))
                     row[name], row[name + "_stderr"] = d.mean, d.se
+            for b in base_info:  # [mean, stderr] against every baseline, paired per seed
+                ref = results[b]
+                d = None if scorer(ref).diverged else stats(scorer.per_seed(res, ref))
+                row["diff_baselines"][b] = None if d is None else [d.mean, d.se]
             row["significant"] = key != 0 and not is_baseline(key) and row["diff"] is not None \
                 and row["diff"] + row["diff_stderr"] < 0
             row["beats_adamw"] = key != ADAMW_ID and row["diff_adamw"] is not None \
@@ -177,16 +181,5 @@ def summary_figures(rows: List[Dict]) -> Dict:
             "diff_vs_tuned_adamw_stderr": get(best, "diff_adamw_stderr"),
             "baseline_holdout_losses": {r["id"]: r["holdout"] for r in rows
                                         if is_baseline(r["id"])},
-            "best_diff_vs_baselines": {r["id"]: _paired(best, r) for r in rows
-                                       if is_baseline(r["id"]) and best},
+            "best_diff_vs_baselines": get(best, "diff_baselines") or {},
             "holdout_seeds": len(rows[0]["holdout_seeds"]) if rows else 0}
-
-
-def _paired(a: Dict, b: Dict) -> Optional[List[float]]:
-    """[mean, stderr] of the paired differences of two rows' held-out losses (a - b), or
-    None where either diverged (a single task's losses; for a suite see ``diff`` columns)."""
-    la, lb = a.get("holdout_losses"), b.get("holdout_losses")
-    if not la or not lb or len(la) != len(lb) or None in la or None in lb:
-        return None
-    d = stats([x - y for x, y in zip(la, lb)])
-    return [d.mean, d.se]
