@@ -1,7 +1,9 @@
-"""Synthetic optimisation problems: ``quadratic`` and ``rosenbrock``.
+"""Synthetic optimisation problems: ``quadratic``, ``rosenbrock`` and ``binary_regression``.
 
-Both are data-free and tiny, so a run costs microseconds per step; they test an optimizer's
-behaviour on ill-conditioning (quadratic) and on a curved, narrow valley (rosenbrock).
+All are data-free and tiny, so a run costs microseconds per step; they test an optimizer's
+behaviour on ill-conditioning (quadratic), on a curved, narrow valley (rosenbrock), and on
+an under-determined problem whose answer is a corner of a box (binary_regression, the
+planted-rediscovery task where sign-momentum with weight decay truly wins).
 Their ``val_loss`` is the noise-free objective plus a tiny positive ``floor``, so it is always
 positive and a ratio ``loss / baseline_loss`` (see :mod:`optevo.proxy_tasks.fitness`) is
 well defined even for a run that lands exactly on the minimum.
@@ -26,16 +28,36 @@ from . import schedules
 from .base import Task, register
 
 _OPT_KEY = 0x0715  # fold_in tag of the optimum's draw (independent of the start's draw)
+_SCALE_KEY = 0x5CA1  # fold_in tag of the gradient scale's draw (grad_scale > 0)
 
 
 class _Synthetic(Task):
     """A data-free problem in ``x`` (``params = {"x": x}``) whose seed draws an instance;
     ``loss = f(x, inst) + noise * xi . x`` with ``xi ~ N(0, I)`` the batch (additive gradient
-    noise of std ``noise`` per coordinate), ``val_loss = f(x, inst) + floor``."""
+    noise of std ``noise`` per coordinate), ``val_loss = f(x, inst) + floor``.
+
+    Options that change the gradient and never ``val_loss`` (all off by default):
+
+    * ``spike_prob``, ``spike_scale``: heavy-tailed noise; each coordinate's ``xi`` is
+      ``spike_scale`` times larger with probability ``spike_prob``.
+    * ``grad_scale = d``: each seed's training loss (so every gradient) is multiplied by
+      ``10^U(-d, d)``. Scale-free optimizers (Adam, sign methods) do not notice; a program
+      that clips at a fixed threshold (``arctan(g)``) clips everything on one seed and
+      nothing on another.
+    * ``scale_noise = d``: at every step each gradient coordinate is multiplied by its own
+      ``10^U(-d, d)``: its sign is kept and its size is noise (``loss`` keeps its value; the
+      factor enters through ``stop_gradient``).
+    """
 
     batch_size = 0
 
-    def __init__(self, dim, noise, steps, seeds, floor, schedule, max_abs_weight):
+    def __init__(self, dim, noise, steps, seeds, floor, schedule, max_abs_weight,
+                 spike_prob=0.0, spike_scale=1.0, grad_scale=0.0, scale_noise=0.0):
+        for name, value in (("grad_scale", grad_scale), ("scale_noise", scale_noise)):
+            if not (float(value) >= 0.0 and np.isfinite(float(value))):
+                raise ValueError(f"{name} must be a number >= 0 (decades), got {value!r}")
+        self.spike_prob, self.spike_scale = float(spike_prob), float(spike_scale)
+        self.grad_scale, self.scale_noise = float(grad_scale), float(scale_noise)
         self.dim = int(dim)
         self.noise = float(noise)
         self.steps = int(steps)
@@ -53,20 +75,33 @@ class _Synthetic(Task):
         return self.instance(jax.random.split(jax.random.PRNGKey(0))[0]) if inst is None \
             else inst
 
-    spike_prob = 0.0  # heavy-tailed noise: each coordinate's noise is spike_scale x larger
-    spike_scale = 1.0  # with probability spike_prob (set by the quadratic's options)
+    def _scaled(self, inst, key):
+        """``inst`` with the seed's training-loss scale ``10^U(-grad_scale, grad_scale)``."""
+        if self.grad_scale > 0.0:
+            u = jax.random.uniform(jax.random.fold_in(key, _SCALE_KEY), (), jnp.float32, -1, 1)
+            inst["scale"] = 10.0 ** (self.grad_scale * u)
+        return inst
 
     def train_batch(self, key):
         k_noise, k_spike = jax.random.split(key)
         xi = jax.random.normal(k_noise, (self.dim,), jnp.float32)
-        if self.spike_prob <= 0.0:
+        if self.spike_prob > 0.0:
+            spike = jax.random.bernoulli(k_spike, self.spike_prob, (self.dim,))
+            xi = jnp.where(spike, self.spike_scale * xi, xi)
+        if self.scale_noise <= 0.0:
             return xi
-        spike = jax.random.bernoulli(k_spike, self.spike_prob, (self.dim,))
-        return jnp.where(spike, self.spike_scale * xi, xi)
+        u = jax.random.uniform(jax.random.fold_in(key, _SCALE_KEY), (self.dim,), jnp.float32,
+                               -1.0, 1.0)
+        return {"xi": xi, "s": 10.0 ** (self.scale_noise * u)}
 
     def loss(self, params, batch, inst=None):
         inst = self._default_instance(inst)
-        return self._f(params["x"], inst) + self.noise * jnp.dot(batch, params["x"])
+        x = params["x"]
+        if isinstance(batch, dict):  # scale_noise: the gradient is s * grad, the value kept
+            x0 = jax.lax.stop_gradient(x)
+            x, batch = x0 + batch["s"] * (x - x0), batch["xi"]
+        loss = self._f(x, inst) + self.noise * jnp.dot(batch, x)
+        return loss * inst["scale"] if "scale" in inst else loss
 
     def val_loss(self, params, inst=None):
         return self._f(params["x"], self._default_instance(inst)) + self.floor
@@ -95,10 +130,10 @@ class Quadratic(_Synthetic):
                  noise: float = 0.01, init_scale: float = 1.0, steps: int = 300, seeds: int = 16,
                  problem_seed: int = 0, floor: float = 1e-6, schedule: str = "cosine",
                  max_abs_weight: float = 1e3, rotate: bool = True, spike_prob: float = 0.0,
-                 spike_scale: float = 1.0):
-        super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight)
+                 spike_scale: float = 1.0, grad_scale: float = 0.0, scale_noise: float = 0.0):
+        super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight,
+                         spike_prob, spike_scale, grad_scale, scale_noise)
         self.rotate = bool(rotate)
-        self.spike_prob, self.spike_scale = float(spike_prob), float(spike_scale)
         self.cond = float(cond)
         self.init_scale = float(init_scale)
         self.problem_seed = int(problem_seed)
@@ -117,7 +152,7 @@ class Quadratic(_Synthetic):
             q = jnp.eye(self.dim, dtype=jnp.float32)[jax.random.permutation(k_rot, self.dim)]
         x0 = self.init_params(key)["x"]
         x_star = x0 - self.init_scale * jax.random.normal(k_opt, (self.dim,), jnp.float32)
-        return {"A": (q * self.eigenvalues) @ q.T, "x_star": x_star}
+        return self._scaled({"A": (q * self.eigenvalues) @ q.T, "x_star": x_star}, key)
 
     def _f(self, x, inst):
         d = x - inst["x_star"]
@@ -152,10 +187,13 @@ class Rosenbrock(_Synthetic):
 
     def __init__(self, dim: int = 8, scale: float = 1.0, init_noise: float = 0.1,
                  noise: float = 0.0, shift: float = 0.5, steps: int = 300, seeds: int = 16,
-                 floor: float = 1e-6, schedule: str = "cosine", max_abs_weight: float = 1e3):
+                 floor: float = 1e-6, schedule: str = "cosine", max_abs_weight: float = 1e3,
+                 spike_prob: float = 0.0, spike_scale: float = 1.0, grad_scale: float = 0.0,
+                 scale_noise: float = 0.0):
         if dim < 2:
             raise ValueError("rosenbrock needs dim >= 2")
-        super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight)
+        super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight,
+                         spike_prob, spike_scale, grad_scale, scale_noise)
         self.scale = float(scale)
         self.init_noise = float(init_noise)
         self.shift = float(shift)
@@ -163,9 +201,10 @@ class Rosenbrock(_Synthetic):
 
     def instance(self, key):
         k_shift, k_sign = jax.random.split(jax.random.fold_in(key, _OPT_KEY))
-        return {"s": self.shift * jax.random.normal(k_shift, (self.dim,), jnp.float32),
-                "d": jnp.where(jax.random.bernoulli(k_sign, 0.5, (self.dim,)), 1.0,
-                               -1.0).astype(jnp.float32)}
+        return self._scaled(
+            {"s": self.shift * jax.random.normal(k_shift, (self.dim,), jnp.float32),
+             "d": jnp.where(jax.random.bernoulli(k_sign, 0.5, (self.dim,)), 1.0,
+                            -1.0).astype(jnp.float32)}, key)
 
     def init_params(self, key):
         y = self.x0 + self.init_noise * jax.random.normal(key, (self.dim,), jnp.float32)
@@ -180,3 +219,69 @@ class Rosenbrock(_Synthetic):
         return (f"{self.name}: dim {self.dim}, scale {self.scale:g}, noise {self.noise:g}, "
                 f"{self.steps} steps, {self.seeds} seeds, {self.schedule} lr, optimum and "
                 f"axis signs drawn per seed (shift {self.shift:g})")
+
+
+@register("binary_regression")
+class BinaryRegression(_Synthetic):
+    """Under-determined least squares whose solution is a corner of a box.
+
+    Per seed: ``X`` (``rows x dim``, N(0, 1/dim)), ``x* = box * s`` with random signs ``s``,
+    ``y = X x*``, the start ``x0 ~ N(0, (init_scale box)^2)``. Training loss:
+    ``0.5 mean_b (X_b x - y_b)^2`` over ``batch_size`` random rows (0: all rows);
+    ``val_loss = mean((x - x*)^2) / box^2 + floor`` (the distance to the answer: fitting the
+    rows is not enough). With ``rows < dim`` the training loss has a whole affine set of
+    minimisers; ``x*`` is the only one in the box ``|x_i| <= box`` once ``rows > dim / 2``
+    (Mangasarian & Recht 2011). A sign update with decoupled weight decay ``lambda`` (Lion,
+    signum) keeps ``|x_i| <= 1 / lambda`` (Chen, Liu et al. 2023, "Lion secretly solves
+    constrained optimization"), so with ``lambda = 1 / box`` it finds ``x*``; AdamW's decay
+    does not bound the weights that way.
+
+    Defaults (the planted-rediscovery task, configs/planted.yaml): ``box = 100``, the box
+    that the AdamW start's weight decay 0.01 implies once its update is a sign; 32
+    dimensions, 24 rows, full batch, ``grad_scale = 2``. On 16 fresh seeds tuned Lion
+    reaches 0.0004 and tuned optax AdamW 0.167 (BENCHMARKS.md); a program that ignores the
+    gradient cannot know the signs ``s`` (``sign(w)`` guesses half of them wrong)."""
+
+    def __init__(self, dim: int = 32, rows: int = 24, box: float = 100.0,
+                 batch_size: int = 0, init_scale: float = 0.1, noise: float = 0.0,
+                 steps: int = 300, seeds: int = 16, floor: float = 1e-6,
+                 schedule: str = "cosine", max_abs_weight: float = 1e3,
+                 grad_scale: float = 2.0):
+        super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight,
+                         grad_scale=grad_scale)
+        if int(rows) < 1 or not float(box) > 0:
+            raise ValueError("binary_regression needs rows >= 1 and box > 0")
+        self.rows, self.box, self.init_scale = int(rows), float(box), float(init_scale)
+        self.batch_size = int(batch_size)
+
+    def init_params(self, key):
+        return {"x": self.init_scale * self.box * jax.random.normal(key, (self.dim,),
+                                                                     jnp.float32)}
+
+    def instance(self, key):
+        k_x, k_s = jax.random.split(jax.random.fold_in(key, _OPT_KEY))
+        X = jax.random.normal(k_x, (self.rows, self.dim), jnp.float32) / np.sqrt(self.dim)
+        s = jnp.where(jax.random.bernoulli(k_s, 0.5, (self.dim,)), 1.0, -1.0)
+        x_star = (self.box * s).astype(jnp.float32)
+        return self._scaled({"X": X, "y": X @ x_star, "x_star": x_star}, key)
+
+    def train_batch(self, key):
+        k_rows, k_noise = jax.random.split(key)
+        rows = (jnp.arange(self.rows) if self.batch_size <= 0 else
+                jax.random.randint(k_rows, (self.batch_size,), 0, self.rows))
+        return {"rows": rows, "xi": jax.random.normal(k_noise, (self.dim,), jnp.float32)}
+
+    def loss(self, params, batch, inst=None):
+        inst = self._default_instance(inst)
+        x = params["x"]
+        r = inst["X"][batch["rows"]] @ x - inst["y"][batch["rows"]]
+        loss = 0.5 * jnp.mean(r * r) + self.noise * jnp.dot(batch["xi"], x)
+        return loss * inst["scale"] if "scale" in inst else loss
+
+    def _f(self, x, inst):
+        return jnp.mean((x - inst["x_star"]) ** 2) / self.box ** 2
+
+    def describe(self):
+        return (f"{self.name}: dim {self.dim}, {self.rows} rows, box {self.box:g}, batch "
+                f"{self.batch_size}, {self.steps} steps, {self.seeds} seeds, solution drawn "
+                f"per seed")

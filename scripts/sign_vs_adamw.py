@@ -9,6 +9,7 @@ paired differences to tuned AdamW are printed with standard errors (``z`` = mean
 
     python scripts/sign_vs_adamw.py rosenbrock
     python scripts/sign_vs_adamw.py quadratic --fresh 16
+    python scripts/sign_vs_adamw.py quadratic --programs signum my_program.py runs/x:123
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import argparse
 
 import numpy as np
 
-from optevo.dsl.library import library_program
 from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.fitness import stats
+from optevo.search.core.inspect import load_ref
 from optevo.search.core.tuning import run_jobs, tune_adamw, tune_program
 from optevo.search.core.workers import EvalSpec, InProcessPool
 
@@ -28,7 +29,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("task")
     ap.add_argument("--fresh", type=int, default=16, help="fresh evaluation seeds")
-    ap.add_argument("--programs", nargs="+", default=["signum", "lion", "adam_style", "sgd"])
+    ap.add_argument("--programs", nargs="+", default=["signum", "lion", "adam_style", "sgd"],
+                    help="library names, program files or RUN_DIR:ID")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a task option (read as YAML), e.g. --set spike_prob=0.01")
     args = ap.parse_args(argv)
@@ -42,17 +44,18 @@ def main(argv=None) -> int:
           f" weight decay factor {wd.best:g}")
     res = {"optax adamw (tuned)": run_jobs(pool, [("a", adamw_text, fresh, adamw_scale)])["a"]}
     for name in args.programs:
-        text = library_program(name).text()
+        text = load_ref(name)[0].text()
         line = tune_program(pool, name, text, None, 1.0, lo=-6, hi=10, max_extend=6)
         res[f"{name} (lr x{line.best:g})"] = run_jobs(pool, [(name, text, fresh, line.best)])[name]
     ref = np.array(res["optax adamw (tuned)"]["losses"])
-    print(f"\n| program | loss on {args.fresh} fresh seeds | diff vs tuned AdamW | z |")
-    print("|---|---|---|---|")
+    print(f"\n| program | loss on {args.fresh} fresh seeds | median | diff vs tuned AdamW | z |")
+    print("|---|---|---|---|---|")
     for name, r in res.items():
         x = np.array(r["losses"])
         s, d = stats(x), stats(x - ref)
         z = d.mean / d.se if d.se > 0 else 0.0
-        print(f"| {name} | {s.mean:.4g} ± {s.se:.2g} | {d.mean:+.4g} ± {d.se:.2g} | {z:+.1f} |")
+        print(f"| {name} | {s.mean:.4g} ± {s.se:.2g} | {np.median(x):.4g} | {d.mean:+.4g} ± "
+              f"{d.se:.2g} | {z:+.1f} |")
     return 0
 
 

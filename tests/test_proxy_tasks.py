@@ -12,16 +12,18 @@ import pytest
 from optevo.proxy_tasks import Task, fitness, get_task, register, task_names
 from optevo.proxy_tasks import base as tasks_base
 
-BUILTIN = ["digits_mlp", "text_lm", "quadratic", "rosenbrock"]
+BUILTIN = ["digits_mlp", "text_lm", "quadratic", "rosenbrock", "binary_regression"]
 # Small settings so the whole file stays fast; the checks do not depend on the defaults.
 SMALL = {
     "digits_mlp": dict(steps=5, batch_size=16, hidden=8),
     "text_lm": dict(steps=5, batch_size=16, hidden=16, n_chars=20_000, n_val_windows=64),
     "quadratic": dict(steps=5, dim=8),
     "rosenbrock": dict(steps=5, dim=4),
+    "binary_regression": dict(steps=5, dim=8, rows=6),
 }
 # Plain gradient-descent step sizes that reliably lower each task's training loss.
-GD_LR = {"digits_mlp": 0.5, "text_lm": 0.5, "quadratic": 0.05, "rosenbrock": 1e-4}
+GD_LR = {"digits_mlp": 0.5, "text_lm": 0.5, "quadratic": 0.05, "rosenbrock": 1e-4,
+         "binary_regression": 1e-3}
 
 _TASKS = {}
 

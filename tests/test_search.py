@@ -30,6 +30,12 @@ def test_each_mutation_changes_one_thing_and_never_the_return():
             n0, n1 = len(START.stmts), len(child.stmts)
             if name == "insert":
                 assert n1 == n0 + 1
+            elif name == "wrap":  # x = op(x) right after a statement that assigns x
+                assert n1 == n0 + 1
+                i = next((i for i, (a, b) in enumerate(zip(START.stmts, child.stmts)) if a != b), n0)
+                new, before = child.stmts[i], child.stmts[i - 1]
+                assert new.args == (new.target,) and before.target == new.target
+                assert child.stmts[:i] + child.stmts[i + 1:] == START.stmts
             elif name == "delete":
                 assert n1 == n0 - 1
             else:
