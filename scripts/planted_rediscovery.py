@@ -25,33 +25,35 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from optevo.dsl import parse
-from optevo.dsl.liveness import live_state
+from optevo.dsl.execute import TREE
+from optevo.dsl.ops import OPS
+from optevo.dsl.program import INPUTS
 from optevo.search.core.config import load_config
 from optevo.search.core.run import run_search
 from optevo.search.core.rundir import RunDir
 from optevo.simplify import simplify_exact
 
 
-def reads(program, name: str, upto: int) -> set:
-    """The inputs that variable ``name`` (as defined before statement ``upto``) depends on."""
-    for i in range(upto - 1, -1, -1):
-        s = program.stmts[i]
-        if s.target == name:
-            return set().union(*[reads(program, a, i) for a in s.vars()] or [set()])
-    return {name}
+def _envs(program, inputs):
+    """The variables before each statement (``len(stmts) + 1`` dicts; the last one holds
+    the outputs' values) of one step on ``inputs`` (w, g, m, v, lr)."""
+    env = dict(zip(INPUTS, inputs))
+    envs = [env]
+    for s in program.stmts:
+        env = dict(env)
+        env[s.target] = OPS[s.op].impl(TREE, *[env[a] if isinstance(a, str) else a
+                                               for a in s.args])
+        envs.append(env)
+    return envs
 
 
-def sign_of_momentum(program) -> bool:
-    """Does a ``sign`` of something that reads ``g`` and a live state slot feed the update?"""
-    p = simplify_exact(program)
-    live = live_state(p)
-    for i, s in enumerate(p.stmts):
-        if s.op == "sign":
-            deps = reads(p, s.args[0], i)
-            if "g" in deps and deps & set(live) and s.target in _needed(p):
-                return True
-    return False
+def _differs(a, b) -> bool:
+    a, b = (np.concatenate([np.ravel(np.asarray(x)) for x in (y if isinstance(y, list)
+                                                                else [y])]) for y in (a, b))
+    return bool(np.any(np.abs(a - b) > 1e-4 * (np.abs(a) + np.abs(b) + 1e-6)))
 
 
 def _needed(program) -> set:
@@ -64,6 +66,41 @@ def _needed(program) -> set:
     return out
 
 
+def sign_kind(program) -> str:
+    """What feeds the update through a ``sign(...)``, judged by what its argument computes,
+    not by its text (``interp(g, g, v)`` is ``g``): "momentum" when the argument depends on
+    ``g`` and on a state slot whose new value depends on ``g`` (the sign of an
+    interpolation of the gradient and momentum, as in signum and Lion), "gradient" when it
+    depends on ``g`` but on no such slot, "" when no sign of ``g`` feeds the update.
+    Dependence: one step on random inputs, each input redrawn in turn, after the exact
+    simplification."""
+    p = simplify_exact(program)
+    rng = np.random.default_rng(0)
+
+    def draw(name):
+        return np.float32(rng.uniform(0.5, 1.5)) if name == "lr" else \
+            [rng.standard_normal((5, 7)).astype(np.float32)]
+
+    base = [draw(n) for n in INPUTS]
+    envs = _envs(p, base)
+    moved = {n: _envs(p, [draw(n) if k == j else base[j] for j in range(len(INPUTS))])
+             for k, n in enumerate(INPUTS)}
+    returned = dict(zip(("update", "m", "v"), p.returns))
+    carries = {slot for slot in ("m", "v")  # state slots whose new value depends on g
+               if _differs(envs[-1][returned[slot]], moved["g"][-1][returned[slot]])}
+    kind, needed = "", _needed(p)
+    for i, s in enumerate(p.stmts):
+        if s.op != "sign" or s.target not in needed or not isinstance(s.args[0], str):
+            continue
+        arg = s.args[0]
+        deps = {n for n in INPUTS if _differs(envs[i][arg], moved[n][i][arg])}
+        if "g" in deps and deps & carries:
+            return "momentum"
+        if "g" in deps:
+            kind = "gradient"
+    return kind
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/planted.yaml")
@@ -73,10 +110,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/planted")
     ap.add_argument("--paper-mutations", action="store_true",
                     help="only the paper's four mutations (no wrap)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override (read as YAML), e.g. task.options.noise=3")
     args = ap.parse_args(argv)
+    import yaml
+    sets = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in args.set)}
     rows = []
     for seed in range(args.searches):
-        over = {"seed": seed, "search.time_limit": args.minutes * 60}
+        over = {**sets, "seed": seed, "search.time_limit": args.minutes * 60}
         if args.workers is not None:
             over["workers.count"] = args.workers
         if args.paper_mutations:
@@ -91,27 +132,30 @@ def main(argv=None) -> int:
         s = RunDir(run_dir).summary()
         best = next((r for r in s["holdout"] if r["id"] == s["best_id"]), None)
         program = parse(best["program"]) if best else None
+        top = [sign_kind(parse(r["program"])) for r in s["holdout"] if r.get("program")]
         rows.append({"seed": seed, "trained": s["trained"], "best_id": s["best_id"],
                      "best_normalized": s["best_normalized"],
                      "diff_vs_tuned_adamw": s["diff_vs_tuned_adamw"],
                      "diff_vs_tuned_adamw_stderr": s["diff_vs_tuned_adamw_stderr"],
-                     "found": bool(program) and sign_of_momentum(program),
+                     "sign": sign_kind(program) if program else "",
+                     "sign_top": top,
                      "wall_seconds": round(wall, 1),
                      "simplified": best["simplified"] if best else None})
         print(json.dumps(rows[-1]), flush=True)
     (Path(args.out) / "planted.json").write_text(json.dumps(rows, indent=1))
-    print(f"\n{sum(r['found'] for r in rows)}/{len(rows)} searches found a sign of momentum "
-          f"({args.minutes:g} min of search each, {args.config}"
+    found = sum(r["sign"] == "momentum" for r in rows)
+    print(f"\n{found}/{len(rows)} searches' best programs take the sign of momentum "
+          f"({args.minutes:g} min of search each, {args.config} {sets or ''}"
           f"{', paper mutations only' if args.paper_mutations else ''})\n")
     print("| seed | trained | wall s | best (x tuned start, selection seeds) | held-out diff vs "
-          "tuned AdamW | sign of momentum |")
-    print("|---|---|---|---|---|---|")
+          "tuned AdamW | its sign reads | the held-out top's |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         d = "—" if r["diff_vs_tuned_adamw"] is None else \
             f"{r['diff_vs_tuned_adamw']:+.4f} ± {r['diff_vs_tuned_adamw_stderr']:.4f}"
         print(f"| {r['seed']} | {r['trained']} | {r['wall_seconds']:.0f} | "
-              f"{r['best_normalized']:.3g} | {d} | "
-              f"{'yes' if r['found'] else 'no'} |")
+              f"{r['best_normalized']:.3g} | {d} | {r['sign'] or 'no sign of g'} | "
+              f"{', '.join(k or '-' for k in r['sign_top'])} |")
     for r in rows:
         print(f"\nseed {r['seed']} (id {r['best_id']}):\n```python\n{r['simplified']}```")
     return 0
