@@ -125,14 +125,19 @@ def main(argv=None) -> int:
                                         "scale_const": 1.0, "wrap": 0.0}
         cfg = load_config(args.config, over)
         run_dir = Path(args.out) / f"seed{seed}"
-        t0 = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            run_search(cfg, run_dir, resume=RunDir(run_dir).exists())
-        wall = time.perf_counter() - t0
+        if not (run_dir / "summary.json").exists():  # finished searches are not rerun
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                run_search(cfg, run_dir, resume=RunDir(run_dir).exists())
+            wall = time.perf_counter() - t0
+        else:  # from the run's files: its config is written first, its summary last
+            wall = ((run_dir / "summary.json").stat().st_mtime
+                    - (run_dir / "config.yaml").stat().st_mtime)
         s = RunDir(run_dir).summary()
         best = next((r for r in s["holdout"] if r["id"] == s["best_id"]), None)
         program = parse(best["program"]) if best else None
-        top = [sign_kind(parse(r["program"])) for r in s["holdout"] if r.get("program")]
+        top = [sign_kind(parse(r["program"])) for r in s["holdout"]
+               if isinstance(r["id"], int) and r.get("program")]  # not the baselines
         rows.append({"seed": seed, "trained": s["trained"], "best_id": s["best_id"],
                      "best_normalized": s["best_normalized"],
                      "diff_vs_tuned_adamw": s["diff_vs_tuned_adamw"],
