@@ -240,8 +240,8 @@ class BinaryRegression(_Synthetic):
     that the AdamW start's weight decay 0.01 implies once its update is a sign; 32
     dimensions, 24 rows, batches of 16 rows, gradient noise 3 (``noise * xi . x``), and
     ``grad_scale = 2``. Every part pays (BENCHMARKS.md, 16 fresh seeds, lr-tuned): tuned
-    optax AdamW reaches 0.37, Lion 0.28, the start with its update replaced by the sign of
-    momentum (beta 0.99) 0.24; without the noise and with all rows, ``sign(g)`` plus the
+    optax AdamW reaches 0.37, Lion 0.28, the AdamW start with ``update = sign(update)``
+    after ``m / sqrt_v`` and momentum 0.99 reaches 0.24; without the noise and with all rows, ``sign(g)`` plus the
     decay solves it as well as Lion, and a search found that instead of momentum; with
     both, ``sign(g)`` plus the decay reaches only 0.59. A program that ignores the
     gradient cannot know the signs ``s`` (``sign(w)`` guesses half of them wrong)."""
@@ -287,5 +287,5 @@ class BinaryRegression(_Synthetic):
 
     def describe(self):
         return (f"{self.name}: dim {self.dim}, {self.rows} rows, box {self.box:g}, batch "
-                f"{self.batch_size}, {self.steps} steps, {self.seeds} seeds, solution drawn "
-                f"per seed")
+                f"{self.batch_size}, noise {self.noise:g}, {self.steps} steps, {self.seeds} "
+                f"seeds, solution drawn per seed")

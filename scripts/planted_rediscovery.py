@@ -51,9 +51,12 @@ def _envs(program, inputs):
 
 
 def _differs(a, b) -> bool:
-    a, b = (np.concatenate([np.ravel(np.asarray(x)) for x in (y if isinstance(y, list)
-                                                                else [y])]) for y in (a, b))
-    return bool(np.any(np.abs(a - b) > 1e-4 * (np.abs(a) + np.abs(b) + 1e-6)))
+    a, b = (np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in
+                            (y if isinstance(y, list) else [y])]) for y in (a, b))
+    with np.errstate(invalid="ignore", over="ignore"):
+        same = (a == b) | (np.isnan(a) & np.isnan(b)) | \
+            (np.abs(a - b) <= 1e-4 * (np.abs(a) + np.abs(b) + 1e-6))
+    return not bool(np.all(same))
 
 
 def _needed(program) -> set:
@@ -137,7 +140,7 @@ def main(argv=None) -> int:
         best = next((r for r in s["holdout"] if r["id"] == s["best_id"]), None)
         program = parse(best["program"]) if best else None
         top = [sign_kind(parse(r["program"])) for r in s["holdout"]
-               if isinstance(r["id"], int) and r.get("program")]  # not the baselines
+               if isinstance(r["id"], int) and r["id"] != 0]  # not the start, the baselines
         rows.append({"seed": seed, "trained": s["trained"], "best_id": s["best_id"],
                      "best_normalized": s["best_normalized"],
                      "diff_vs_tuned_adamw": s["diff_vs_tuned_adamw"],
