@@ -163,3 +163,11 @@ def test_subcommands_and_export_from_run(run, tmp_path, capsys):
     assert "def mine(" in capsys.readouterr().out
     with pytest.raises(UsageError):
         export_cmd.export_program(f"{run}:4", fmt="torch")
+
+
+def test_simplify_run_dir_id_trains_on_the_runs_own_task(run, capsys):
+    from optevo.search.cli import main
+    (run / "config.yaml").write_text(
+        "task:\n  name: quadratic\n  steps: 3\n  seeds: 1\n  options: {dim: 4}\n")
+    assert main(["simplify", f"{run}:4", "--lr-scale", "1", "--max-rounds", "1"]) == 0
+    assert "# task quadratic: 3 steps, seeds [0]" in capsys.readouterr().out

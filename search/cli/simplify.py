@@ -102,9 +102,14 @@ def run(args, out=None) -> int:
         cfg = run.config()
         task_cfg = cfg.task if cfg else None
         say(f"# best program of {target}: id {pid}, loss {loss:.4f}")
-    else:  # a file, a library name or RUN_DIR:ID
+    else:  # a file, a library name or RUN_DIR:ID (whose run's task is the default)
         from optevo.search.core.inspect import load_ref
+        from optevo.search.core.rundir import RunDir
         program = load_ref(args.target)[0]
+        head, sep, _ = str(args.target).rpartition(":")
+        if sep and Path(head).is_dir():
+            cfg = RunDir.existing(head).config()
+            task_cfg = cfg.task if cfg else None
     say(f"# input: {len(program.stmts)} statements")
     exact, steps = simplify_exact_report(program, strict=args.strict)
     say(f"# exact passes{' (strict)' if args.strict else ''}: "
