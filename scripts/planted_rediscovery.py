@@ -2,15 +2,17 @@
 sign-based program? (A check of the machinery, as AutoML-Zero's linear-regression demo; it
 claims nothing about Lion in general.)
 
-The task (configs/planted.yaml): ``binary_regression``, under-determined least squares whose
-answer is a corner of the box |x_i| <= 100, drawn per seed. A sign update with decoupled
-weight decay 0.01 stays in that box (Lion-K), so tuned Lion beats tuned optax AdamW there by
-far, and programs that ignore the gradient lose (``scripts/sign_vs_adamw.py
-binary_regression``, tests/test_synthetic_options.py). Each search starts from the AdamW
+The task (configs/planted.yaml): ``binary_regression``, under-determined least squares seen
+through noisy batches, whose answer is a corner of the box |x_i| <= 100, drawn per seed. A
+sign update with decoupled weight decay 0.01 stays in that box (Lion-K), so tuned Lion beats
+tuned optax AdamW there by 8 standard errors on fresh seeds, the sign of the raw gradient
+loses, and programs that ignore the gradient lose (``scripts/sign_vs_adamw.py
+binary_regression``, tests/test_synthetic_options.py, tests/test_task_quality.py). Each search starts from the AdamW
 start program with its own seed. Its best program on fresh seeds (the held-out re-check) is
-simplified by the exact passes, and it counts as found when an update-feeding ``sign(...)``
-reads both the gradient and a live state slot (the sign of an interpolation of ``g`` and
-momentum, as in signum and Lion), after dead code is gone.
+simplified (exact passes, then the guided ones on the task at 1% tolerance, as
+``optevo simplify RUN_DIR:ID``), and it counts as found when a ``sign(...)`` feeding the
+update computes something that depends on the gradient and on a state slot that carries the
+gradient (the sign of an interpolation of ``g`` and momentum, as in signum and Lion).
 
     python scripts/planted_rediscovery.py --searches 5 --minutes 5
     python scripts/planted_rediscovery.py --paper-mutations --out runs/planted-paper
@@ -104,6 +106,18 @@ def sign_kind(program) -> str:
     return kind
 
 
+def simplify_on_task(program, cfg, tolerance: float = 0.01):
+    """The guided simplification (``optevo simplify RUN_DIR:ID``, tolerance 1%) on the run's
+    task and fitness seeds: statements that do not matter within the tolerance go."""
+    from optevo.proxy_tasks import get_task
+    from optevo.proxy_tasks.evaluate import Evaluator
+    from optevo.simplify import simplify_guided, tune_lr_scale
+    ev = Evaluator(get_task(cfg.task.name, **cfg.task.options), steps=cfg.task.steps,
+                   seeds=cfg.task.seeds)
+    exact = simplify_exact(program)
+    return simplify_guided(exact, ev, tolerance=tolerance, lr_scale=tune_lr_scale(exact, ev))[0]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/planted.yaml")
@@ -139,6 +153,7 @@ def main(argv=None) -> int:
         s = RunDir(run_dir).summary()
         best = next((r for r in s["holdout"] if r["id"] == s["best_id"]), None)
         program = parse(best["program"]) if best else None
+        guided = simplify_on_task(program, cfg) if program else None
         top = [sign_kind(parse(r["program"])) for r in s["holdout"]
                if isinstance(r["id"], int) and r["id"] != 0]  # not the start, the baselines
         rows.append({"seed": seed, "trained": s["trained"], "best_id": s["best_id"],
@@ -147,25 +162,29 @@ def main(argv=None) -> int:
                      "diff_vs_tuned_adamw_stderr": s["diff_vs_tuned_adamw_stderr"],
                      "sign": sign_kind(program) if program else "",
                      "sign_top": top,
+                     "guided": guided.text() if program else None,
+                     "sign_guided": sign_kind(guided) if program else "",
                      "wall_seconds": round(wall, 1),
                      "simplified": best["simplified"] if best else None})
         print(json.dumps(rows[-1]), flush=True)
     (Path(args.out) / "planted.json").write_text(json.dumps(rows, indent=1))
-    found = sum(r["sign"] == "momentum" for r in rows)
-    print(f"\n{found}/{len(rows)} searches' best programs take the sign of momentum "
+    found = sum(r["sign_guided"] == "momentum" for r in rows)
+    print(f"\n{found}/{len(rows)} searches' best programs, simplified, take the sign of momentum "
           f"({args.minutes:g} min of search each, {args.config} {sets or ''}"
           f"{', paper mutations only' if args.paper_mutations else ''})\n")
     print("| seed | trained | wall s | best (x tuned start, selection seeds) | held-out diff vs "
-          "tuned AdamW | its sign reads | the held-out top's |")
+          "tuned AdamW | its sign reads (exact / guided simplification) | the held-out top's |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         d = "—" if r["diff_vs_tuned_adamw"] is None else \
             f"{r['diff_vs_tuned_adamw']:+.4f} ± {r['diff_vs_tuned_adamw_stderr']:.4f}"
         print(f"| {r['seed']} | {r['trained']} | {r['wall_seconds']:.0f} | "
-              f"{r['best_normalized']:.3g} | {d} | {r['sign'] or 'no sign of g'} | "
+              f"{r['best_normalized']:.3g} | {d} | {r['sign'] or 'no sign of g'} / "
+              f"{r['sign_guided'] or 'no sign of g'} | "
               f"{', '.join(k or '-' for k in r['sign_top'])} |")
     for r in rows:
-        print(f"\nseed {r['seed']} (id {r['best_id']}):\n```python\n{r['simplified']}```")
+        print(f"\nseed {r['seed']} (id {r['best_id']}), simplified on the task (tolerance "
+              f"1%):\n```python\n{r['guided']}```")
     return 0
 
 
