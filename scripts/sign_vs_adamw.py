@@ -3,7 +3,7 @@ SGD against tuned optax AdamW, on fresh seeds (the check the planted-rediscovery
 needs before a search from AdamW can be asked to find a sign-based program there).
 
 Every program's lr multiplier is tuned on the task's fitness seeds (``search.core.tuning``:
-a log grid of ratio 2, grown at edges); optax AdamW gets its lr (grown up to 8 points per
+a log grid of ratio 2, grown at edges); optax AdamW gets its lr (grown up to 12 points per
 side) and then its weight decay tuned the same way. Then all train on 16 fresh seeds and the
 paired differences to tuned AdamW are printed with standard errors (``z`` = mean / SE).
 
@@ -39,14 +39,15 @@ def main(argv=None) -> int:
     n = get_task(args.task, **options).seeds
     pool = InProcessPool(EvalSpec(args.task, options, None, tuple(range(n)), (16,)))
     fresh = list(range(1_000_000, 1_000_000 + args.fresh))
-    adamw_text, adamw_scale, lrs, wd = tune_adamw(pool)
+    adamw_text, adamw_scale, lrs, wd = tune_adamw(pool, max_extend=12)
     print(f"{args.task} {options}: tuned optax AdamW lr x{adamw_scale:g} of 1e-3 (edge: {lrs[0].at_edge}),"
           f" weight decay factor {wd.best:g}")
     res = {"optax adamw (tuned)": run_jobs(pool, [("a", adamw_text, fresh, adamw_scale)])["a"]}
     for name in args.programs:
         text = load_ref(name)[0].text()
-        line = tune_program(pool, name, text, None, 1.0, lo=-6, hi=10, max_extend=6)
-        res[f"{name} (lr x{line.best:g})"] = run_jobs(pool, [(name, text, fresh, line.best)])[name]
+        line = tune_program(pool, name, text, None, 1.0, lo=-6, hi=10, max_extend=10)
+        label = f"{name} (lr x{line.best:g}{', edge' if line.at_edge else ''})"
+        res[label] = run_jobs(pool, [(name, text, fresh, line.best)])[name]
     ref = np.array(res["optax adamw (tuned)"]["losses"])
     print(f"\n| program | loss on {args.fresh} fresh seeds | median | diff vs tuned AdamW | z |")
     print("|---|---|---|---|---|")
