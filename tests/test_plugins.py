@@ -8,7 +8,8 @@ from optevo.search.core.config import MUTATIONS, ConfigError, config_from_dict
 from optevo.search.core.evolution import RegularizedEvolution
 from optevo.search.core.workers import InProcessPool, eval_spec
 
-BUILT_IN = ["insert", "delete", "change_arg", "scale_const"]
+BUILT_IN = ["insert", "delete", "change_arg", "scale_const", "wrap"]
+ON = {"insert": 1.0, "delete": 1.0, "change_arg": 1.0, "scale_const": 1.0, "wrap": 0.0}
 TINY = {
     "seed": 3,
     "task": {"name": "digits_mlp", "steps": 25, "seeds": 2,
@@ -40,7 +41,7 @@ def my_mutation():
 def test_registered_mutation_is_off_by_default_and_enabled_from_the_config(my_mutation):
     assert list(MUTATIONS) == BUILT_IN + ["my_mutation"]  # the config's view is live
     default = config_from_dict({})
-    assert default.search.mutations == {**dict.fromkeys(BUILT_IN, 1.0), "my_mutation": 0.0}
+    assert default.search.mutations == {**ON, "my_mutation": 0.0}
     cfg = config_from_dict(TINY)
     assert cfg.search.mutations == {**dict.fromkeys(BUILT_IN, 0.0), "my_mutation": 1.0}
     with pytest.raises(ConfigError, match=r"unknown key 'search.mutations.my_mutaton'; "
@@ -60,7 +61,7 @@ def test_search_uses_the_registered_mutation(tmp_path, my_mutation):
 def test_unknown_mutation_without_the_plugin():
     assert list(MUTATIONS) == BUILT_IN
     with pytest.raises(ConfigError, match=r"^<dict>: unknown key 'search.mutations.my_mutation'; "
-                       r"allowed: insert, delete, change_arg, scale_const$"):
+                       r"allowed: insert, delete, change_arg, scale_const, wrap$"):
         config_from_dict({"search": {"mutations": {"my_mutation": 1}}})
     with pytest.raises(ConfigError, match=r"\(did you mean insert\?\)"):
         config_from_dict({"search": {"mutations": {"insrt": 1}}})

@@ -18,7 +18,7 @@ from optevo.dsl.canon import program_hash
 from optevo.dsl.library import library
 from optevo.dsl.liveness import live_state
 from optevo.dsl.random import defined_before, random_const, random_program
-from optevo.search.core.mutations import MUTATIONS, NoSite
+from optevo.search.core.mutations import MUTATIONS, NoSite, default_weights
 from optevo.simplify import simplify_exact, simplify_exact_report, simplify_guided
 from optevo.simplify.guided import round_sig, significant_digits
 
@@ -247,7 +247,8 @@ def mutants():
     bases = list(library().values()) + [parse(RAW)]
     bases += [random_program(rng, int(rng.integers(3, 10))) for _ in range(30)]
     pool, out = list(bases), []
-    kinds = list(MUTATIONS) + ["bait"] * 3
+    # the mutations a default search draws (wrap's x = op(x) chains are off by default)
+    kinds = [k for k, w in default_weights().items() if w > 0] + ["bait"] * 3
     while len(out) < 2000:
         p = pool[rng.integers(len(pool))]
         for _ in range(int(rng.integers(1, 4))):

@@ -80,24 +80,6 @@ def insert(rng, program):
     return program.replace(stmts=stmts)
 
 
-@register_mutation("wrap")
-def wrap(rng, program):
-    """Apply a random one-argument op to a variable where it is assigned: after statement
-    ``i`` (target ``x``) insert ``x = op(x)``. One draw reaches what ``insert`` finds only
-    by also choosing the position, the argument and the target: ``update = sign(update)``
-    right after AdamW's ``update = m / sqrt_v`` is about 1 in 100,000 inserts and 1 in 330
-    wraps. SymbolicRegression.jl's "prepend a node", in the language of statements. Off
-    unless a config gives it a weight."""
-    if not program.stmts:
-        raise NoSite("no statement to wrap")
-    unary = [op for op in searchable_ops() if op.arity == 1]
-    i = int(rng.integers(len(program.stmts)))
-    x = program.stmts[i].target
-    stmts = list(program.stmts)
-    stmts.insert(i + 1, Stmt(x, unary[int(rng.integers(len(unary)))].name, (x,)))
-    return program.replace(stmts=stmts)
-
-
 @register_mutation("delete", weight=1.0)
 def delete(rng, program):
     """Delete a random statement."""
@@ -135,6 +117,24 @@ def scale_const(rng, program):
     value = float(np.float32(s.args[j] * 2.0 ** rng.standard_normal()))
     args = s.args[:j] + (value,) + s.args[j + 1:]
     return _with_stmt(program, i, dataclasses.replace(s, args=args))
+
+
+@register_mutation("wrap")
+def wrap(rng, program):
+    """Apply a random one-argument op to a variable where it is assigned: after statement
+    ``i`` (target ``x``) insert ``x = op(x)``. One draw reaches what ``insert`` finds only
+    by also choosing the position, the argument and the target: ``update = sign(update)``
+    right after AdamW's ``update = m / sqrt_v`` is about 1 in 100,000 inserts and 1 in 330
+    wraps. SymbolicRegression.jl's "prepend a node", in the language of statements. Off
+    unless a config gives it a weight."""
+    if not program.stmts:
+        raise NoSite("no statement to wrap")
+    unary = [op for op in searchable_ops() if op.arity == 1]
+    i = int(rng.integers(len(program.stmts)))
+    x = program.stmts[i].target
+    stmts = list(program.stmts)
+    stmts.insert(i + 1, Stmt(x, unary[int(rng.integers(len(unary)))].name, (x,)))
+    return program.replace(stmts=stmts)
 
 
 @dataclasses.dataclass
