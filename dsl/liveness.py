@@ -13,7 +13,7 @@ from typing import FrozenSet, List, Set, Tuple
 
 from .program import INPUTS, STATE, Program
 
-__all__ = ["STATE", "live_mask", "live_state", "strip_dead"]
+__all__ = ["STATE", "live_mask", "live_state", "strip_dead", "update_mask"]
 
 
 def _backward(program: Program, needed: Set[str]) -> Tuple[List[bool], Set[str]]:
@@ -46,6 +46,11 @@ def live_mask(program: Program) -> List[bool]:
     state = live_state(program)
     needed = {program.returns[0]} | {program.returns[1 + STATE.index(s)] for s in state}
     return _backward(program, needed)[0]
+
+
+def update_mask(program: Program) -> List[bool]:
+    """One flag per statement: does it feed this step's update (not only the state)?"""
+    return _backward(program, {program.returns[0]})[0]
 
 
 def strip_dead(program: Program) -> Program:

@@ -75,6 +75,11 @@ class _Synthetic(Task):
         return self.instance(jax.random.split(jax.random.PRNGKey(0))[0]) if inst is None \
             else inst
 
+    @staticmethod
+    def _times_scale(loss, inst):
+        """The training loss times the seed's ``grad_scale`` factor, where there is one."""
+        return loss * inst["scale"] if "scale" in inst else loss
+
     def _scaled(self, inst, key):
         """``inst`` with the seed's training-loss scale ``10^U(-grad_scale, grad_scale)``."""
         if self.grad_scale > 0.0:
@@ -100,8 +105,7 @@ class _Synthetic(Task):
         if isinstance(batch, dict):  # scale_noise: the gradient is s * grad, the value kept
             x0 = jax.lax.stop_gradient(x)
             x, batch = x0 + batch["s"] * (x - x0), batch["xi"]
-        loss = self._f(x, inst) + self.noise * jnp.dot(batch, x)
-        return loss * inst["scale"] if "scale" in inst else loss
+        return self._times_scale(self._f(x, inst) + self.noise * jnp.dot(batch, x), inst)
 
     def val_loss(self, params, inst=None):
         return self._f(params["x"], self._default_instance(inst)) + self.floor
@@ -279,8 +283,8 @@ class BinaryRegression(_Synthetic):
         inst = self._default_instance(inst)
         x = params["x"]
         r = inst["X"][batch["rows"]] @ x - inst["y"][batch["rows"]]
-        loss = 0.5 * jnp.mean(r * r) + self.noise * jnp.dot(batch["xi"], x)
-        return loss * inst["scale"] if "scale" in inst else loss
+        return self._times_scale(0.5 * jnp.mean(r * r) + self.noise * jnp.dot(batch["xi"], x),
+                                 inst)
 
     def _f(self, x, inst):
         return jnp.mean((x - inst["x_star"]) ** 2) / self.box ** 2

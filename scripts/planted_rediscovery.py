@@ -31,6 +31,7 @@ import numpy as np
 
 from optevo.dsl import parse
 from optevo.dsl.execute import TREE
+from optevo.dsl.liveness import update_mask
 from optevo.dsl.ops import OPS
 from optevo.dsl.program import INPUTS
 from optevo.search.core.config import load_config
@@ -61,16 +62,6 @@ def _differs(a, b) -> bool:
     return not bool(np.all(same))
 
 
-def _needed(program) -> set:
-    """Variables the update reads, transitively (by name)."""
-    need, out = {program.returns[0]}, set()
-    for s in reversed(program.stmts):
-        if s.target in need:
-            out.add(s.target)
-            need |= set(s.vars())
-    return out
-
-
 def sign_kind(program) -> str:
     """What feeds the update through a ``sign(...)``, judged by what its argument computes,
     not by its text (``interp(g, g, v)`` is ``g``): "momentum" when the argument depends on
@@ -93,9 +84,9 @@ def sign_kind(program) -> str:
     returned = dict(zip(("update", "m", "v"), p.returns))
     carries = {slot for slot in ("m", "v")  # state slots whose new value depends on g
                if _differs(envs[-1][returned[slot]], moved["g"][-1][returned[slot]])}
-    kind, needed = "", _needed(p)
+    kind, feeds = "", update_mask(p)
     for i, s in enumerate(p.stmts):
-        if s.op != "sign" or s.target not in needed or not isinstance(s.args[0], str):
+        if s.op != "sign" or not feeds[i] or not isinstance(s.args[0], str):
             continue
         arg = s.args[0]
         deps = {n for n in INPUTS if _differs(envs[i][arg], moved[n][i][arg])}

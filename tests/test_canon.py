@@ -13,7 +13,7 @@ from optevo.dsl.library import example_program
 from optevo.dsl import INPUTS, Program, ProgramError, Stmt, check, parse, update_fn
 from optevo.dsl.canon import COMMUTATIVE, canonical_form, live_slots, program_hash
 from optevo.dsl.library import library
-from optevo.dsl.liveness import live_state, strip_dead
+from optevo.dsl.liveness import live_mask, live_state, strip_dead, update_mask
 from optevo.dsl.ops import LITERAL, LITERAL_OP, OP_LIST, OPS
 from optevo.dsl.random import defined_before, random_arg, random_program, random_statement
 
@@ -407,3 +407,14 @@ def test_equal_hashes_compute_equal_things(population):
           f"{len(colliding)} colliding groups "
           f"({sum(len(g) for g in colliding)} distinct texts), {runs} programs compared")
     assert len(colliding) > 100
+
+
+def test_update_mask_marks_what_feeds_this_steps_update_not_the_state():
+    p = parse("def train(w, g, m, v, lr):\n  t = sign(g)\n  m = interp(g, m, 0.9)\n"
+              "  u = sign(m)\n  update = u * lr\n  return update, m, v\n")
+    # m's update feeds this step's update through u; t feeds nothing
+    assert update_mask(p) == [False, True, True, True]
+    q = parse("def train(w, g, m, v, lr):\n  update = sign(m)\n  m = interp(g, m, 0.9)\n"
+              "  update = update * lr\n  return update, m, v\n")
+    # the new m only reaches a future update: live, but not this step's
+    assert update_mask(q) == [True, False, True] and live_mask(q) == [True, True, True]
