@@ -8,7 +8,7 @@ literal ``name = c`` holds the Python float ``c`` itself. The fast interpreter
 
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -49,14 +49,28 @@ class TreeSpace(Space):
 TREE = TreeSpace()
 
 
-def run(program: Program, w, g, m, v, lr, space: Space = TREE):
-    """One step of ``program`` in ``space``; returns (update, new_m, new_v) as produced
-    (outputs may be scalars)."""
-    env = dict(zip(INPUTS, (w, g, m, v, lr)))
+def _steps(program: Program, inputs, space: Space):
+    """The variables before the first statement and after each one (one dict, updated)."""
+    env = dict(zip(INPUTS, inputs))
+    yield env
     for s in program.stmts:
         args = [env[a] if isinstance(a, str) else a for a in s.args]
         env[s.target] = OPS[s.op].impl(space, *args)
+        yield env
+
+
+def run(program: Program, w, g, m, v, lr, space: Space = TREE):
+    """One step of ``program`` in ``space``; returns (update, new_m, new_v) as produced
+    (outputs may be scalars)."""
+    for env in _steps(program, (w, g, m, v, lr), space):
+        pass
     return tuple(env[r] for r in program.returns)
+
+
+def trace(program: Program, w, g, m, v, lr, space: Space = TREE) -> List[Dict[str, Any]]:
+    """One step of ``program``, keeping every variable: ``len(stmts) + 1`` dicts, the
+    variables before each statement and, last, after the final one."""
+    return [dict(env) for env in _steps(program, (w, g, m, v, lr), space)]
 
 
 def _broadcast_leaves(x, like):

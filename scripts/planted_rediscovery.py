@@ -7,12 +7,13 @@ through noisy batches, whose answer is a corner of the box |x_i| <= 100, drawn p
 sign update with decoupled weight decay 0.01 stays in that box (Lion-K), so tuned Lion beats
 tuned optax AdamW there by 8 standard errors on fresh seeds, the sign of the raw gradient
 loses, and programs that ignore the gradient lose (``scripts/sign_vs_adamw.py
-binary_regression``, tests/test_synthetic_options.py, tests/test_task_quality.py). Each search starts from the AdamW
-start program with its own seed. Its best program on fresh seeds (the held-out re-check) is
-simplified (exact passes, then the guided ones on the task at 1% tolerance, as
-``optevo simplify RUN_DIR:ID``), and it counts as found when a ``sign(...)`` feeding the
-update computes something that depends on the gradient and on a state slot that carries the
-gradient (the sign of an interpolation of ``g`` and momentum, as in signum and Lion).
+binary_regression``, tests/test_synthetic_options.py, tests/test_task_quality.py). Each
+search starts from the AdamW start program with its own seed. Its best program on fresh
+seeds (the held-out re-check) is simplified (exact passes, then the guided ones on the task
+at 1% tolerance, as ``optevo simplify RUN_DIR:ID``), and it counts as found when a
+``sign(...)`` feeding the update computes something that depends on the gradient and on a
+state slot that carries the gradient (the sign of an interpolation of ``g`` and momentum, as
+in signum and Lion).
 
     python scripts/planted_rediscovery.py --searches 5 --minutes 5
     python scripts/planted_rediscovery.py --paper-mutations --out runs/planted-paper
@@ -30,27 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from optevo.dsl import parse
-from optevo.dsl.execute import TREE
+from optevo.dsl.execute import trace
 from optevo.dsl.liveness import update_mask
-from optevo.dsl.ops import OPS
 from optevo.dsl.program import INPUTS
 from optevo.search.core.config import load_config
+from optevo.search.core.mutations import default_weights
 from optevo.search.core.run import run_search
 from optevo.search.core.rundir import RunDir
 from optevo.simplify import simplify_exact
-
-
-def _envs(program, inputs):
-    """The variables before each statement (``len(stmts) + 1`` dicts; the last one holds
-    the outputs' values) of one step on ``inputs`` (w, g, m, v, lr)."""
-    env = dict(zip(INPUTS, inputs))
-    envs = [env]
-    for s in program.stmts:
-        env = dict(env)
-        env[s.target] = OPS[s.op].impl(TREE, *[env[a] if isinstance(a, str) else a
-                                               for a in s.args])
-        envs.append(env)
-    return envs
 
 
 def _differs(a, b) -> bool:
@@ -78,8 +66,8 @@ def sign_kind(program) -> str:
             [rng.standard_normal((5, 7)).astype(np.float32)]
 
     base = [draw(n) for n in INPUTS]
-    envs = _envs(p, base)
-    moved = {n: _envs(p, [draw(n) if k == j else base[j] for j in range(len(INPUTS))])
+    envs = trace(p, *base)
+    moved = {n: trace(p, *[draw(n) if k == j else base[j] for j in range(len(INPUTS))])
              for k, n in enumerate(INPUTS)}
     returned = dict(zip(("update", "m", "v"), p.returns))
     carries = {slot for slot in ("m", "v")  # state slots whose new value depends on g
@@ -129,8 +117,7 @@ def main(argv=None) -> int:
         if args.workers is not None:
             over["workers.count"] = args.workers
         if args.paper_mutations:
-            over["search.mutations"] = {"insert": 1.0, "delete": 1.0, "change_arg": 1.0,
-                                        "scale_const": 1.0, "wrap": 0.0}
+            over["search.mutations"] = default_weights()  # the four on, wrap off
         cfg = load_config(args.config, over)
         run_dir = Path(args.out) / f"seed{seed}"
         if not (run_dir / "summary.json").exists():  # finished searches are not rerun

@@ -152,3 +152,16 @@ def test_the_planted_check_reads_what_a_sign_computes(text, kind):
     program = parse(f"def train(w, g, m, v, lr):\n  {text}\n  update = update * lr\n"
                     "  return update, m, v\n")
     assert _planted_script().sign_kind(program) == kind
+
+
+def test_trace_keeps_every_variable_and_ends_where_run_ends():
+    from optevo.dsl import parse, run
+    from optevo.dsl.execute import trace
+    p = parse("def train(w, g, m, v, lr):\n  m = interp(g, m, 0.9)\n  u = sign(m)\n"
+              "  update = u * lr\n  return update, m, v\n")
+    inputs = [np.float32(x) for x in (1.0, -2.0, 3.0, 4.0, 0.5)]
+    envs = trace(p, *inputs)
+    assert len(envs) == len(p.stmts) + 1 and "m" in envs[0] and "u" not in envs[1]
+    assert float(envs[1]["m"]) == pytest.approx(0.9 * 3.0 + 0.1 * -2.0)
+    assert float(envs[0]["m"]) == 3.0  # the earlier dicts are not overwritten
+    assert [float(envs[-1][r]) for r in p.returns] == [float(x) for x in run(p, *inputs)]
