@@ -6,7 +6,7 @@ reassociated sums, two constant outputs written differently) hash apart. The fin
 keys a program by its *outputs*: run it for ``K = steps`` training steps on fixed
 pseudo-random inputs, round the values, hash them. Programs with equal fingerprints agree
 (to about ``digits`` significant digits) on those inputs, and are very likely to train
-alike; that "very likely" is measured, not proved (``scripts/bench_fingerprint.py``,
+alike; that "very likely" is measured, not proved (``scripts/bench/fingerprint.py``,
 BENCHMARKS.md "Functional fingerprint (second cache key)").
 
 The math. Fixed inputs, drawn once from ``numpy.random.default_rng(SEED)``: a parameter
@@ -77,7 +77,7 @@ boundary may round the other way: treat fingerprints as per-run keys, not stored
 Different programs *can* collide (functions that agree on these inputs, or agree to
 ``digits`` digits): that is the false-merge rate the benchmark measures against training.
 
-Measured (``python scripts/bench_fingerprint.py``; BENCHMARKS.md "Functional fingerprint
+Measured (``python scripts/bench/fingerprint.py``; BENCHMARKS.md "Functional fingerprint
 (second cache key)"), defaults ``digits=4, steps=6``: over 3000-10000 children of small
 searches from AdamW, 1.4-12.6% of the children whose hash is new have a known fingerprint
 (the rate depends on where the search wanders); 0-0.4% of those merges are false against

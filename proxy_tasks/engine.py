@@ -27,7 +27,7 @@ from optevo.dsl.execute import update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for, encoded_form
 from optevo.dsl.program import Program
 
-from .base import Task
+from .tasks.base import Task
 
 DEFAULT_BUCKETS = (8, 16, 32)
 

@@ -16,7 +16,7 @@ import numpy as np
 from optevo.dsl.library import start_program
 from optevo.dsl.program import Program
 
-from .base import Task, get_task
+from .tasks.base import Task, get_task
 from .engine import DEFAULT_BUCKETS, FastEngine, JitEngine, SeedRuns
 from .fitness import aggregate, normalize
 

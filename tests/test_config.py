@@ -84,7 +84,7 @@ def test_float_keys_accept_ints_and_mutations_merge(tmp_path):
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
 def test_presets_load(path):
     cfg = load_config(path)
-    # the full preset's task was chosen by scripts/proxy_fidelity.py (BENCHMARKS.md)
+    # the full preset's task was chosen by scripts/experiments/proxy_fidelity.py (BENCHMARKS.md)
     expected = {"quick": "digits_mlp", "search": "text_lm"}[path.stem]
     assert cfg.name == path.stem and cfg.task.name == expected
     text = path.read_text()
@@ -357,8 +357,8 @@ def test_anchors_and_aliases_are_refused_at_once(tmp_path):
 
 
 def test_node_count_is_bounded(tmp_path, monkeypatch):
-    from optevo.search.core import configfile
-    monkeypatch.setattr(configfile, "MAX_NODES", 10)
+    from optevo.search.core import yaml_config
+    monkeypatch.setattr(yaml_config, "MAX_NODES", 10)
     expect(tmp_path, "task:\n  options: {" + ", ".join(f"o{i}: {i}" for i in range(9)) + "}\n",
            2, "too large: more than 10 YAML nodes")
 

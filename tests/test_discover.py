@@ -115,7 +115,7 @@ def test_bad_out_and_conflicting_flags_are_one_line_errors(configs, tmp_path, ca
 
 def test_new_discover_checks_options_and_splits_the_minutes(tmp_path):
     from optevo.search.core.config import config_from_dict
-    from optevo.search.core.configfile import ConfigError
+    from optevo.search.core.yaml_config import ConfigError
     from optevo.search.core.rundir import RunDirError
     from optevo.search.discover.runner import Discover, new_discover
     from optevo.search.funnel.config import config_from_dict as funnel_from_dict

@@ -3,7 +3,7 @@
 do not matter, literals fingerprint like the inline number, known optimizers differ,
 non-finite values are tokens, values agree with the jitted reference executor, and the
 fixed inputs are the same in every process. Its rates against training are measured by
-scripts/bench_fingerprint.py (BENCHMARKS.md)."""
+scripts/bench/fingerprint.py (BENCHMARKS.md)."""
 
 import subprocess
 import sys

@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from optevo.search.core.configfile import ConfigError
+from optevo.search.core.yaml_config import ConfigError
 from optevo.search.funnel.config import FunnelConfig, load_funnel_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from optevo.proxy_tasks import get_task, hypergrad as hg
-from optevo.proxy_tasks.optax_baselines import (OptaxEngine, baseline_spec, parse_spec,
+from optevo.proxy_tasks.baselines.specs import (OptaxEngine, baseline_spec, parse_spec,
                                                 spec_text)
 
 A = jnp.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from optevo.proxy_tasks import get_task, l2l
-from optevo.proxy_tasks.l2l_train import meta_train, trajectory_loss
-from optevo.proxy_tasks.optax_baselines import OptaxEngine, parse_spec, spec_text
+from optevo.proxy_tasks.baselines.l2l_train import meta_train, trajectory_loss
+from optevo.proxy_tasks.baselines.specs import OptaxEngine, parse_spec, spec_text
 from optevo.search.cli import main
 
 
@@ -112,7 +112,7 @@ def test_l2l_train_command(tmp_path, capsys):
 
 
 def test_packaged_default_weights_load_as_the_l2l_kind():
-    w = l2l.load()  # configs/l2l/digits_mlp.npz, made by scripts/train_l2l.py
+    w = l2l.load()  # configs/l2l/digits_mlp.npz, made by optevo l2l train --task digits_mlp
     assert w["meta_info"].startswith("meta-trained on digits_mlp (300 steps)")
     assert l2l.hidden_size(w) == 20 and w["l0_w"].shape == (22, 80)
     assert parse_spec(spec_text("l2l"))[1]["weights"] == "digits_mlp"

@@ -85,7 +85,7 @@ def test_plugins_key_imports_a_task_module_before_validation(tmp_path, request):
     from optevo.search.core.config import load_config
     (tmp_path / "lab_tasks.py").write_text(
         "from optevo.proxy_tasks import register\n"
-        "from optevo.proxy_tasks.synthetic import Quadratic\n"
+        "from optevo.proxy_tasks.tasks.synthetic import Quadratic\n"
         "@register('lab_quadratic')\n"
         "class LabQuadratic(Quadratic):\n"
         "    pass\n")

@@ -1,4 +1,4 @@
-"""scripts/proxy_fidelity.py's statistics helpers (no training): Spearman's rho with ties,
+"""scripts/experiments/proxy_fidelity.py's statistics helpers (no training): Spearman's rho with ties,
 the bootstrap interval, and the suite score (geometric mean of loss ratios)."""
 
 import importlib
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "scripts"))
+sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "scripts" / "experiments"))
 pf = importlib.import_module("proxy_fidelity")
 
 

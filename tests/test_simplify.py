@@ -335,7 +335,7 @@ def test_lion_form_recognizer_and_rounding_helpers():
 
 def test_guided_passes_turn_the_raw_program_into_lion():
     """digits_mlp at its default 300 steps on 4 seeds (the full 16-seed run is
-    scripts/simplify_raw.py); lr scale 32, which tuning finds for the raw program there."""
+    scripts/experiments/simplify_raw.py); lr scale 32, which tuning finds for the raw program there."""
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
@@ -409,7 +409,7 @@ def test_command_errors(tmp_path):
 
 def test_long_constant_chains_merge_without_overflow():
     """Long chains of constant products merge into a few statements in one rebuild (the
-    old link-by-link pass was quadratic: scripts/bench_simplify.py), stopping where the
+    old link-by-link pass was quadratic: scripts/bench/simplify.py), stopping where the
     product would overflow (it used to build an inf constant and fail), and the result
     computes what the chain computes."""
     import numpy as np

@@ -2,7 +2,7 @@
 
 ``grad_scale`` and ``scale_noise`` change what an optimizer sees and never what it is scored
 on; ``binary_regression`` is built so that a sign update with decoupled weight decay finds its
-answer and AdamW does not (configs/planted.yaml, scripts/planted_rediscovery.py)."""
+answer and AdamW does not (configs/planted.yaml, scripts/experiments/planted_rediscovery.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,7 @@ import pytest
 
 from optevo.dsl.library import library_program
 from optevo.proxy_tasks import get_task
-from optevo.proxy_tasks.base import check_task
+from optevo.proxy_tasks.tasks.base import check_task
 from optevo.proxy_tasks.evaluate import Evaluator
 
 KEY = jax.random.PRNGKey(5)
@@ -129,7 +129,7 @@ def test_the_planted_example_programs_parse_and_the_winner_is_one_wrap_from_the_
 def _planted_script():
     import importlib.util
     from pathlib import Path
-    path = Path(__file__).parent.parent / "scripts" / "planted_rediscovery.py"
+    path = Path(__file__).parent.parent / "scripts" / "experiments" / "planted_rediscovery.py"
     spec = importlib.util.spec_from_file_location("planted_rediscovery", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

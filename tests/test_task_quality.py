@@ -3,14 +3,14 @@
 1. At its default settings, the AdamW start, SGD and a poor program, each with its
    learning-rate scale tuned on the same grid and seeds, reach mean losses whose gaps are
    clearly larger than the standard errors of those means.
-2. No program that ignores the gradient (``optevo.proxy_tasks.gradient_free``: jump to 0,
+2. No program that ignores the gradient (``optevo.proxy_tasks.tasks.gradient_free``: jump to 0,
    1, -1 or sign(w), flow to a fixed point of log|w|, pure weight decay, ...) comes near the
    tuned AdamW start, on every built-in task: a task with a guessable optimum would reward
    guessing it.
 
 The search proxies run at their defaults (all seeds, all steps), so this is the slowest
 non-Ray test; the funnel's larger tasks run at reduced sizes (the argument does not depend on
-their size). scripts/task_report.py prints the full tables (finer grid, Lion, signum)."""
+their size). scripts/experiments/task_report.py prints the full tables (finer grid, Lion, signum)."""
 
 import functools
 import math
@@ -25,7 +25,7 @@ import importlib.util
 import pathlib
 
 _spec = importlib.util.spec_from_file_location(
-    "task_report", pathlib.Path(__file__).parent.parent / "scripts" / "task_report.py")
+    "task_report", pathlib.Path(__file__).parent.parent / "scripts" / "experiments" / "task_report.py")
 task_report = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(task_report)
 

@@ -1,5 +1,5 @@
 """``optevo analyze PROGRAM [--task T] [--out PNG]``: is the program a Lion-K member, and
-what does it solve (``optevo.search.core.analyze``, ``optevo.simplify.lion_k``).
+what does it solve (``optevo.simplify.lion_k_trace``, ``optevo.simplify.lion_k``).
 
 PROGRAM is a program file, a library name or ``RUN_DIR:ID``. The program is simplified by
 the exact passes and read as ``update = s * lr * (grad K(c) + lambda * w)``; K, K*, and the
@@ -16,7 +16,7 @@ import math
 import sys
 from pathlib import Path
 
-from . import UsageError, at_least
+from .common import UsageError, at_least
 
 NOT_LION_K = 1  # exit status when the program is not of the Lion-K shape
 
@@ -44,7 +44,7 @@ def add_parser(subparsers):
 
 def _load(ref: str):
     from optevo.dsl.library import find_program
-    from optevo.search.core.inspect import load_ref
+    from optevo.search.core.views import load_ref
     head = str(ref).rpartition(":")[0]
     if head and Path(head).is_dir() or Path(ref).is_file():
         return load_ref(ref)
@@ -52,7 +52,7 @@ def _load(ref: str):
 
 
 def run(args, out=None) -> int:
-    from optevo.search.core.analyze import analyze
+    from optevo.simplify.lion_k_trace import analyze
     out = out or sys.stdout
     at_least("--steps", args.steps)
     for flag, v in (("--lr-scale", args.lr_scale), ("--init-scale", args.init_scale)):

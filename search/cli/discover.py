@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import UsageError, add_import, add_set, at_least, set_overrides
+from .common import UsageError, add_import, add_set, at_least, set_overrides
 
 
 def add_parser(sub):

@@ -2,7 +2,7 @@
 optax baselines, print their fitness.
 
 A program is a file, a library name or ``RUN_DIR:ID``. A baseline is a kind of
-``optevo.proxy_tasks.optax_baselines`` with its defaults (``adamw``, ``lion``, ``hyper_sgd``,
+``optevo.proxy_tasks.baselines.specs`` with its defaults (``adamw``, ``lion``, ``hyper_sgd``,
 ``hyper_sgdm``, ``hyper_adam``, ``l2l``) or a one-line spec with overrides
 (``"optax:hyper_sgd levels=2 learning_rate=0.5"``); ``--lr-scale`` multiplies its learning
 rate as it does a program's lr input."""
@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import math
 
-from . import UsageError, add_import, at_least
+from .common import UsageError, add_import, at_least
 
 
 def _baseline(name: str) -> str:
     """The spec line of ``--baseline NAME`` (a one-line UsageError if it is none)."""
-    from optevo.proxy_tasks.optax_baselines import baseline_spec
+    from optevo.proxy_tasks.baselines.specs import baseline_spec
     try:
         return baseline_spec(name)
     except ValueError as e:
@@ -50,7 +50,7 @@ def run(args) -> int:
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
-    from optevo.search.core.inspect import load_ref
+    from optevo.search.core.views import load_ref
     from optevo.search.core.plugins import import_plugins
     from optevo.search.core.workers import buckets_for
     enable_compile_cache()
@@ -69,7 +69,7 @@ def run(args) -> int:
                    buckets=buckets_for(max(32, longest)))  # a long program gets its bucket
     scores = ev.evaluate(programs, lr_scales=args.lr_scale) if programs else []
     if specs:
-        from optevo.proxy_tasks.optax_baselines import OptaxEngine
+        from optevo.proxy_tasks.baselines.specs import OptaxEngine
         runs = OptaxEngine(task, args.steps).run(specs, ev.seeds, args.lr_scale)
         scores += [ev.score_runs(r, ev.seeds) for r in runs]
     names = list(args.program) + specs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import UsageError
+from .common import UsageError
 
 FORMATS = ("optax",)
 
@@ -16,7 +16,7 @@ def export_program(ref: str, fmt: str = "optax", output=None, name: str = "disco
                    lr_multiplier: float = 1.0) -> str:
     """Write (or return) the module for the program ``ref``; returns the source text."""
     from optevo.dsl.codegen import to_module_source
-    from optevo.search.core.inspect import load_ref
+    from optevo.search.core.views import load_ref
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
     program, label = load_ref(ref)

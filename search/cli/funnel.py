@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from . import UsageError, at_least
+from .common import UsageError, at_least
 
 
 def add_parser(subparsers):

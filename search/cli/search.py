@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import UsageError, add_import, add_set, set_overrides
+from .common import UsageError, add_import, add_set, set_overrides
 
 
 def add_parser(sub):

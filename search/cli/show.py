@@ -1,12 +1,12 @@
 """``optevo show``, ``lineage``, ``plot`` and ``diff``: look at programs and run directories
-(``optevo.search.core.inspect`` and ``plot``)."""
+(``optevo.search.core.views`` and ``plot``)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from . import at_least
+from .common import at_least
 
 
 def add_parser(sub):
@@ -38,16 +38,16 @@ def add_parser(sub):
 
 def cmd_show(args) -> int:
     if len(args.program) == 1 and Path(args.program[0]).is_dir():
-        from optevo.search.core.inspect import show_run
+        from optevo.search.core.views import show_run
         return show_run(args.program[0], at_least("--top", args.top), args.json)
-    from optevo.search.core.inspect import load_ref
+    from optevo.search.core.views import load_ref
     for p in [load_ref(x)[0] for x in args.program]:
         sys.stdout.write(p.text())
     return 0
 
 
 def cmd_lineage(args) -> int:
-    from optevo.search.core.inspect import lineage
+    from optevo.search.core.views import lineage
     return lineage(args.run_dir, args.id, programs=args.programs)
 
 
@@ -58,7 +58,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from optevo.search.core.inspect import diff_text, load_ref
+    from optevo.search.core.views import diff_text, load_ref
     a, la = load_ref(args.a)
     b, lb = load_ref(args.b)
     sys.stdout.write(diff_text(a, b, la, lb))

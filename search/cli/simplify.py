@@ -17,7 +17,7 @@ from pathlib import Path
 from optevo.dsl.program import ProgramError
 from optevo.search.core.rundir import RunDirError
 
-from . import UsageError, at_least
+from .common import UsageError, at_least
 
 
 def add_parser(subparsers):
@@ -103,7 +103,7 @@ def run(args, out=None) -> int:
         task_cfg = cfg.task if cfg else None
         say(f"# best program of {target}: id {pid}, loss {loss:.4f}")
     else:  # a file, a library name or RUN_DIR:ID (whose run's task is the default)
-        from optevo.search.core.inspect import load_ref
+        from optevo.search.core.views import load_ref
         from optevo.search.core.rundir import RunDir
         program = load_ref(args.target)[0]
         head, sep, _ = str(args.target).rpartition(":")

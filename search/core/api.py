@@ -48,7 +48,7 @@ class Run:
 
     def best(self, k: int = 5) -> List[Dict]:
         """The ``k`` best distinct programs, simplified exactly (``optevo show RUN_DIR``)."""
-        from .inspect import best_programs
+        from .views import best_programs
         return best_programs(self.path, k)
 
     def holdout(self) -> List[Dict]:

@@ -10,7 +10,7 @@ Each section is a frozen model whose fields are its keys (type, default, bounds,
 doc); missing sections and keys take their defaults (:data:`DEFAULTS`), and
 :func:`describe_schema` renders the keys as the README's table. Bad input raises
 :class:`ConfigError`: ONE line with file and line (or an override's label), dotted key and
-allowed values; typing and override rules are those of :mod:`.configfile`. Checks across
+allowed values; typing and override rules are those of :mod:`.yaml_config`. Checks across
 keys: ``search.tournament <= search.population``; ``task.options`` are keyword arguments of
 the task's constructor, of the defaults' types; ``search.start`` is a library program or a
 program file. Task names come from the task registry; mutation names and default weights
@@ -30,10 +30,10 @@ from typing import Annotated, Any, Dict, List, Mapping, Optional, Sequence, Tupl
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from . import configfile
+from . import yaml_config
 from . import mutations as _mutations
 from . import plugins as _plugins
-from .configfile import (ConfigError, Loc, Model, apply_overrides, describe, fail, read_yaml,
+from .yaml_config import (ConfigError, Loc, Model, apply_overrides, describe, fail, read_yaml,
                          show, suggest, validate)
 
 MUTATIONS = _mutations.MUTATIONS.keys()  # names of the registered mutations (a live view)
@@ -179,7 +179,7 @@ class HoldoutConfig(Model):
     @field_validator("baselines")
     @classmethod
     def _known_baselines(cls, v):
-        from optevo.proxy_tasks.optax_baselines import HYPER
+        from optevo.proxy_tasks.baselines.specs import HYPER
         bad = [b for b in v if b not in HYPER or b == "adamw"]
         if bad:
             raise fail(f"unknown baseline {bad[0]!r}; known: "
@@ -202,7 +202,7 @@ class Config(Model):
     name: Optional[str] = key(None, "run name (null: the config file's name)",
                               pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$", json_schema_extra={
                                   "expected": "a name of letters, digits, '.', '_', '-'"})
-    task: configfile.one_or_many(TaskConfig, "a suite") = Field(
+    task: yaml_config.one_or_many(TaskConfig, "a suite") = Field(
         default_factory=TaskConfig, description="the proxy task, or a list of them (a suite)")
     search: SearchConfig = Field(default_factory=SearchConfig)  # read at load time
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
@@ -233,12 +233,12 @@ class Config(Model):
 DEFAULTS = Config()  # the default config; config_to_dict(DEFAULTS) for plain data
 
 
-describe_schema = partial(configfile.describe_schema, Config)  # the README's markdown table
+describe_schema = partial(yaml_config.describe_schema, Config)  # the README's markdown table
 
 
 def schema_rows(model=Config, prefix: str = ""):
     """(dotted key, row with .type, .default, .doc) for every key, in schema order."""
-    return configfile.schema_rows(model, prefix)
+    return yaml_config.schema_rows(model, prefix)
 
 
 def _import_plugins(data: dict, locs, source: str, imports: Sequence[str]):
@@ -277,7 +277,7 @@ def load_config(path, overrides: Optional[Mapping[str, Any]] = None,
     override's key to the label its errors show (e.g. ``"--max-evals"``; default
     ``"override"``). A null ``name`` becomes the file's stem. ``imports`` (``--import``) are
     plugins added to the config's ``plugins`` list; all are imported before validation."""
-    path = configfile.find_config(path)
+    path = yaml_config.find_config(path)
     return _resolve(*read_yaml(path), str(path), overrides, sources, imports)
 
 

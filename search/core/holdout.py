@@ -63,7 +63,7 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
     other baseline (kinds of ``optax_baselines``, e.g. ``hyper_adam``, ``l2l``), ranked by
     held-out figure; written to ``holdout.jsonl``. ``lr_scale``: the search's calibrated
     scale (one per task of a suite); ``scorer``: the search's (``scoring``)."""
-    from optevo.proxy_tasks.optax_baselines import baseline_spec
+    from optevo.proxy_tasks.baselines.specs import baseline_spec
     scorer = scorer or Scorer()
     n_tasks = len(scorer.weights)
     cands = top_programs(run.records(), k)

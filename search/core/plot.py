@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .inspect import _fmt
+from .views import fmt
 from .rundir import RunDir
 
 DEFAULT_POPULATION = 1000  # for a run directory without a config
@@ -92,7 +92,7 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
     ax.set_ylabel("normalized fitness (loss / lr-tuned start; lower is better)")
     n_div = int(np.sum(~np.isfinite(fit)))
     ax.set_title(f"Search progress: {Path(run_dir).name}  ({len(fit)} evaluations, "
-                 f"{n_div} diverged; best {_fmt(float(best[-1]), '.3f')})")
+                 f"{n_div} diverged; best {fmt(float(best[-1]), '.3f')})")
     ax.grid(alpha=0.3)
     ax.grid(alpha=0.15, which="minor")
     fig.tight_layout(rect=(0, 0.13, 1, 1))  # the legend below the axes, off the data

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from .config import config_text
-from .configfile import ConfigError, Loc
+from .yaml_config import ConfigError, Loc
 from .evolution import RegularizedEvolution
 from .state import check_resume
 from .holdout import evaluate_holdout, report, summary_figures
@@ -45,7 +45,7 @@ def check_tasks(cfg) -> None:
     than ``search.max_length``; each problem is one line."""
     from optevo.dsl.library import find_program
     from optevo.proxy_tasks import get_task
-    from optevo.proxy_tasks.base import check_task
+    from optevo.proxy_tasks.tasks.base import check_task
     for t in cfg.tasks:
         check_task(get_task(t.name, **t.options))
     start = find_program(cfg.search.start)

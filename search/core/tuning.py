@@ -20,7 +20,7 @@ import dataclasses
 import math
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from optevo.proxy_tasks.optax_baselines import parse_spec, spec_text
+from optevo.proxy_tasks.baselines.specs import parse_spec, spec_text
 
 from .scoring import Scorer, task_results
 

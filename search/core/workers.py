@@ -8,7 +8,7 @@ worker that dies is replaced, and its in-flight batches are sent again.
 
 A batch may carry a learning-rate multiplier (``submit(items, seeds, lr_scales)``), and an
 item whose text starts with ``optax:`` names an optax baseline
-(``optevo.proxy_tasks.optax_baselines``) rather than a program: the funnel tunes both.
+(``optevo.proxy_tasks.baselines.specs``) rather than a program: the funnel tunes both.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from optevo.dsl.parse import parse
 from optevo.simplify import simplify_exact
 
 from ..core.config import Config, config_from_dict, config_to_dict
-from ..core.configfile import ConfigError, Loc
+from ..core.yaml_config import ConfigError, Loc
 from ..core.rundir import (CHECKPOINT, LOG, SUMMARY, RunDir, RunDirError, atomic_write,
                            best_distinct, exclusive)
 from ..funnel.candidates import Candidate, make_candidates

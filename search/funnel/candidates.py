@@ -2,7 +2,7 @@
 runs (simplified bit-exactly, deduplicated by hash) and program files.
 
 A candidate travels to workers as text: a program, or an optax baseline's one-line spec
-(``optevo.proxy_tasks.optax_baselines``). Its weight-decay constant, where it has one (a live
+(``optevo.proxy_tasks.baselines.specs``). Its weight-decay constant, where it has one (a live
 ``x = w * c`` in a program, ``weight_decay`` of an optax baseline), is what the funnel's
 second tuning axis scales.
 """
@@ -17,10 +17,10 @@ from optevo.dsl.canon import program_hash
 from optevo.dsl.library import find_program
 from optevo.dsl.liveness import live_mask
 from optevo.dsl.parse import parse
-from optevo.proxy_tasks.optax_baselines import parse_spec, spec_text
+from optevo.proxy_tasks.baselines.specs import parse_spec, spec_text
 from optevo.simplify import simplify_exact
 
-from ..core.inspect import load_ref
+from ..core.views import load_ref
 from ..core.rundir import RunDir, RunDirError, best_distinct
 from .config import FunnelConfig, Stage
 

@@ -1,5 +1,5 @@
 """The funnel's config (``configs/funnel.yaml``): pydantic models on the YAML layer of
-:mod:`..core.configfile`, so the typing rules and one-line errors naming file, line and key
+:mod:`..core.yaml_config`, so the typing rules and one-line errors naming file, line and key
 are the search config's (``funnel.yaml:12: unknown key 'stages[0].taks'; allowed: ...``).
 
 Keys (all optional but ``stages``): ``top_k, workers, address, pin_cores, reference,
@@ -19,7 +19,7 @@ from typing import Annotated, Any, Dict, Optional, Tuple
 from pydantic import BeforeValidator, Field, create_model, field_validator, model_validator
 
 from ..core.config import Text, check_task_name, check_task_options
-from ..core.configfile import Loc, Model, fail, read_yaml, show, suggest, validate
+from ..core.yaml_config import Loc, Model, fail, read_yaml, show, suggest, validate
 
 WD_OFF = -99  # the weight-decay grid index of factor 0 (decay switched off)
 FUNNEL_JSON = "funnel.json"
@@ -97,7 +97,7 @@ StageDefaults = create_model("StageDefaults", __base__=Model, **{
 def _baseline(name: str, d: Any) -> Dict:
     from optevo.dsl.library import find_program
     from optevo.dsl.program import ProgramError
-    from optevo.proxy_tasks.optax_baselines import spec_text
+    from optevo.proxy_tasks.baselines.specs import spec_text
     if not isinstance(d, dict) or ("optax" in d) == ("program" in d):
         raise fail("expected a mapping with either 'optax: adamw|lion' (and hyperparameters) "
                    f"or 'program', got {show(d)}", (name,))
@@ -182,7 +182,7 @@ def default_config_path() -> Path:
 
 
 def load_funnel_config(path=None) -> FunnelConfig:
-    from ..core.configfile import find_config
+    from ..core.yaml_config import find_config
     path = find_config(path) if path else default_config_path()
     data, locs = read_yaml(path)
     return config_from_dict(data, str(path), locs)

@@ -89,7 +89,7 @@ class DigitsMLP(DigitsClassifier):
     Parameters: {"w1", "b1", ..., "w{depth+1}", "b{depth+1}"}, float32. Batches are index draws
     (with replacement) from the training split using the given key.
 
-    Defaults (scripts/calibrate_tasks.py, lr scale tuned per optimizer on 2^-10..2^10): with
+    Defaults (scripts/experiments/calibrate_tasks.py, lr scale tuned per optimizer on 2^-10..2^10): with
     standardised inputs and a constant lr the AdamW start and SGD end within 0.1-1 standard
     error of each other (the task ranks programs by step size only). Pixels in [0, 1] (not
     centred: worse conditioned) plus a cosine lr decay separate them by ~12 SE over 16 seeds

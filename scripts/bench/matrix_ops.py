@@ -14,8 +14,8 @@ Three measurements on one task's parameter shapes (default digits_mlp: 64x32, 32
    orthogonalize statement costs, printed as a share of the whole update and of the whole
    training step (gradient included).
 
-    python scripts/bench_matrix_ops.py                 # digits_mlp defaults
-    python scripts/bench_matrix_ops.py --hidden 128 --seeds 4 --repeats 7
+    python scripts/bench/matrix_ops.py                 # digits_mlp defaults
+    python scripts/bench/matrix_ops.py --hidden 128 --seeds 4 --repeats 7
 
 Times are the minimum over ``--repeats`` runs (the machine may be shared); compile times are
 single measurements, noisy on a shared machine, so the optimized HLO size is printed too.

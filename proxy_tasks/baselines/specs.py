@@ -21,7 +21,7 @@ Kinds besides AdamW and Lion (``HYPER`` lists their hyperparameters and defaults
 
 * ``hyper_sgd``, ``hyper_sgdm``, ``hyper_adam``: SGD, SGD with momentum and Adam whose
   hyperparameters are adapted by ``levels`` stacked levels of hypergradient descent with step
-  ``hyper_lr`` (Chandra et al. 2022; :mod:`optevo.proxy_tasks.hypergrad`). The tuned
+  ``hyper_lr`` (Chandra et al. 2022; :mod:`optevo.proxy_tasks.baselines.hypergrad`). The tuned
   learning rate is the initial one; the task's schedule multiplies every step.
 * ``l2l``: the learned LSTM optimizer (Andrychowicz et al. 2016; :mod:`.l2l`) with the
   weights ``weights`` (a packaged name, default ``digits_mlp``, or an ``.npz`` path); its
@@ -44,8 +44,8 @@ import optax
 from jax import lax
 
 from . import hypergrad, l2l
-from .base import Task
-from .engine import SeedRuns, _collect, _Loop, _seed_keys
+from ..tasks.base import Task
+from ..engine import SeedRuns, _collect, _Loop, _seed_keys
 
 PREFIX = "optax:"
 HYPER = {  # kind -> hyperparameter names and defaults (optax's, except weight decay)

@@ -4,18 +4,18 @@ proxy task.
 Each program's learning-rate scale (a multiplier on its ``lr`` input) is tuned on the same
 log grid, on the same seeds, at the task's default settings, with the fast engine; each optax
 baseline (``--baselines``: AdamW, the hypergradient optimizers and the learned LSTM optimizer,
-``optevo.proxy_tasks.optax_baselines``) has the multiplier of its learning rate tuned on the
+``optevo.proxy_tasks.baselines.specs``) has the multiplier of its learning rate tuned on the
 same grid and seeds, by the engines' loop (OptaxEngine). Prints
 one markdown table per task: best scale, mean final validation loss, standard error, the
 ratio to the AdamW start, the gap in combined standard errors, and whether the best scale
 sits at the grid's edge.
 
-    python scripts/task_report.py                       # all tasks, grid 2^-8 .. 2^8
-    python scripts/task_report.py --tasks digits_mlp --kmin -4 --kmax 4
-    python scripts/task_report.py --tasks quadratic rosenbrock --gradient-free
+    python scripts/experiments/task_report.py                       # all tasks, grid 2^-8 .. 2^8
+    python scripts/experiments/task_report.py --tasks digits_mlp --kmin -4 --kmax 4
+    python scripts/experiments/task_report.py --tasks quadratic rosenbrock --gradient-free
                                  # ... with the programs that ignore the gradient
-    python scripts/task_report.py --tasks digits_mlp --baselines adamw hyper_adam l2l
-    python scripts/task_report.py --baselines      # programs only, no optax baselines
+    python scripts/experiments/task_report.py --tasks digits_mlp --baselines adamw hyper_adam l2l
+    python scripts/experiments/task_report.py --baselines      # programs only, no optax baselines
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from optevo.dsl import parse
 from optevo.dsl.library import library_program
 from optevo.proxy_tasks import get_task, gradient_free, task_names
 from optevo.proxy_tasks.evaluate import Evaluator, Tuned
-from optevo.proxy_tasks.optax_baselines import OptaxEngine, baseline_spec
+from optevo.proxy_tasks.baselines.specs import OptaxEngine, baseline_spec
 
 PROGRAMS = ["adam_style", "lion", "signum", "sgd"]
 BASELINES = ["adamw", "hyper_sgd", "hyper_sgdm", "hyper_adam", "l2l"]

@@ -1,4 +1,4 @@
-"""Meta-training of the learned LSTM optimizer (:mod:`optevo.proxy_tasks.l2l`) on a proxy
+"""Meta-training of the learned LSTM optimizer (:mod:`optevo.proxy_tasks.baselines.l2l`) on a proxy
 task, as Andrychowicz et al., NeurIPS 2016, section 2 and 3.
 
 The meta-loss of the LSTM weights ``phi`` is the training loss summed along the trajectory
@@ -38,8 +38,8 @@ import optax
 from jax import lax
 
 from . import l2l
-from .base import Task
-from .engine import _Loop, _seed_keys
+from ..tasks.base import Task
+from ..engine import _Loop, _seed_keys
 
 META_SEED_BASE = 2_000_000
 

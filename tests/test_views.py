@@ -17,7 +17,7 @@ from optevo.dsl.canon import program_hash
 from optevo.dsl.library import library_program
 from optevo.search.cli import UsageError, show
 from optevo.search.cli import export as export_cmd
-from optevo.search.core import inspect, plot
+from optevo.search.core import plot, views
 from optevo.search.core.rundir import RunDirError
 
 START = library_program("adam_style").text()
@@ -66,7 +66,7 @@ def run(tmp_path):
 
 
 def test_show_ranks_distinct_programs_with_counts_and_holdout(run):
-    rows = inspect.best_programs(run, top=5)
+    rows = views.best_programs(run, top=5)
     assert [r["id"] for r in rows] == [4, 1, 0]  # distinct hashes, by loss; 2 diverged
     assert [r["count"] for r in rows] == [1, 2, 1]  # 3 shared 1's hash (cached)
     assert rows[0]["holdout"] == 1.25 and rows[0]["diff"] == -0.7
@@ -74,27 +74,27 @@ def test_show_ranks_distinct_programs_with_counts_and_holdout(run):
     for r in rows:  # simplification does not change what a program computes
         _assert_same_updates(parse(r["original"]), parse(r["program"]))
     out = io.StringIO()
-    inspect.show_run(run, top=2, as_json=False, file=out)
+    views.show_run(run, top=2, as_json=False, file=out)
     text = out.getvalue()
     assert "id 4" in text and "held-out 1.2500" in text and "x2" in text
     assert "id 0" not in text  # only the top 2
     out = io.StringIO()
-    inspect.show_run(run, top=1, as_json=True, file=out)
+    views.show_run(run, top=1, as_json=True, file=out)
     (row,) = [json.loads(x) for x in out.getvalue().splitlines()]
     assert row["id"] == 4 and row["normalized"] == 0.6 and "def train" in row["program"]
 
 
 def test_lineage_goes_back_to_the_start(run):
-    assert [r["id"] for r in inspect.lineage_rows(run, 4)] == [0, 1, 3, 4]
+    assert [r["id"] for r in views.lineage_rows(run, 4)] == [0, 1, 3, 4]
     out = io.StringIO()
-    inspect.lineage(run, "4", file=out)
+    views.lineage(run, "4", file=out)
     text = out.getvalue()
     assert "start" in text and "scale_const of 0" in text and "insert of 3" in text
     assert "(cached)" in text
     assert "lr = lr * 0.001  ->  lr = lr * 0.002" in text
     assert "+ update = sign(update)" in text
     out = io.StringIO()
-    inspect.lineage(run, 1, programs=True, file=out)
+    views.lineage(run, 1, programs=True, file=out)
     assert out.getvalue().count("def train") == 2
 
 
@@ -102,14 +102,14 @@ def test_lineage_goes_back_to_the_start(run):
                                         ("x", "not an evaluation id")])
 def test_lineage_bad_id(run, ident, msg):
     with pytest.raises(RunDirError, match=msg):
-        inspect.lineage_rows(run, ident)
+        views.lineage_rows(run, ident)
 
 
 def test_bad_run_dir(tmp_path):
     with pytest.raises(RunDirError, match="no such run directory"):
-        inspect.show_run(tmp_path / "nope")
+        views.show_run(tmp_path / "nope")
     with pytest.raises(RunDirError, match="not a run directory"):
-        inspect.lineage_rows(tmp_path, 0)
+        views.lineage_rows(tmp_path, 0)
     (tmp_path / "evaluations.jsonl").write_text("")
     with pytest.raises(RunDirError, match="no evaluations"):
         plot.plot_progress(tmp_path)
@@ -126,16 +126,16 @@ def test_plot_writes_a_png(run):
 
 
 def test_diff_aligns_statements(run, tmp_path):
-    a, la = inspect.load_ref(f"{run}:0")
-    b, lb = inspect.load_ref(f"{run}:4")
-    text = inspect.diff_text(a, b, la, lb)
+    a, la = views.load_ref(f"{run}:0")
+    b, lb = views.load_ref(f"{run}:4")
+    text = views.diff_text(a, b, la, lb)
     lines = text.splitlines()
     assert lines[0].startswith(f"{run}:0") and lines[0].rstrip().endswith(f"{run}:4")
     assert any("lr * 0.001" in x and " | " in x and "lr * 0.002" in x for x in lines)
     assert any(x.rstrip().endswith("update = sign(update)") and " > " in x for x in lines)
     assert text.rstrip().endswith("(2 lines differ)")
     with pytest.raises(RunDirError, match="no such program file"):
-        inspect.load_ref(str(tmp_path / "missing.py"))
+        views.load_ref(str(tmp_path / "missing.py"))
 
 
 def _cli(argv):

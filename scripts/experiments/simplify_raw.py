@@ -1,7 +1,7 @@
 """Simplify the paper's raw search output (Chen et al. 2023) as the paper did: exact passes,
 then fitness-guided passes on digits_mlp at its default settings (300 steps, 16 seeds).
 
-    python scripts/simplify_raw.py [--task digits_mlp] [--tolerance 0.01] [--steps N] [--seeds K]
+    python scripts/experiments/simplify_raw.py [--task digits_mlp] [--tolerance 0.01] [--steps N] [--seeds K]
 
 Prints each step and the final program; also how far the exact result's updates are from
 the raw program's over 100 steps on random inputs. The same as

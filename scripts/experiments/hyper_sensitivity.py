@@ -8,9 +8,9 @@ at ``hyper_lr``), trained by OptaxEngine (the engines' loop, the task's lr sched
 same seeds. Writes a PNG (one panel per base optimizer) and a markdown table, and prints the
 table::
 
-    python scripts/hyper_sensitivity.py                      # digits_cnn (funnel stage B)
-    python scripts/hyper_sensitivity.py --quick              # a check in under a minute
-    python scripts/hyper_sensitivity.py --task digits_mlp --lr-min -4 --lr-max 1 --per-decade 2
+    python scripts/experiments/hyper_sensitivity.py                      # digits_cnn (funnel stage B)
+    python scripts/experiments/hyper_sensitivity.py --quick              # a check in under a minute
+    python scripts/experiments/hyper_sensitivity.py --task digits_mlp --lr-min -4 --lr-max 1 --per-decade 2
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.engine import enable_compile_cache
 from optevo.proxy_tasks.fitness import aggregate
-from optevo.proxy_tasks.optax_baselines import HYPER, OptaxEngine, spec_text
+from optevo.proxy_tasks.baselines.specs import HYPER, OptaxEngine, spec_text
 
 OUT = Path(__file__).resolve().parent / "results"
 BASES = {"SGD": "hyper_sgd", "Adam": "hyper_adam"}

@@ -12,8 +12,8 @@ trained on fresh seeds and compared by paired differences ``d_s = L_s(L2L) - L_s
 (mean ± standard error; negative: L2L better) and the paired log ratio. Prints a markdown
 table and writes it with a PNG::
 
-    python scripts/l2l_generalisation.py                 # all four settings, 16 fresh seeds
-    python scripts/l2l_generalisation.py --quick         # a check in about a minute
+    python scripts/experiments/l2l_generalisation.py                 # all four settings, 16 fresh seeds
+    python scripts/experiments/l2l_generalisation.py --quick         # a check in about a minute
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.engine import enable_compile_cache
 from optevo.proxy_tasks.fitness import Stats, aggregate, stats
-from optevo.proxy_tasks.optax_baselines import OptaxEngine, spec_text
+from optevo.proxy_tasks.baselines.specs import OptaxEngine, spec_text
 from optevo.search.core.tuning import tune_line
 from optevo.search.funnel.config import load_funnel_config
 

@@ -79,7 +79,7 @@ class TextLM(Task):
     positions of the training stream (drawn with the batch key); the model predicts the last
     character of each window from the first ``context``.
 
-    Defaults (scripts/calibrate_tasks.py): 300 steps of batch 64 with a constant lr give val
+    Defaults (scripts/experiments/calibrate_tasks.py): 300 steps of batch 64 with a constant lr give val
     losses of ~2.35 nats (AdamW start) vs ~2.47 (SGD), 5 standard errors apart over 8 seeds
     (one seed varies by ~1.5%); a cosine lr let SGD tie or beat the AdamW start. One step
     costs ~0.1-0.15 ms on one core (a 300-step seed-run ~30-45 ms).

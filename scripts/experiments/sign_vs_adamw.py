@@ -7,9 +7,9 @@ a log grid of ratio 2, grown at edges); optax AdamW gets its lr (grown up to 12 
 side) and then its weight decay tuned the same way. Then all train on 16 fresh seeds and the
 paired differences to tuned AdamW are printed with standard errors (``z`` = mean / SE).
 
-    python scripts/sign_vs_adamw.py rosenbrock
-    python scripts/sign_vs_adamw.py quadratic --fresh 16
-    python scripts/sign_vs_adamw.py quadratic --programs signum my_program.py runs/x:123
+    python scripts/experiments/sign_vs_adamw.py rosenbrock
+    python scripts/experiments/sign_vs_adamw.py quadratic --fresh 16
+    python scripts/experiments/sign_vs_adamw.py quadratic --programs signum my_program.py runs/x:123
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.fitness import stats
-from optevo.search.core.inspect import load_ref
+from optevo.search.core.views import load_ref
 from optevo.search.core.tuning import run_jobs, tune_adamw, tune_program
 from optevo.search.core.workers import EvalSpec, InProcessPool
 

@@ -26,8 +26,8 @@ are written to ``--out`` after every tuning; ``--resume`` skips finished ones.
 
     optevo search configs/quick.yaml --workers 1 --time-limit 90 --seed 1 \
         --run-dir /tmp/pf/search_s1                          # and --seed 2 into search_s2
-    python scripts/proxy_fidelity.py --programs 50 --workers 2 --per-run 3 \
-        --runs /tmp/pf/search_s1 /tmp/pf/search_s2 --out scripts/results/proxy_fidelity.json
+    python scripts/experiments/proxy_fidelity.py --programs 50 --workers 2 --per-run 3 \
+        --runs /tmp/pf/search_s1 /tmp/pf/search_s2 --out scripts/experiments/results/proxy_fidelity.json
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ def main(argv=None):
     ap.add_argument("--eval-seeds", type=int, nargs=2, default=[16, 8],
                     help="fresh seeds the tuned lr is trained on, on B and on C")
     ap.add_argument("--workers", type=int, default=2, help="Ray workers; 0: in-process")
-    ap.add_argument("--out", default="scripts/results/proxy_fidelity.json")
+    ap.add_argument("--out", default="scripts/experiments/results/proxy_fidelity.json")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--runs", nargs="*", default=[], help="search run directories")
     ap.add_argument("--per-run", type=int, default=4, help="best distinct programs per run")

@@ -3,7 +3,7 @@
 
 For each task, five reference optimizers (written as optevo programs ``(w, g, m, v, lr) ->
 (update, m, v)`` over the parameter pytree) are trained with a plain jitted ``lax.scan`` loop
-that follows the engine semantics of ``optevo.proxy_tasks.base`` exactly:
+that follows the engine semantics of ``optevo.proxy_tasks.tasks.base`` exactly:
 
     k_init, k_data = split(PRNGKey(seed)); params = init_params(k_init); m = v = 0
     inst = instance(k_init)   # the seed's problem (synthetic tasks), () for the others
@@ -20,8 +20,8 @@ grid point with any diverged seed scores inf (optevo.proxy_tasks.fitness). Then 
 the separation ``|mean_a - mean_b| / sqrt(se_a^2 + se_b^2)`` of the AdamW start, SGD and the
 poor program, and the time of one seed-run of the single-seed jitted loop on this machine.
 
-    python scripts/calibrate_tasks.py                       # all tasks, default settings
-    python scripts/calibrate_tasks.py --tasks digits_mlp --set steps=600 --set hidden=64
+    python scripts/experiments/calibrate_tasks.py                       # all tasks, default settings
+    python scripts/experiments/calibrate_tasks.py --tasks digits_mlp --set steps=600 --set hidden=64
 """
 
 from __future__ import annotations

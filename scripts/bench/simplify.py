@@ -5,7 +5,7 @@ A chain ``t_i = t_{i-1} * c_i`` of N statements is merged by ``_merge_constant_c
 one rebuild; the old way (``_global_pass`` alone: one rewrite, one graph copy, a scan from
 the start) took O(N^2) copies. Also a mixed chain (``* m`` and ``+ g``: nothing to merge).
 
-    python scripts/bench_simplify.py [--sizes 400 800 1600 3200]
+    python scripts/bench/simplify.py [--sizes 400 800 1600 3200]
 """
 
 import argparse

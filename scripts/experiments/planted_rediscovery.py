@@ -6,7 +6,7 @@ The task (configs/planted.yaml): ``binary_regression``, under-determined least s
 through noisy batches, whose answer is a corner of the box |x_i| <= 100, drawn per seed. A
 sign update with decoupled weight decay 0.01 stays in that box (Lion-K), so tuned Lion beats
 tuned optax AdamW there by 8 standard errors on fresh seeds, the sign of the raw gradient
-loses, and programs that ignore the gradient lose (``scripts/sign_vs_adamw.py
+loses, and programs that ignore the gradient lose (``scripts/experiments/sign_vs_adamw.py
 binary_regression``, tests/test_synthetic_options.py, tests/test_task_quality.py). Each
 search starts from the AdamW start program with its own seed. Its best program on fresh
 seeds (the held-out re-check) is simplified (exact passes, then the guided ones on the task
@@ -15,8 +15,8 @@ at 1% tolerance, as ``optevo simplify RUN_DIR:ID``), and it counts as found when
 state slot that carries the gradient (the sign of an interpolation of ``g`` and momentum, as
 in signum and Lion).
 
-    python scripts/planted_rediscovery.py --searches 5 --minutes 5
-    python scripts/planted_rediscovery.py --paper-mutations --out runs/planted-paper
+    python scripts/experiments/planted_rediscovery.py --searches 5 --minutes 5
+    python scripts/experiments/planted_rediscovery.py --paper-mutations --out runs/planted-paper
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def load_ref(ref: str):
     return find_program(ref), str(ref)
 
 
-def _fmt(x, spec=".4f", none="—") -> str:
+def fmt(x, spec=".4f", none="—") -> str:
     return none if x is None or (isinstance(x, float) and not math.isfinite(x)) \
         else format(x, spec)
 
@@ -88,12 +88,12 @@ def show_run(run_dir, top: int = 5, as_json: bool = False, file=None) -> int:
           f"{n_cached} cached, {n_div} diverged); best {len(rows)} distinct programs",
           file=file)
     for row in rows:
-        line = (f"#{row['rank']}  id {row['id']}  loss {_fmt(row['loss'])} ± "
-                f"{_fmt(row['stderr'])}  normalized {_fmt(row['normalized'], '.3f')}  "
+        line = (f"#{row['rank']}  id {row['id']}  loss {fmt(row['loss'])} ± "
+                f"{fmt(row['stderr'])}  normalized {fmt(row['normalized'], '.3f')}  "
                 f"hash {row['hash']} x{row['count']}")
         if row["holdout"] is not None:
-            line += (f"  held-out {_fmt(row['holdout'])} ± {_fmt(row['holdout_stderr'])} "
-                     f"(vs start {_fmt(row['diff'], '+.4f')} ± {_fmt(row['diff_stderr'])})")
+            line += (f"  held-out {fmt(row['holdout'])} ± {fmt(row['holdout_stderr'])} "
+                     f"(vs start {fmt(row['diff'], '+.4f')} ± {fmt(row['diff_stderr'])})")
         print("", line, f"  ({row['statements']} statements, "
               f"{row['simplified_statements']} after simplification)", sep="\n", file=file)
         print(row["program"].rstrip(), file=file)
@@ -156,7 +156,7 @@ def lineage(run_dir, ident, programs: bool = False, file=None) -> int:
             prev = None
             continue
         fit = "diverged" if r.get("loss") is None else \
-            f"loss {r['loss']:.4f}  normalized {_fmt(r.get('normalized'), '.3f')}"
+            f"loss {r['loss']:.4f}  normalized {fmt(r.get('normalized'), '.3f')}"
         what = "start" if r.get("parent") is None else f"{r.get('mutation')} of {r['parent']}"
         cached = "  (cached)" if r.get("cached") else ""
         print(f"id {r['id']:>6}  {what:<24} {fit}{cached}", file=file)

@@ -25,8 +25,8 @@
    alternative), best of 3 interleaved passes over the children and over 300 random
    programs of exactly 20 live statements; and the first pass, which traces what it meets.
 
-    python scripts/bench_fingerprint.py                      # 3000 children, ~1 min
-    python scripts/bench_fingerprint.py --n 10000 --tournament 0 --settings 4:6,exact:6
+    python scripts/bench/fingerprint.py                      # 3000 children, ~1 min
+    python scripts/bench/fingerprint.py --n 10000 --tournament 0 --settings 4:6,exact:6
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def main(argv=None):
     print(f"\nFirst pass, s (compiles what it meets): fingerprint {cost['cold', 'kids']:.1f} "
           f"over the children, then {cost['cold', '20']:.1f} over the 20-statement programs; "
           f"eager {cost['cold eager', 'kids']:.1f}, then {cost['cold eager', '20']:.1f}.")
-    print("\nCommand: python scripts/bench_fingerprint.py " + " ".join(sys.argv[1:]))
+    print("\nCommand: python scripts/bench/fingerprint.py " + " ".join(sys.argv[1:]))
     for digits, steps, (a, b) in shown:
         print(f"\nFalse merge at digits {digits}, steps {steps}: losses {losses[a]} and "
               f"{losses[b]}\n{canonical_form(by_hash[a]).text()}"

@@ -9,8 +9,8 @@ the cache hit rate and rejection share of a search from AdamW.
    independent processes each pinned to one core, each evaluating half, without Ray.
    Compilation is excluded everywhere (each evaluator is warmed up first).
 
-    python scripts/bench_search.py                  # 5-minute search, 400 children
-    python scripts/bench_search.py --minutes 1 --children 200
+    python scripts/bench/search.py                  # 5-minute search, 400 children
+    python scripts/bench/search.py --minutes 1 --children 200
 """
 
 from __future__ import annotations

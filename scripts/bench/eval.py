@@ -10,8 +10,8 @@ One run, the same programs (the library plus random programs) on the same task a
 * floor: the AdamW start program written by hand as an optax transformation, compiled once
   and run (compile excluded), against the fast path running the same program.
 
-    python scripts/bench_eval.py                # 64 programs, digits_mlp defaults, 2 seeds
-    python scripts/bench_eval.py --jit-programs 16   # time the slow path on a subset
+    python scripts/bench/eval.py                # 64 programs, digits_mlp defaults, 2 seeds
+    python scripts/bench/eval.py --jit-programs 16   # time the slow path on a subset
 """
 
 from __future__ import annotations

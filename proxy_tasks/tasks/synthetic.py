@@ -124,7 +124,7 @@ class Quadratic(_Synthetic):
     ``x* = x0 - init_scale * N(0, I)`` (so ``x0 - x*`` has the same law as when ``x*`` was
     fixed; ``problem_seed`` changes the family of draws).
 
-    Defaults (scripts/calibrate_tasks.py): eigenvalues in [0.01, 10], noise 0.01 and a cosine
+    Defaults (scripts/experiments/calibrate_tasks.py): eigenvalues in [0.01, 10], noise 0.01 and a cosine
     lr. The large top eigenvalue makes gradients O(10) at the start, so programs that are not
     scale-free (sin(g), SGD) are clearly worse. Losses span orders of magnitude, so normalised
     ratios here can be far from 1.
@@ -182,7 +182,7 @@ class Rosenbrock(_Synthetic):
     equivariant to ``d``: their results are those of the unflipped problem. With ``noise > 0`` the training gradient gets additive
     N(0, noise^2) noise from the batch key (default: deterministic, the batch is unused).
 
-    Defaults (scripts/calibrate_tasks.py): 8 dimensions, 300 steps, cosine lr, 16 seeds (a run
+    Defaults (scripts/experiments/calibrate_tasks.py): 8 dimensions, 300 steps, cosine lr, 16 seeds (a run
     is deterministic given its start, and the final loss varies by ~40% across starts);
     ``shift`` 0.5: jumping to 1 then costs a loss of ~100 against ~3.3 for the tuned AdamW
     start, while a translation-dependent program such as ``g + w`` stays distinguishable

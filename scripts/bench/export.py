@@ -14,8 +14,8 @@ Repetitions are interleaved (ours, theirs, theirs, ours, ...) after a warm-up co
 the median time is reported with the ratio ours / optax (<= 1.0: no slower). The two loss
 curves are also checked to agree (rtol 1e-5).
 
-    python scripts/bench_export.py                 # defaults: 4 x 512, batch 64, 100 steps
-    python scripts/bench_export.py --reps 11 --steps 200
+    python scripts/bench/export.py                 # defaults: 4 x 512, batch 64, 100 steps
+    python scripts/bench/export.py --reps 11 --steps 200
 """
 
 from __future__ import annotations

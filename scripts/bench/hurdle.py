@@ -7,8 +7,8 @@ programs (fresh seeds, re-tuned, against tuned optax AdamW). The arms run one af
 other, alternating in ``--rounds`` rounds (arm A, arm B, arm A, ...) so that load from other
 jobs on the machine falls on both; each round is a separate search with its own seed.
 
-    python scripts/bench_hurdle.py                          # configs/quick.yaml, 2 x 60 s
-    python scripts/bench_hurdle.py --minutes 3 --rounds 2 --hurdle-seeds 1 --workers 2
+    python scripts/bench/hurdle.py                          # configs/quick.yaml, 2 x 60 s
+    python scripts/bench/hurdle.py --minutes 3 --rounds 2 --hurdle-seeds 1 --workers 2
 """
 
 from __future__ import annotations

@@ -1,0 +1,4 @@
+"""Optimizers that are not programs, trained and tuned exactly like programs: optax AdamW and
+Lion, the hypergradient optimizers (:mod:`.hypergrad`) and the learned LSTM optimizer
+(:mod:`.l2l`, meta-trained by :mod:`.l2l_train`). :mod:`.specs` names each as one line of
+text (``optax:KIND k=v ...``), the form in which a baseline travels to workers."""
