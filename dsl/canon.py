@@ -1,9 +1,10 @@
 """Canonical hashing: a name-, order- and dead-code-free fingerprint of what a program computes.
 
-The search hashes every child and never trains two programs with the same hash (the paper's
-cache, METHOD.md "Efficiency"), so the one hard requirement is soundness: **equal hashes imply
-equal computations**, bit for bit in float32, at every step of training. Missing an
-equivalence only costs a cache miss; merging two different programs would be a wrong result.
+The search hashes every child and never trains two programs with the same hash (the cache of
+Chen et al. 2023, arXiv 2302.06675, "Efficient search techniques"; AutoML-Zero's functional
+equivalence checking, Real et al. 2020), so the one hard requirement is soundness: **equal
+hashes imply equal computations**, bit for bit in float32, at every step of training. Missing
+an equivalence only costs a cache miss; merging two different programs would be a wrong result.
 
 The math. A program is one step ``(w, g, m, v, lr) -> (update, m', v')``; the loop feeds
 ``m', v'`` back as the next step's ``m, v`` (starting at zero) and ``w <- w - update``.

@@ -253,10 +253,12 @@ def _as_tensor(x, size: int):
     return jnp.broadcast_to(jnp.asarray(x, jnp.float32), (size,))
 
 
-def trajectory(program: Program, steps: int = STEPS) -> np.ndarray:
+def trajectory(program: Program, steps: int = STEPS, run=None) -> np.ndarray:
     """The values the fingerprint hashes: ``(steps * (1 + n_live), P)`` float32, for each
     step the update, then the live state slots in slot order. Raises ProgramError if the
-    program is invalid."""
+    program is invalid. ``run``: what executes one step (default the compiled rows; a
+    benchmark passes another with the same signature)."""
+    run = run or _run
     if not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
     check(program)
@@ -267,7 +269,7 @@ def trajectory(program: Program, steps: int = STEPS) -> np.ndarray:
     rows = []
     with jax.default_device(ins.device):
         for k in range(steps):
-            out = _run(prog, w, ins.g[k], *state, ins.lr[k], space)
+            out = run(prog, w, ins.g[k], *state, ins.lr[k], space)
             upd = _as_tensor(out[0], space.size)
             state = [_as_tensor(x, space.size) for x in out[1:]]
             w = w - upd
@@ -296,11 +298,13 @@ def _codes(x: np.ndarray, digits: Optional[int]) -> np.ndarray:
     return np.stack([q, e])
 
 
-def fingerprint(program: Program, digits: Optional[int] = DIGITS, steps: int = STEPS) -> str:
+def fingerprint(program: Program, digits: Optional[int] = DIGITS, steps: int = STEPS,
+                run=None) -> str:
     """16 hex digits of what ``program`` computes over ``steps`` steps on the fixed inputs,
     rounded to ``digits`` significant decimal digits (``None``: exact float32). Equal
-    ``program_hash`` implies an equal fingerprint; see the module docstring."""
-    rows = trajectory(program, steps)
+    ``program_hash`` implies an equal fingerprint; see the module docstring. ``run``: as
+    :func:`trajectory`'s."""
+    rows = trajectory(program, steps, run)
     header = _VERSION + f":{steps}:{digits}:{rows.shape[0]}:".encode()
     with np.errstate(all="ignore"):
         data = _codes(rows, digits).tobytes()

@@ -171,11 +171,10 @@ def set_searchable(flag: bool = True):
     """Let random statements (the search's insert mutation) draw the matrix ops, or not.
     The rows are replaced in place: op indices (an engine's switch table) do not move."""
     import dataclasses
-    from . import ops as _ops
-    for i, row in enumerate(_ops._ROWS):
-        if row.name in MATRIX_OPS and row.search != bool(flag):
-            _ops._ROWS[i] = dataclasses.replace(row, search=bool(flag))
-    _ops._reindex()
+    from .ops import OPS, replace_op
+    for name in MATRIX_OPS:
+        if OPS[name].search != bool(flag):
+            replace_op(dataclasses.replace(OPS[name], search=bool(flag)))
 
 
 def matrix_view(shape: Sequence[int]) -> Tuple[int, int]:

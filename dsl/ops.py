@@ -358,6 +358,17 @@ def unregister_op(name: str) -> Op:
     return op
 
 
+def replace_op(op: Op) -> Op:
+    """Put ``op`` in place of the row with its name, at the same index (an engine's switch
+    table does not move; its aliases and infix symbol too); returns the old row."""
+    i = OP_INDEX[op.name]
+    if (op.aliases, op.infix) != (_ROWS[i].aliases, _ROWS[i].infix):
+        raise ValueError(f"op {op.name!r}: a replacement keeps the row's names")
+    old, _ROWS[i] = _ROWS[i], op
+    _reindex()
+    return old
+
+
 @contextlib.contextmanager
 def registered(*ops: Op):
     """``with registered(op, ...):`` the ops are in the table, and removed afterwards."""

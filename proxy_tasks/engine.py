@@ -1,21 +1,47 @@
-"""Evaluation engines: train a task with optimizer programs and report final validation losses.
+"""Evaluation engines: train a task with optimizers and report final validation losses.
 
-Two engines with the same semantics (``proxy_tasks/base.py`` states the training loop):
+One training loop, :class:`TrainLoop` (``proxy_tasks/tasks/base.py`` states it for one seed),
+run by three engines with three kinds of optimizer:
 
-* :class:`FastEngine` compiles one training loop per length bucket, in which the program is
-  an argument (``optevo.dsl.interpreter``): no compile per candidate.
-* :class:`JitEngine`, the reference: each program is traced into its own ``jax.jit``.
+* :class:`FastEngine` compiles the loop once per length bucket, with the program an argument
+  (``optevo.dsl.interpreter``): no compile per candidate.
+* :class:`JitEngine`, the reference: each program traced into its own ``jax.jit``.
+* :class:`OptaxEngine`: optax transformations (the baselines of
+  ``optevo.proxy_tasks.baselines.specs``), one compile per kind and structural setting.
 
-Both run all seeds of a program in one call (seeds batched along a leading axis), flag a
-seed as diverged when a training loss is not finite, its final validation loss is not
-finite, or its weights blew up past ``task.max_abs_weight``.
+The loop, for seeds ``s_1 .. s_N`` batched along a leading axis:
+
+* keys: ``(k_init, k_data) = split(PRNGKey(s))`` (:func:`seed_keys`); ``w_0`` is
+  ``task.init_params(k_init)`` raveled to one flat vector (``w``: ``(N, P)``), the problem
+  instance ``task.instance(k_init)``; ``batch_t = task.train_batch(fold_in(k_data, t))``.
+* an :class:`Optimizer` ``(init, update)`` acts on the flat, seed-batched parameters:
+  ``state = init(w_0)``; at step ``t``, ``u, state = update(state, w_t, g_t, lr_t)`` with
+  ``g_t = grad loss(w_t; batch_t)`` and ``lr_t = task.lr_schedule(t, steps) * lr_scale``
+  (``(N, 1)``), and ``w_{t+1} = w_t - u``.
+* divergence (``fitness.diverged``, the one rule): seed ``s`` diverged when a training loss
+  was not finite, its final validation loss is not finite, or ``max_i |w_i|`` is not
+  ``<= task.max_abs_weight``; its loss is then ``inf``.
+* without an observer the loop stops as soon as every seed has diverged (a ``while_loop``:
+  all losses are ``inf`` whatever follows, so the result is the same). With ``observe(w, t)``
+  (one seed's flat parameters) it runs all ``steps`` (a ``scan``, differentiable) and returns
+  the values at ``t = 0`` (the start) and after each step, stacked: ``(steps + 1, N, ...)``.
+
+Other training code calls the same loop: the Lion-K trace (``optevo.simplify.lion_k_trace``,
+given a :class:`TrainLoop` by its caller) and ``scripts/experiments/calibrate_tasks.py``;
+L2L meta-training (:mod:`optevo.proxy_tasks.l2l_train`) shares its pieces
+(:func:`seed_keys`, :meth:`TrainLoop.start`, :meth:`TrainLoop.grads`), not the whole run
+(its docstring says why).
+
+Length buckets (:func:`buckets_for`): powers of two from the smallest (8) up to the first
+that holds the longest program; a program runs in the smallest bucket that holds its live
+statements (``interpreter.bucket_for``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +53,23 @@ from optevo.dsl.execute import update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for, encoded_form
 from optevo.dsl.program import Program
 
+from . import fitness
+from .baselines import specs
 from .tasks.base import Task
 
-DEFAULT_BUCKETS = (8, 16, 32)
+
+def buckets_for(max_length: int, smallest: int = 8) -> Tuple[int, ...]:
+    """Interpreter length buckets: ``smallest, 2 smallest, ...`` up to the first that holds
+    ``max_length`` live statements (``(8, 16, 32)`` for 32; ``(smallest,)`` when it holds)."""
+    if not (isinstance(smallest, int) and smallest >= 1 and smallest & (smallest - 1) == 0):
+        raise ValueError(f"smallest bucket must be a power of two, got {smallest!r}")
+    out = [smallest]
+    while out[-1] < max_length:
+        out.append(out[-1] * 2)
+    return tuple(out)
+
+
+DEFAULT_BUCKETS = buckets_for(32)
 
 
 def enable_compile_cache(path: Optional[str] = None) -> Optional[str]:
@@ -58,14 +98,37 @@ class SeedRuns:
     seconds: float = 0.0
 
 
-def _seed_keys(seeds):
+class Optimizer(NamedTuple):
+    """An optimizer on flat, seed-batched parameters ``w`` ``(N, P)``: ``state = init(w)``;
+    ``u, state = update(state, w, g, lr)`` (``lr``: ``(N, 1)``), and the loop sets
+    ``w <- w - u``."""
+
+    init: Callable[[Any], Any]
+    update: Callable[[Any, Any, Any, Any], Tuple[Any, Any]]
+
+
+class Trained(NamedTuple):
+    """What :meth:`TrainLoop.train` returns: per-seed final validation losses (``inf`` where
+    diverged), divergence flags, final flat parameters ``(N, P)`` and the observed values
+    (``(steps + 1, N, ...)``; None without an observer)."""
+
+    losses: Any
+    diverged: Any
+    w: Any
+    observed: Any = None
+
+
+def seed_keys(seeds):
+    """The seeds' init and data keys: ``split(PRNGKey(s))`` for each seed ``s``."""
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
     pair = jax.vmap(jax.random.split)(keys)
     return pair[:, 0], pair[:, 1]
 
 
-class _Loop:
-    """What both engines share: flat parameters, batched seeds, divergence checks."""
+class TrainLoop:
+    """The task's training loop on flat parameters, seeds batched (module docstring)."""
+
+    seed_keys = staticmethod(seed_keys)
 
     def __init__(self, task: Task, steps: Optional[int] = None):
         self.task = task
@@ -75,14 +138,15 @@ class _Loop:
         self.leaf_shapes = [tuple(np.shape(x)) for x in jax.tree.leaves(params0)]
         self.leaf_sizes = [int(np.size(x)) for x in jax.tree.leaves(params0)]
 
-    def start(self, k_init):
-        """Flat initial parameters ``(Ns, P)`` and the problem instances of the seeds (both
-        drawn from the seeds' init keys: ``Task.instance``)."""
+    def start(self, k_init, init_scale: float = 1.0):
+        """Flat initial parameters ``(N, P)`` (times ``init_scale``) and the problem
+        instances of the seeds (both drawn from the seeds' init keys: ``Task.instance``)."""
         w = jax.vmap(lambda k: ravel_pytree(self.task.init_params(k))[0])(k_init)
+        w = w if init_scale == 1.0 else w * init_scale
         return w, jax.vmap(self.task.instance)(k_init)
 
     def grads(self, w, k_data, t, inst):
-        """Training loss and gradient for each seed, at step ``t``: ``(Ns,)``, ``(Ns, P)``."""
+        """Training loss and gradient for each seed, at step ``t``: ``(N,)``, ``(N, P)``."""
         task = self.task
 
         def one(wi, key, ii):
@@ -92,13 +156,67 @@ class _Loop:
         return jax.vmap(one)(w, k_data, inst)
 
     def lr(self, t, lr_scales):
+        """The ``lr`` input at step ``t``, ``(N, 1)``: ``lr_schedule(t, steps) * lr_scales``."""
         return (self.task.lr_schedule(t, self.steps) * lr_scales)[:, None].astype(jnp.float32)
 
+    def val_losses(self, w, inst):
+        """Validation loss of each seed's flat parameters ``(N,)`` (no divergence rule)."""
+        return jax.vmap(lambda x, ii: self.task.val_loss_of(self.unravel(x), ii))(w, inst)
+
     def finish(self, w, bad, inst):
-        val = jax.vmap(lambda x, ii: self.task.val_loss_of(self.unravel(x), ii))(w, inst)
+        """Final losses (``inf`` where diverged) and divergence flags; ``bad``: a training
+        loss was not finite."""
+        val = self.val_losses(w, inst)
         max_abs = jnp.max(jnp.abs(w), axis=-1)
-        diverged = bad | ~jnp.isfinite(val) | ~(max_abs <= self.task.max_abs_weight)
+        diverged = bad | fitness.diverged(val, max_abs, self.task.max_abs_weight, jnp)
         return jnp.where(diverged, jnp.inf, val), diverged
+
+    def train(self, opt: Optimizer, seeds, lr_scales,
+              observe: Optional[Callable] = None, init_scale: float = 1.0) -> Trained:
+        """Train ``opt`` on ``seeds`` (``lr_scales``: one per seed); traceable, so callers jit
+        it with what varies as arguments. ``observe(w, t)``: see the module docstring."""
+        k_init, k_data = seed_keys(seeds)
+        w, inst = self.start(k_init, init_scale)
+
+        def step(carry, t):
+            w, state, bad = carry
+            loss, g = self.grads(w, k_data, t, inst)
+            u, state = opt.update(state, w, g, self.lr(t, lr_scales))
+            return w - u, state, bad | ~jnp.isfinite(loss)
+
+        carry = (w, opt.init(w), jnp.zeros(w.shape[:1], bool))
+        seen = None
+        if observe is None:
+            _, w, _, bad = lax.while_loop(
+                lambda c: (c[0] < self.steps) & ~jnp.all(c[-1]),
+                lambda c: (c[0] + 1, *step(c[1:], c[0])), (jnp.int32(0), *carry))
+        else:
+            look = jax.vmap(observe, in_axes=(0, None))
+
+            def body(c, t):
+                c = step(c, t)
+                return c, look(c[0], t + 1)
+
+            (w, _, bad), seen = lax.scan(body, carry, jnp.arange(self.steps))
+            seen = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]),
+                                look(carry[0], 0), seen)
+        losses, diverged = self.finish(w, bad, inst)
+        return Trained(losses, diverged, w, seen)
+
+    def tree_optimizer(self, update: Callable) -> Optimizer:
+        """An optimizer written on the task's own pytrees, ``update(w, g, m, v, lr) -> (u,
+        m, v)`` with scalar ``lr`` (a program's ``update_fn``), as one :class:`Optimizer`:
+        ``m = v = 0`` at the start, each seed updated on its own."""
+
+        def one(w, g, m, v, lr):
+            out = update(*(self.unravel(x) for x in (w, g, m, v)), lr[0])
+            return tuple(ravel_pytree(x)[0] for x in out)
+
+        def step(state, w, g, lr):
+            u, m, v = jax.vmap(one)(w, g, *state, lr)
+            return u, (m, v)
+
+        return Optimizer(lambda w: (jnp.zeros_like(w), jnp.zeros_like(w)), step)
 
 
 def _lr_scales(seeds: np.ndarray, lr_scales) -> np.ndarray:
@@ -108,17 +226,37 @@ def _lr_scales(seeds: np.ndarray, lr_scales) -> np.ndarray:
     return np.broadcast_to(np.asarray(lr_scales, np.float32), seeds.shape)
 
 
-def _collect(out, t0) -> SeedRuns:
+def collect(out, t0: float) -> SeedRuns:
+    """Device ``(losses, diverged)`` to :class:`SeedRuns` (seconds since ``t0``)."""
     losses, diverged = jax.device_get(out)
     return SeedRuns(np.asarray(losses, np.float64), np.asarray(diverged, bool),
                     time.perf_counter() - t0)
 
 
-class FastEngine(_Loop):
-    """One compiled training loop per length bucket; programs are data.
+class Engine(TrainLoop):
+    """An engine dispatches asynchronously: ``dispatch(item, seeds, lr_scales)`` starts one
+    run and returns device arrays; ``run`` and ``run_grid`` dispatch all before awaiting
+    any, so a batch runs back to back with no Python in between."""
 
-    ``run(programs, seeds, lr_scales)`` trains every program on every seed. Calls are
-    dispatched asynchronously, so the batch runs back to back with no Python in between."""
+    def dispatch(self, item, seeds, lr_scales=None):
+        raise NotImplementedError
+
+    def run(self, items: Sequence, seeds, lr_scales=None) -> List[SeedRuns]:
+        """Every item trained on every seed (``lr_scales``: a float or one per seed)."""
+        t0 = time.perf_counter()
+        pending = [self.dispatch(p, seeds, lr_scales) for p in items]
+        return [collect(out, t0) for out in pending]
+
+    def run_grid(self, item, seeds, scales) -> List[SeedRuns]:
+        """``item`` at each learning-rate scale (all dispatched before any is awaited)."""
+        t0 = time.perf_counter()
+        pending = [self.dispatch(item, seeds, np.full(len(seeds), s, np.float32))
+                   for s in scales]
+        return [collect(out, t0) for out in pending]
+
+
+class FastEngine(Engine):
+    """One compiled training loop per length bucket; programs are data (encoded arrays)."""
 
     def __init__(self, task: Task, steps: Optional[int] = None,
                  buckets: Sequence[int] = DEFAULT_BUCKETS):
@@ -132,23 +270,14 @@ class FastEngine(_Loop):
         interp = Interpreter(self.leaf_shapes, length)  # static shapes: matrix ops
 
         def train(code, seeds, lr_scales):
-            k_init, k_data = _seed_keys(seeds)
-            w, inst = self.start(k_init)
-            regs = interp.init_regs(code, *w.shape)
+            def init(w):
+                return interp.init_regs(code, *w.shape), jnp.zeros_like(w), jnp.zeros_like(w)
 
-            def body(carry):
-                t, regs, w, m, v, bad = carry
-                loss, g = self.grads(w, k_data, t, inst)
-                regs, u, m, v = interp.step(code, regs, w, g, m, v, self.lr(t, lr_scales))
-                return t + 1, regs, w - u, m, v, bad | ~jnp.isfinite(loss)
+            def update(state, w, g, lr):
+                regs, u, m, v = interp.step(code, state[0], w, g, state[1], state[2], lr)
+                return u, (regs, m, v)
 
-            def cond(carry):
-                return (carry[0] < self.steps) & ~jnp.all(carry[-1])
-
-            zeros = jnp.zeros_like(w)
-            carry = (jnp.int32(0), regs, w, zeros, zeros, jnp.zeros(seeds.shape, bool))
-            _, _, w, _, _, bad = lax.while_loop(cond, body, carry)
-            return self.finish(w, bad, inst)
+            return self.train(Optimizer(init, update), seeds, lr_scales)[:2]
 
         entry = (interp, jax.jit(train))
         self._compiled[length] = entry
@@ -161,20 +290,7 @@ class FastEngine(_Loop):
         """Start training ``program`` on ``seeds`` (asynchronous); returns device arrays."""
         interp, fn = self._loop(self.bucket(program))
         seeds = np.asarray(seeds, np.uint32)
-        scales = _lr_scales(seeds, lr_scales)
-        return fn(interp.encode(program), seeds, scales)
-
-    def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
-        t0 = time.perf_counter()
-        pending = [self.dispatch(p, seeds, lr_scales) for p in programs]
-        return [_collect(out, t0) for out in pending]
-
-    def run_grid(self, program: Program, seeds, scales) -> List[SeedRuns]:
-        """``program`` at each learning-rate scale (all dispatched before any is awaited)."""
-        t0 = time.perf_counter()
-        pending = [self.dispatch(program, seeds, np.full(len(seeds), s, np.float32))
-                   for s in scales]
-        return [_collect(out, t0) for out in pending]
+        return fn(interp.encode(program), seeds, _lr_scales(seeds, lr_scales))
 
     def warmup(self, lengths: Optional[Sequence[int]] = None, n_seeds: int = 1):
         """Compile the given buckets (all by default) for ``n_seeds`` seeds."""
@@ -184,49 +300,77 @@ class FastEngine(_Loop):
                np.ones(n_seeds, np.float32))
 
 
-class JitEngine(_Loop):
-    """The reference path: each program traced and compiled on its own (``jax.jit``)."""
+class JitEngine(Engine):
+    """The reference path: each program traced and compiled on its own (``jax.jit``), on
+    the task's own pytrees, as a user's optimizer is (:meth:`TrainLoop.tree_optimizer`)."""
 
     def _train_fn(self, program: Program):
-        update = update_fn(program)
+        opt = self.tree_optimizer(update_fn(program))
+        return jax.jit(lambda seeds, lr_scales: self.train(opt, seeds, lr_scales)[:2])
 
-        def train(seeds, lr_scales):
-            k_init, k_data = _seed_keys(seeds)
-            w0, inst = self.start(k_init)
+    def dispatch(self, program: Program, seeds, lr_scales=None):
+        """Compile ``program`` and start training it on ``seeds``."""
+        seeds = np.asarray(seeds, np.uint32)
+        return self._train_fn(program)(seeds, _lr_scales(seeds, lr_scales))
 
-            def one(w, g, m, v, lr):  # on the task's own pytrees, as a user's optimizer is
-                out = update(*(self.unravel(x) for x in (w, g, m, v)), lr[0])
-                return tuple(ravel_pytree(x)[0] for x in out)
-
-            lr_step = jax.vmap(one)
-
-            def body(t, carry):
-                w, m, v, bad = carry
-                loss, g = self.grads(w, k_data, t, inst)
-                u, m, v = lr_step(w, g, m, v, self.lr(t, lr_scales))
-                return w - u, m, v, bad | ~jnp.isfinite(loss)
-
-            zeros = jnp.zeros_like(w0)
-            w, _, _, bad = lax.fori_loop(0, self.steps, body,
-                                         (w0, zeros, zeros, jnp.zeros(seeds.shape, bool)))
-            return self.finish(w, bad, inst)
-
-        return jax.jit(train)
+    def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
+        """One program at a time: its seconds are its own (compile included)."""
+        results = []
+        for p in programs:
+            t0 = time.perf_counter()
+            results.append(collect(self.dispatch(p, seeds, lr_scales), t0))
+        return results
 
     def run_grid(self, program: Program, seeds, scales) -> List[SeedRuns]:
+        """One compile for all scales; each scale timed on its own."""
         fn = self._train_fn(program)
         seeds = np.asarray(seeds, np.uint32)
         out = []
         for s in scales:
             t0 = time.perf_counter()
-            out.append(_collect(fn(seeds, np.full(len(seeds), s, np.float32)), t0))
+            out.append(collect(fn(seeds, np.full(len(seeds), s, np.float32)), t0))
         return out
 
-    def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
+
+class OptaxEngine(Engine):
+    """Optax baselines (``specs``: one line of text each) in the same loop: the learning rate
+    at step ``t`` is ``learning_rate * lr_scale * task.lr_schedule(t, steps)``, as a program
+    with the constant ``lr * learning_rate`` would see it. One compile per kind, structural
+    setting (``specs.STATIC``, ``specs.STRINGS``) and seed count: numeric hyperparameters
+    and per-seed scales are arguments, so tuning them never recompiles."""
+
+    def __init__(self, task: Task, steps: Optional[int] = None):
+        super().__init__(task, steps)
+        self._compiled: Dict[Tuple, Callable] = {}
+
+    def _fn(self, kind: str, n_seeds: int, structural: Tuple = ()):
+        key = (kind, n_seeds, structural)
+        if key not in self._compiled:
+            self._compiled[key] = jax.jit(
+                lambda seeds, lr_scales, hyper: self.train(
+                    self._optimizer(kind, {**hyper, **dict(structural)}, lr_scales),
+                    seeds, lr_scales)[:2])
+        return self._compiled[key]
+
+    def _optimizer(self, kind: str, hyper, lr_scales) -> Optimizer:
+        """The transformation of every seed (its own scale), negated: optax adds ``u``."""
+        sched = (lambda count: self.task.lr_schedule(count, self.steps))
+        opt = (lambda s: specs.make_transformation(kind, hyper, s, sched))
+
+        def update(state, w, g, lr):
+            u, state = jax.vmap(lambda gi, si, wi, s: opt(s).update(gi, si, wi))(
+                g, state, w, lr_scales)
+            return -u, state
+
+        return Optimizer(lambda w: jax.vmap(lambda wi, s: opt(s).init(wi))(w, lr_scales),
+                         update)
+
+    def dispatch(self, text: str, seeds, lr_scales=None):
+        """Start training the baseline ``text`` on ``seeds`` (asynchronous)."""
+        kind, hyper = specs.parse_spec(text)
         seeds = np.asarray(seeds, np.uint32)
-        scales = _lr_scales(seeds, lr_scales)
-        results = []
-        for p in programs:
-            t0 = time.perf_counter()
-            results.append(_collect(self._train_fn(p)(seeds, scales), t0))
-        return results
+        fixed = specs.STATIC + specs.STRINGS
+        h = {k: jnp.float32(v) for k, v in hyper.items() if k not in fixed}
+        structural = tuple((k, v) for k, v in hyper.items() if k in fixed)
+        scales = jnp.asarray(_lr_scales(seeds, lr_scales))
+        return self._fn(kind, len(seeds), structural)(seeds, scales, h)

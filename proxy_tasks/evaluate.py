@@ -11,7 +11,6 @@ import dataclasses
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 
 from optevo.dsl.library import start_program
 from optevo.dsl.program import Program
@@ -19,6 +18,7 @@ from optevo.dsl.program import Program
 from .tasks.base import Task, get_task
 from .engine import DEFAULT_BUCKETS, FastEngine, JitEngine, SeedRuns
 from .fitness import aggregate, normalize
+from .tuning import LineRule, tune_line
 
 ENGINES = ("fast", "jit")
 
@@ -62,6 +62,7 @@ class Evaluator:
         self.seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
         self.baseline_program = baseline or start_program()
         self._baselines: Dict[Tuple, float] = {}
+        self._optax = None
 
     @property
     def steps(self) -> int:
@@ -89,20 +90,34 @@ class Evaluator:
         seeds = self.seeds if seeds is None else list(seeds)
         return [self.score_runs(r, seeds) for r in self.runs(programs, seeds, lr_scales)]
 
-    def tune(self, program: Program, grid: Sequence[float], seeds=None):
-        """Mean loss for each learning-rate scale in ``grid`` (the same seeds for each) and
-        the best scale. Returns (best_scale, best_score, all_scores); ``at_edge`` tells
-        whether the best scale is the grid's first or last point (then widen the grid)."""
+    def tune(self, program: Union[Program, str], rule: LineRule, seeds=None,
+             centre: Optional[float] = None) -> "Tuned":
+        """The learning-rate multiplier of ``program`` (or an optax baseline's spec line) by
+        the one tuning rule (``tuning.LineRule``, points ``centre * ratio ** k``; a rule with
+        ``max_extend=0`` is a fixed grid), on the same seeds for every point. ``at_edge``:
+        the best point is at a grown-out edge of the line."""
         seeds = self.seeds if seeds is None else list(seeds)
-        runs = self.engine.run_grid(program, seeds, grid)
-        scores = [self.score_runs(r, seeds) for r in runs]
-        best = int(np.argmin([s.loss for s in scores]))
-        return Tuned(float(grid[best]), scores[best], scores, best in (0, len(grid) - 1))
+        engine = self._optax_engine() if isinstance(program, str) else self.engine
+        scores: Dict[int, Score] = {}
+
+        def evaluate(ks):
+            runs = engine.run_grid(program, seeds, [rule.value(k, centre) for k in ks])
+            scores.update((k, self.score_runs(r, seeds)) for k, r in zip(ks, runs))
+            return [scores[k].loss for k in ks]
+        line = tune_line(evaluate, rule)
+        return Tuned(rule.value(line.best, centre), scores[line.best],
+                     [scores[k] for k in sorted(line.losses)], line.at_edge)
+
+    def _optax_engine(self):
+        if self._optax is None:
+            from .engine import OptaxEngine
+            self._optax = OptaxEngine(self.task, self.steps)
+        return self._optax
 
 
 @dataclasses.dataclass
 class Tuned:
     scale: float
     score: Score
-    scores: List[Score]
+    scores: List[Score]  # every point the decision read, by multiplier
     at_edge: bool

@@ -1,7 +1,7 @@
 """From per-seed final losses to one fitness value (pure Python / numpy, no jax needed).
 
 A program is trained on ``S`` seeds; seed ``s`` gives a final validation loss ``L_s`` and a
-divergence flag ``d_s`` (see :func:`is_diverged`). Then
+divergence flag ``d_s`` (see :func:`diverged`: the one rule, also in the engines). Then
 
 * if any ``d_s`` is set, the fitness is the worst value, ``+inf`` (lower is better), so a
   program that blows up on one seed out of many can never win by its lucky seeds;
@@ -39,19 +39,25 @@ class Aggregate(NamedTuple):
     n_diverged: int
 
 
-def is_diverged(final_loss, params_max_abs, max_abs_weight: float) -> bool:
-    """True when a run must count as diverged.
+def diverged(final_loss, params_max_abs, max_abs_weight, xp=np):
+    """The divergence rule, elementwise on arrays (``xp``: numpy, or ``jax.numpy`` inside
+    the engines' compiled loop, where it is applied)::
 
-    A run diverged when its final loss is NaN or +-inf, when the largest absolute parameter
-    ``params_max_abs = max_i |w_i|`` is NaN/inf, or when ``params_max_abs > max_abs_weight``.
-    The last test matters because blown-up weights can saturate a float32 softmax and read as
-    a (near) perfect loss, or drive a bounded objective to a spuriously good value.
+        diverged = ~isfinite(L) | ~(max_i |w_i| <= max_abs_weight)
+
+    A run diverged when its final loss ``L`` is NaN or +-inf, or when its largest absolute
+    parameter is NaN, inf or above ``max_abs_weight`` (a NaN fails the comparison). The last
+    test matters because blown-up weights can saturate a float32 softmax and read as a (near)
+    perfect loss, or drive a bounded objective to a spuriously good value. (The engines also
+    count a run whose training loss was ever not finite.)
     """
-    loss = float(np.asarray(final_loss))
-    wmax = float(np.asarray(params_max_abs))
-    if not math.isfinite(loss) or not math.isfinite(wmax):
-        return True
-    return wmax > float(max_abs_weight)
+    return ~xp.isfinite(final_loss) | ~(params_max_abs <= max_abs_weight)
+
+
+def is_diverged(final_loss, params_max_abs, max_abs_weight: float) -> bool:
+    """:func:`diverged` for one run (Python or numpy scalars, or 0-d jax arrays)."""
+    loss, wmax = (np.asarray(x, np.float64) for x in (final_loss, params_max_abs))
+    return bool(diverged(loss, wmax, float(max_abs_weight)))
 
 
 def aggregate(losses: Iterable[float], diverged: Optional[Iterable[bool]] = None) -> Aggregate:

@@ -3,8 +3,7 @@ drop and round what a task does not need (fitness-guided passes); ``optevo simpl
 
 from .exact import simplify_exact, simplify_exact_report
 from .graph import Graph
-from .guided import Step, removal_candidates, rounding_candidates, simplify_guided, \
-    tune_lr_scale
+from .guided import Step, removal_candidates, rounding_candidates, simplify_guided
 
 __all__ = ["Graph", "simplify_exact", "simplify_exact_report", "Step", "removal_candidates",
-           "rounding_candidates", "simplify_guided", "tune_lr_scale"]
+           "rounding_candidates", "simplify_guided"]

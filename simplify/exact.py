@@ -144,7 +144,7 @@ def _merge_constant_chains(g: Graph) -> Graph:
     return out
 
 
-def _global_pass(g: Graph) -> Graph:
+def global_pass(g: Graph) -> Graph:
     """Try the use-count rewrites node by node in dependency order, keeping one that makes
     the program cheaper. After a rewrite the scan goes on from where it was, not from the
     start (a chain of n rewrites cost O(n^2) graph copies that way, O(n^3) time: 2,000
@@ -183,7 +183,7 @@ def simplify_exact_report(program: Program, strict: bool = False) -> Tuple[Progr
     for _ in range(20):
         g = Graph.from_program(current, strict, steps)
         if not strict:
-            g = _global_pass(_merge_constant_chains(g))
+            g = global_pass(_merge_constant_chains(g))
         new = g.to_program()
         if new == current:
             break

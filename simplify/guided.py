@@ -21,7 +21,8 @@ ties broken by the lower loss. Removals are tried first; rounding when no remova
 Losses are deterministic for a given evaluator (fixed seeds), so no step is a lucky draw;
 ``lr_scale`` multiplies the program's ``lr`` input during every evaluation. A program
 whose learning rate is far from right for the task barely trains and then every edit looks
-harmless, so callers should tune it first (:func:`tune_lr_scale`; the command does).
+harmless, so callers tune it first (``optevo simplify`` does: ``Evaluator.tune`` by the
+one tuning rule).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from .exact import simplify_exact
 from .graph import CONST, IN, Graph
 
 DIGITS = (1, 2, 3, 4)
-LR_GRID = tuple(2.0 ** k for k in range(-6, 11))
 
 
 @dataclasses.dataclass
@@ -114,20 +114,6 @@ def rounding_candidates(program: Program, digits: Sequence[int] = DIGITS,
                     seen.add(cand.text())
                     out.append((d, f"round {c!r} -> {r!r} in `{s.text()}`", cand))
     return out
-
-
-def tune_lr_scale(program: Program, evaluator, grid: Sequence[float] = LR_GRID) -> float:
-    """The learning-rate scale in ``grid`` (widened once if the best is at an edge) at which
-    ``program`` reaches the lowest loss."""
-    tuned = evaluator.tune(program, list(grid))
-    if tuned.at_edge:
-        lo, hi = min(grid), max(grid)
-        more = [lo / 2 ** k for k in range(1, 7)] if tuned.scale == lo else \
-            [hi * 2 ** k for k in range(1, 7)]
-        again = evaluator.tune(program, more + [tuned.scale])
-        if again.score.loss < tuned.score.loss:
-            return again.scale
-    return tuned.scale
 
 
 def simplify_guided(program: Program, evaluator, tolerance: float = 0.01,

@@ -1,13 +1,21 @@
 """``optevo analyze``: what a Lion-K program solves, and its constraint over training.
 
 :func:`analyze` recognises the program (``simplify.lion_k``: K, K*, the implied problem) and,
-given a task, trains it with the reference executor (``dsl.execute.update_fn``) on one seed
-in the loop of ``proxy_tasks/base.py``, recording ``lambda * q(w)`` after every step, where
-``q`` is the quantity the constraint bounds (``|w|_inf`` for Lion, the largest spectral norm
-for Muon, ...). Lion-K theory (Chen, Liang, Liu, Liu 2023, arXiv 2310.05898) predicts two
-phases: from a start outside the feasible set ``lambda q(w) <= 1`` the weights move into it
+given a training loop, trains it with the reference executor (``dsl.execute.update_fn``) on
+one seed, recording ``lambda * q(w)`` at the start and after every step, where ``q`` is the
+quantity the constraint bounds (``|w|_inf`` for Lion, the largest spectral norm for Muon,
+...). Lion-K theory (Chen, Liang, Liu, Liu 2023, arXiv 2310.05898) predicts two phases:
+from a start outside the feasible set ``lambda q(w) <= 1`` the weights move into it
 (``lambda q`` falls at least geometrically), then stay there. :func:`plot_trace` draws
 ``lambda q`` over the steps with 1 marked.
+
+The loop is the engines' (``optevo.proxy_tasks.engine.TrainLoop`` for the task and the
+number of steps, as ``proxy_tasks/tasks/base.py`` states it: the seed's keys, batches, lr
+schedule), built by the caller and passed in: this package does not import
+``optevo.proxy_tasks``. It is used through ``loop.task``, ``loop.unravel``,
+``loop.seed_keys``, ``loop.start``, ``loop.val_losses``, ``loop.tree_optimizer`` and
+``loop.train`` with an observer (which runs every step, so a diverged run is traced to the
+end as it ran).
 
 Overrides make the phases visible on any task: ``init_scale`` multiplies the initial weights
 (start outside the set), ``lr_scale`` the program's ``lr`` input (as the engines' tuned scale
@@ -71,38 +79,24 @@ class Trace:
         return out
 
 
-def constraint_trace(lk: LionK, task, steps: Optional[int] = None, seed: int = 0,
-                     lr_scale: float = 1.0, init_scale: float = 1.0) -> Trace:
-    """Train ``lk``'s program on ``task`` (one seed, the task's loop) and record
-    ``lambda * q(w)`` at the start and after each step."""
-    lam = lk.lam
-    step_fn = update_fn(lk.program)
+def constraint_trace(lk: LionK, loop, seed: int = 0, lr_scale: float = 1.0,
+                     init_scale: float = 1.0) -> Trace:
+    """Train ``lk``'s program in ``loop`` (the engines' ``TrainLoop``; one seed) and record
+    ``lambda * q(w)`` at the start and after each step, and the validation losses (as they
+    are: no divergence rule) at the start and the end."""
     measure = lk.member.measure
-    steps = int(steps or task.steps)
+    opt = loop.tree_optimizer(update_fn(lk.program))
 
     @jax.jit
     def run():
-        k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
-        w = jax.tree.map(lambda x: x * init_scale, task.init_params(k_init))
-        inst = task.instance(k_init)
-        zeros = jax.tree.map(jnp.zeros_like, w)
-
-        def body(carry, t):
-            w, m, v = carry
-            batch = task.train_batch(jax.random.fold_in(k_data, t))
-            g = jax.grad(task.loss_of)(w, batch, inst)
-            lr = task.lr_schedule(t, steps) * lr_scale
-            u, m, v = step_fn(w, g, m, v, lr)
-            w = jax.tree.map(lambda a, b: a - b, w, u)
-            return (w, m, v), measure(jax.tree.leaves(w))
-
-        (w_end, _, _), qs = jax.lax.scan(body, (w, zeros, zeros), jnp.arange(steps))
-        q0 = measure(jax.tree.leaves(w))
-        return (jnp.concatenate([q0[None], qs]), task.val_loss_of(w, inst),
-                task.val_loss_of(w_end, inst))
+        seeds = jnp.asarray([seed], jnp.uint32)
+        w0, inst = loop.start(loop.seed_keys(seeds)[0], init_scale)
+        out = loop.train(opt, seeds, jnp.full((1,), lr_scale, jnp.float32), init_scale=init_scale,
+                         observe=lambda w, t: measure(jax.tree.leaves(loop.unravel(w))))
+        return out.observed[:, 0], loop.val_losses(w0, inst)[0], loop.val_losses(out.w, inst)[0]
 
     qs, v0, v1 = jax.device_get(run())
-    return Trace(lam * np.asarray(qs, np.float64), lam, float(v0), float(v1))
+    return Trace(lk.lam * np.asarray(qs, np.float64), lk.lam, float(v0), float(v1))
 
 
 def plot_trace(trace: Trace, out, title: str, quantity: str) -> Path:
@@ -158,16 +152,15 @@ class Analysis:
         return out
 
 
-def analyze(program: Program, task=None, out=None, steps: Optional[int] = None,
-            seed: int = 0, lr_scale: float = 1.0, init_scale: float = 1.0,
-            weight_decay: Optional[float] = None) -> Analysis:
-    """Recognise ``program``; with ``task`` (and a Lion-K program), train it and write the
-    PNG to ``out`` (see the module docstring)."""
+def analyze(program: Program, loop=None, out=None, seed: int = 0, lr_scale: float = 1.0,
+            init_scale: float = 1.0, weight_decay: Optional[float] = None) -> Analysis:
+    """Recognise ``program``; with ``loop`` (the engines' ``TrainLoop`` of a task) and a
+    Lion-K program, train it and write the PNG to ``out`` (see the module docstring)."""
     try:
         lk = recognize(program)
     except NotLionK as e:
         return Analysis(simplify_exact(program), None, str(e))
-    if task is None:
+    if loop is None:
         return Analysis(lk.program, lk)
     notes = []
     if weight_decay is not None:
@@ -181,9 +174,9 @@ def analyze(program: Program, task=None, out=None, steps: Optional[int] = None,
         notes.append(f"lr input x {lr_scale:g}")
     if init_scale != 1.0:
         notes.append(f"initial weights x {init_scale:g}")
-    trace = constraint_trace(lk, task, steps, seed, lr_scale, init_scale)
+    trace = constraint_trace(lk, loop, seed, lr_scale, init_scale)
     kind = "" if lk.member.constraint else " (no bound: K* is finite; for reference)"
-    title = f"{lk.member.optimizer} on {task.name}: lambda * {lk.member.quantity}{kind}"
+    title = f"{lk.member.optimizer} on {loop.task.name}: lambda * {lk.member.quantity}{kind}"
     png = plot_trace(trace, out, title, lk.member.quantity) if out else None
     if not math.isfinite(trace.values[-1]):
         notes.append("the run diverged")

@@ -9,7 +9,8 @@ import pytest
 from optevo.dsl.library import example_program, library_dir, library_program
 from optevo.proxy_tasks import get_task
 from optevo.search.cli import main
-from optevo.simplify.lion_k_trace import Trace, analyze
+from optevo.search.cli.analyze import analyze
+from optevo.simplify.lion_k_trace import Trace
 
 RAW = str(library_dir().parent / "examples" / "raw_search_output.py")
 

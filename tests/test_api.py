@@ -52,14 +52,14 @@ def test_the_start_is_calibrated_and_is_the_one_of_normalized(finished):
 
 def test_summary_holds_numbers_against_both_tuned_baselines(finished):
     s = json.loads((finished.path / "summary.json").read_text())
-    for key in ("best_id", "best_holdout_loss", "tuned_start_holdout_loss",
-                "tuned_adamw_holdout_loss", "diff_vs_tuned_adamw",
-                "diff_vs_tuned_adamw_stderr", "trained", "cache_hits", "elapsed_seconds"):
+    for key in ("holdout_best_id", "holdout_best_loss", "tuned_start_holdout_loss",
+                "tuned_adamw_holdout_loss", "holdout_best_diff_vs_tuned_adamw",
+                "holdout_best_diff_vs_tuned_adamw_stderr", "trained", "cache_hits", "elapsed_seconds"):
         assert isinstance(s[key], (int, float)) and not isinstance(s[key], bool), key
     held = {h["id"]: h for h in s["holdout"]}
-    best, adamw = held[s["best_id"]], held["optax_adamw"]
+    best, adamw = held[s["holdout_best_id"]], held["optax_adamw"]
     diffs = np.array(best["holdout_losses"]) - np.array(adamw["holdout_losses"])
-    assert s["diff_vs_tuned_adamw"] == pytest.approx(diffs.mean())
+    assert s["holdout_best_diff_vs_tuned_adamw"] == pytest.approx(diffs.mean())
     assert s["trained"] == 16
     report = (finished.path / "report.md").read_text()
     assert "diff vs tuned AdamW" in report and "optax AdamW (tuned)" in report
@@ -67,7 +67,7 @@ def test_summary_holds_numbers_against_both_tuned_baselines(finished):
     for b in ("optax_hyper_adam", "optax_l2l"):
         assert held[b]["program"].startswith("optax:" + b[len("optax_"):])
         assert held[b]["diff_adamw"] is not None and b in s["baseline_holdout_losses"]
-        mean, se = s["best_diff_vs_baselines"][b]
+        mean, se = s["holdout_best_diff_vs_baselines"][b]
         d = np.array(best["holdout_losses"]) - np.array(held[b]["holdout_losses"])
         assert mean == pytest.approx(d.mean()) and se > 0
     assert "hyper_adam (baseline, lr tuned)" in report and "l2l (baseline" in report

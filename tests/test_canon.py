@@ -1,6 +1,7 @@
 """Canonical hashing (optevo.dsl.canon): invariances, sensitivity, and soundness checked by
 running every colliding program on the same random inputs over several steps."""
 
+import re
 from collections import defaultdict
 
 import jax
@@ -76,8 +77,13 @@ def h(text):
 
 def test_hash_is_hex_and_stable():
     d = h(LION)
-    assert len(d) == 16 and int(d, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{16}", d), d  # exactly 16 lower-case hex digits
     assert h(LION) == d == program_hash(library()["lion"])
+    # what a program computes decides its hash: the renamed, reordered Lion hashes alike,
+    # one changed op or another optimizer hashes apart
+    assert h(LION_VARIANT) == d
+    assert h(LION.replace("sign(update)", "tanh(update)")) != d
+    assert program_hash(library()["adam_style"]) != d
 
 
 # Digests of existing programs never change (run directories and caches key on them).

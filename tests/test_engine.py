@@ -13,7 +13,8 @@ from optevo.dsl.interpreter import Interpreter, bucket_for
 from optevo.dsl.library import library
 from optevo.dsl.liveness import live_state, strip_dead
 from optevo.dsl.random import random_program
-from optevo.proxy_tasks.engine import FastEngine, JitEngine
+from optevo.proxy_tasks.engine import (DEFAULT_BUCKETS, FastEngine, JitEngine, TrainLoop,
+                                       buckets_for)
 
 LIB = library()
 
@@ -195,3 +196,49 @@ def test_seeds_and_lr_scale_change_results_deterministically(tiny_engines):
     np.testing.assert_array_equal(a, b)
     assert a[0] == c[0] and a[1] != c[1]
     assert not np.allclose(a, d)
+
+
+# --- the one training loop: the observer, the buckets ----------------------------------------
+
+def test_observer_sees_the_start_and_every_step(tiny_engines):
+    """``observe(w, t)`` at t = 0 sees the initial parameters, at t = steps the returned final
+    ones; observing does not change the run (the engines' result, unobserved)."""
+    fast, _ = tiny_engines
+    loop = TrainLoop(fast.task, steps=12)
+    opt = loop.tree_optimizer(update_fn(LIB["adam_style"]))
+    seeds, scales = np.array([0, 3], np.uint32), np.array([1.0, 2.0], np.float32)
+    look = (lambda w, t: (jnp.max(jnp.abs(w)), t))
+    seen = jax.jit(lambda: loop.train(opt, seeds, scales, observe=look))()
+    plain = jax.jit(lambda: loop.train(opt, seeds, scales))()
+    qs, ts = seen.observed
+    assert qs.shape == ts.shape == (13, 2)
+    np.testing.assert_array_equal(ts[:, 0], np.arange(13))
+    w0, _ = jax.jit(lambda: loop.start(loop.seed_keys(seeds)[0]))()
+    np.testing.assert_allclose(qs[0], np.max(np.abs(np.asarray(w0)), axis=-1), rtol=1e-6)
+    np.testing.assert_array_equal(qs[-1], np.max(np.abs(np.asarray(seen.w)), axis=-1))
+    assert not np.array_equal(qs[1], qs[0])
+    np.testing.assert_allclose(seen.losses, plain.losses, rtol=1e-6)
+    np.testing.assert_array_equal(seen.diverged, plain.diverged)
+    engine = FastEngine(fast.task, steps=12, buckets=(16,)).run([LIB["adam_style"]], seeds, scales)
+    np.testing.assert_allclose(engine[0].losses, plain.losses, rtol=1e-4)
+
+
+def test_observed_run_goes_to_the_end_when_every_seed_diverged(tiny_engines):
+    """Without an observer the loop stops once every seed diverged; with one it runs every
+    step (a whole trajectory), and both flag the seeds alike."""
+    fast, _ = tiny_engines
+    loop = TrainLoop(fast.task, steps=10)
+    opt = loop.tree_optimizer(update_fn(BLOW_UP))
+    seeds, scales = np.array([0, 1], np.uint32), np.ones(2, np.float32)
+    seen = loop.train(opt, seeds, scales, observe=lambda w, t: t, init_scale=2.0)
+    assert seen.observed.shape == (11, 2) and seen.diverged.all()
+    assert np.isinf(seen.losses).all()
+    assert loop.train(opt, seeds, scales).diverged.all()
+
+
+def test_buckets_for():
+    assert DEFAULT_BUCKETS == buckets_for(32) == (8, 16, 32)
+    assert buckets_for(33) == (8, 16, 32, 64) and buckets_for(3) == (8,)
+    assert buckets_for(40, smallest=16) == (16, 32, 64)
+    with pytest.raises(ValueError, match="power of two"):
+        buckets_for(8, smallest=12)

@@ -155,7 +155,7 @@ def test_sigterm_stops_cleanly_ends_its_ray_and_resumes(tmp_path):
     time.sleep(2)
     assert not _alive(ray_pids), "Ray processes of the stopped run are still running"
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["stopped_by_signal"] and summary["best_holdout_loss"] is not None
+    assert summary["stopped_by_signal"] and summary["holdout_best_loss"] is not None
     assert (run / "report.md").exists()
     n = len(_records(run))
     state = json.loads((run / "checkpoint.json").read_text())

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from optevo.search.cli import main
 from optevo.search.core.config import config_from_dict
-from optevo.search.core.evolution import RegularizedEvolution
+from optevo.search.core.run import build_search
 from optevo.search.core.workers import InProcessPool, eval_spec
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
@@ -112,7 +112,7 @@ def real_run(tmp_path_factory):
                                        "max_length": 12},
                             "workers": {"count": 0}, "progress": {"enabled": False}})
     run = tmp_path_factory.mktemp("real") / "run"
-    RegularizedEvolution(cfg, run, InProcessPool(eval_spec(cfg)), None).run()
+    build_search(cfg, run, InProcessPool(eval_spec(cfg))).run()
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump()))
     return run
 

@@ -274,7 +274,7 @@ def test_not_searchable_unless_enabled():
 def test_search_draws_matrix_ops_only_when_enabled(tmp_path):
     """``search.matrix_ops`` turns the rows on for inserted statements; off by default."""
     from optevo.search.core.config import config_from_dict
-    from optevo.search.core.evolution import RegularizedEvolution
+    from optevo.search.core.run import build_search
     from optevo.search.core.workers import InProcessPool, eval_spec
     seen = {}
     for flag in (False, True):
@@ -284,7 +284,7 @@ def test_search_draws_matrix_ops_only_when_enabled(tmp_path):
                        "matrix_ops": flag, "mutations": {"insert": 1.0, "delete": 0,
                                                          "change_arg": 0, "scale_const": 0}},
             "workers": {"count": 0}, "progress": {"enabled": False}})
-        run = RegularizedEvolution(cfg, tmp_path / str(flag), InProcessPool(eval_spec(cfg)))
+        run = build_search(cfg, tmp_path / str(flag), InProcessPool(eval_spec(cfg)))
         text = " ".join(r.program for r in run.run().rundir.records())
         seen[flag] = {op for op in ("orthogonalize", "row_mean", "col_mean") if op in text}
     assert seen[False] == set() and seen[True]

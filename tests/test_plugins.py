@@ -5,7 +5,7 @@ import pytest
 
 from optevo.search.core import mutations
 from optevo.search.core.config import MUTATIONS, ConfigError, config_from_dict
-from optevo.search.core.evolution import RegularizedEvolution
+from optevo.search.core.run import build_search
 from optevo.search.core.workers import InProcessPool, eval_spec
 
 BUILT_IN = ["insert", "delete", "change_arg", "scale_const", "wrap"]
@@ -51,7 +51,7 @@ def test_registered_mutation_is_off_by_default_and_enabled_from_the_config(my_mu
 
 def test_search_uses_the_registered_mutation(tmp_path, my_mutation):
     cfg = config_from_dict(TINY)
-    search = RegularizedEvolution(cfg, tmp_path / "run", InProcessPool(eval_spec(cfg)), None)
+    search = build_search(cfg, tmp_path / "run", InProcessPool(eval_spec(cfg)))
     records = search.run().rundir.records()
     children = [r for r in records if r.parent is not None]
     assert len(records) >= 6 and children and my_mutation

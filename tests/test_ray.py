@@ -14,6 +14,7 @@ import yaml
 
 from optevo.dsl.library import library
 from optevo.search.core.config import config_from_dict
+from optevo.search.core.jobs import Job, JobId
 from optevo.search.core.workers import InProcessPool, RayPool, eval_spec, wait_all
 
 CFG = {
@@ -30,19 +31,19 @@ CFG = {
 
 def test_ray_workers_agree_with_in_process_evaluation():
     cfg = config_from_dict(CFG)
-    progs = [(i, p.text()) for i, p in enumerate(library().values())][:6]
-    local = {r["id"]: r for r in InProcessPool(eval_spec(cfg)).evaluation.run(progs)}
+    progs = [Job(JobId.child(i), p.text()) for i, p in enumerate(library().values())][:6]
+    local = {r.id: r for r in InProcessPool(eval_spec(cfg)).evaluation.run(progs)}
     pool = RayPool(eval_spec(cfg), 2)
     try:
         for k in range(0, len(progs), 2):
             pool.submit(progs[k:k + 2])
-        got = {r["id"]: r for _, rs in wait_all(pool, 300) for r in rs}
+        got = {r.id: r for r in wait_all(pool, 300)}
     finally:
         pool.shutdown()
-    assert sorted(got) == sorted(local)
-    assert {r["worker"] for r in got.values()} == {"w0", "w1"}
+    assert sorted(got, key=str) == sorted(local, key=str)
+    assert {r.worker for r in got.values()} == {"w0", "w1"}
     for i in got:
-        np.testing.assert_allclose(got[i]["losses"], local[i]["losses"], rtol=1e-6)
+        np.testing.assert_allclose(got[i].losses, local[i].losses, rtol=1e-6)
 
 
 def _write_cfg(tmp_path, **search):

@@ -11,7 +11,7 @@ from optevo.dsl import parse
 from optevo.dsl.canon import program_hash
 from optevo.dsl.library import start_program
 from optevo.search.core.config import config_from_dict
-from optevo.search.core.evolution import RegularizedEvolution
+from optevo.search.core.run import build_search
 from optevo.search.core.mutations import MUTATIONS, MutationFailed, mutate
 from optevo.search.core.population import Member, Population
 from optevo.search.core.rundir import RunDir, RunDirError
@@ -111,7 +111,7 @@ def _search(tmp_path, pool, name, **over):
         sec, key = k.split(".")
         d[sec][key] = v
     cfg = config_from_dict(d)
-    return RegularizedEvolution(cfg, tmp_path / name, pool, None)
+    return build_search(cfg, tmp_path / name, pool)
 
 
 def _strip_times(records):
@@ -198,7 +198,11 @@ def test_hurdle_stops_children_worse_than_the_population_and_trains_the_rest(tmp
     assert stopped and len(full) >= 2 and len(trained) == 30
     assert s.state.n_stopped == len(stopped)
     for r in stopped:
-        assert len(r.losses) == 1 and (r.loss is None or r.loss == r.losses[0] == r.hurdle)
+        assert len(r.losses) == 1
+        if r.loss is None:  # diverged on its hurdle seed: the worst figure, and said so
+            assert r.diverged and r.losses == [None] and r.hurdle == math.inf
+        else:
+            assert not r.diverged and r.loss == r.losses[0] == r.hurdle
     for r in full:
         assert len(r.losses) == 2 and r.loss == pytest.approx(np.mean(r.losses))
         assert r.hurdle == pytest.approx(r.losses[0])
@@ -304,3 +308,22 @@ def test_hall_of_fame_and_eta_of_the_live_display(tmp_path, pool):
     assert all(f[3] == len(parse(f[4]).stmts) for f in fame)
     d = snapshot(s)
     assert d["evals_left"] == 0 and line(d).endswith("ETA 0 s left")
+
+
+def test_a_search_that_draws_only_known_children_ends_stalled_and_says_so(tmp_path):
+    """SGD has one child by deletion (``update = g * lr``); with deletion the only mutation,
+    every later draw is invalid or known: the search stops long before its budget, and
+    ``summary.json`` says it stalled rather than finished."""
+    import contextlib
+    import io
+    from optevo.search import run
+    d = json.loads(json.dumps(TINY))
+    d["search"].update(start="sgd", max_evals=500, max_mutation_tries=1,
+                       mutations={"insert": 0.0, "delete": 1.0, "change_arg": 0.0,
+                                  "scale_const": 0.0})
+    with contextlib.redirect_stdout(io.StringIO()):
+        r = run(d, tmp_path / "stall")
+    s = r.rundir.summary()
+    assert s["stalled"] is True and s["trained"] == 2  # the start and its one child
+    plain = json.loads((tmp_path / "stall" / "checkpoint.json").read_text())
+    assert plain["done"] and plain["n_trained"] == 2

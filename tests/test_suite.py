@@ -11,6 +11,7 @@ import pytest
 
 from optevo.search import run
 from optevo.search.core.config import config_from_dict
+from optevo.search.core.jobs import Job, JobId, Result
 from optevo.search.core.scoring import Scorer
 from optevo.search.core.workers import InProcessPool, SuiteSpec, eval_spec
 
@@ -28,7 +29,8 @@ SUITE = {
 
 
 def _result(*tasks):
-    return {"tasks": [{"losses": list(l), "diverged": list(d)} for l, d in tasks]}
+    parts = [Result(JobId.child(0), list(l), list(d), list(range(len(l)))) for l, d in tasks]
+    return Result.of_parts(parts[0], parts)
 
 
 def test_scorer_is_the_weighted_geometric_mean_of_ratios_and_diverging_anywhere_is_worst():
@@ -42,7 +44,7 @@ def test_scorer_is_the_weighted_geometric_mean_of_ratios_and_diverging_anywhere_
                    _result(([0.5, 0.5], [False] * 2), ([8.0, 4.0], [False] * 2)))
     np.testing.assert_allclose(d, [2 * math.log(0.5) / 3, math.log(2.0) / 3])
     with pytest.raises(ValueError):
-        Scorer([1.0, 1.0])  # a suite needs baselines
+        Scorer([1.0, 1.0])(_result(([1.0], [False]), ([1.0], [False])))  # needs baselines
 
 
 def test_workers_hold_an_engine_per_task():
@@ -52,10 +54,10 @@ def test_workers_hold_an_engine_per_task():
                                                                           "quadratic"]
     pool = InProcessPool(spec)
     assert len(pool.evaluation.parts) == 2
-    pool.submit([(7, "def train(w, g, m, v, lr):\n  update = g * lr\n  return update, m, v\n")],
-                None, [0.5, 0.01])
-    (_, (res,)), = pool.poll()
-    assert [len(t["losses"]) for t in res["tasks"]] == [2, 2] and len(res["losses"]) == 4
+    pool.submit([Job(JobId.child(7), "def train(w, g, m, v, lr):\n  update = g * lr\n"
+                                        "  return update, m, v\n", None, [0.5, 0.01])])
+    res, = pool.poll()
+    assert [len(t.losses) for t in res.tasks] == [2, 2] and len(res.losses) == 4
 
 
 @pytest.fixture(scope="module")

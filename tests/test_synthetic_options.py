@@ -13,6 +13,7 @@ from optevo.dsl.library import library_program
 from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.tasks.base import check_task
 from optevo.proxy_tasks.evaluate import Evaluator
+from optevo.proxy_tasks.tuning import LineRule
 
 KEY = jax.random.PRNGKey(5)
 
@@ -104,7 +105,7 @@ def test_sign_momentum_with_weight_decay_wins_where_adamw_cannot(planted_evaluat
     sign_g = parse("def train(w, g, m, v, lr):\n  update = sign(g)\n  wd = w * 0.01\n"
                    "  update = update + wd\n  lr = lr * 0.001\n  update = update * lr\n"
                    "  return update, m, v\n")
-    grid = [2.0 ** k for k in range(8, 16, 2)]
+    grid = LineRule(4.0, 4, 7, max_extend=0)  # 2^8 .. 2^14, a fixed grid
     a, b, c = (planted_evaluator.tune(p, grid).score for p in (start, signum, sign_g))
     assert not (a.diverged or b.diverged or c.diverged)
     d = np.asarray(b.losses) - np.asarray(a.losses)

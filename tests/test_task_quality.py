@@ -20,6 +20,7 @@ import pytest
 from optevo.dsl.library import library_program
 from optevo.proxy_tasks import get_task, gradient_free, task_names
 from optevo.proxy_tasks.evaluate import Evaluator
+from optevo.proxy_tasks.tuning import LineRule
 
 import importlib.util
 import pathlib
@@ -29,18 +30,19 @@ _spec = importlib.util.spec_from_file_location(
 task_report = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(task_report)
 
-GRID = [2.0 ** k for k in range(-8, 9, 2)]
+# fixed grids (the one tuning rule with no growth): multipliers centre * ratio ** k
+GRID = LineRule(4.0, -4, 4, max_extend=0)  # 2^-8 .. 2^8, every other power
 
 # The search's proxy tasks at their defaults; the funnel's larger stages, small.
 PROXY_TASKS = ["digits_mlp", "text_lm", "quadratic", "rosenbrock"]
 SMALL = {"digits_cnn": dict(steps=60, c1=2, c2=4, hidden=16, seeds=4),
          "lm_transformer": dict(steps=60, context=8, width=16, layers=1, heads=1,
                                 n_val_windows=64, seeds=4)}
-COARSE = [2.0 ** k for k in range(-6, 11, 4)]  # the small tasks: 5 points, a quarter the cost
+COARSE = LineRule(16.0, -2, 2, max_extend=0, centre=4.0)  # the small tasks: 2^-6..2^10
 # The planted-rediscovery task (configs/planted.yaml) is built to reward one family of
 # optimizers, not to separate AdamW from SGD; it only has to be impossible to game. Its box
 # has radius 100, so the start's lr multiplier sits far above the proxies' grid.
-PLANTED = {"binary_regression": [2.0 ** k for k in range(4, 17, 4)]}
+PLANTED = {"binary_regression": LineRule(16.0, 1, 4, max_extend=0)}  # 2^4 .. 2^16
 
 
 def z(a, b):

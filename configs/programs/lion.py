@@ -1,6 +1,6 @@
 # Lion, EvoLved Sign Momentum (Chen et al. 2023, "Symbolic Discovery of Optimization
-# Algorithms", arXiv 2302.06675), as the paper writes it after simplification
-# (/work/shared/reference/programs/lion.py):
+# Algorithms", arXiv 2302.06675), as the paper writes it after simplification (its
+# Program 1, "Discovered optimizer Lion"):
 #   c = 0.9 m + 0.1 g;  w <- w - lr * (sign(c) + wd w);  m <- 0.99 m + 0.01 g
 # b1 = 0.9, b2 = 0.99, weight decay 0.01, learning-rate scale 1e-4. Matches
 # optax.lion(learning_rate=1e-4, b1=0.9, b2=0.99, weight_decay=0.01) exactly when exported

@@ -1,7 +1,7 @@
 """The learned LSTM optimizer of Andrychowicz et al., "Learning to learn by gradient descent
 by gradient descent", NeurIPS 2016 (arXiv 1606.04474): its update rule, and saving and
 loading its weights (``.npz``, never pickle) as an ``optax.GradientTransformation``.
-Meta-training is in :mod:`optevo.proxy_tasks.baselines.l2l_train`.
+Meta-training is in :mod:`optevo.proxy_tasks.l2l_train`.
 
 The update rule is coordinatewise: every coordinate ``i`` of the parameters runs the same
 two-layer LSTM (20 hidden units per layer; weights ``phi`` shared across coordinates, hidden

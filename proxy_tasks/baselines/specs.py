@@ -1,18 +1,17 @@
-"""Optax optimizers as baselines, trained by exactly the loop the program engines use.
+"""Optax optimizers as baselines: their one-line specs and their transformations.
 
 AdamW (with bias correction and epsilon, which programs cannot express) and Lion are not
-programs, so they get their own path: :class:`OptaxEngine` runs the task loop of
-``proxy_tasks/base.py`` (the same seeds, init and data keys, batches, gradient, divergence
-checks and final validation loss as :class:`~optevo.proxy_tasks.engine.FastEngine`), with the
-optax transformation in place of the program. The learning rate at step ``t`` is
+programs, so they get their own path: ``optevo.proxy_tasks.engine.OptaxEngine`` trains the
+transformation :func:`make_transformation` builds in the engines' one training loop (the same
+seeds, init and data keys, batches, gradient, divergence checks and final validation loss as
+a program). The learning rate at step ``t`` is
 ``learning_rate * multiplier * task.lr_schedule(t, steps)``, as a program with the
 constant ``lr = lr * learning_rate`` would see it.
 
-One compiled function per optimizer kind, structural setting and seed count: the numeric
-hyperparameters (learning rate, betas, eps, weight decay, hyper-learning-rate) and the
-per-seed multipliers are arguments, so tuning them never recompiles; ``levels`` (the height
-of a hypergradient stack) and ``weights`` (an L2L weights file) are structural. A baseline
-travels to workers as one line of text::
+The numeric hyperparameters (learning rate, betas, eps, weight decay, hyper-learning-rate)
+are arguments of the engine's compiled function, so tuning them never recompiles; ``levels``
+(the height of a hypergradient stack, :data:`STATIC`) and ``weights`` (an L2L weights file,
+:data:`STRINGS`) are structural. A baseline travels to workers as one line of text::
 
     optax:adamw learning_rate=0.001 b1=0.9 b2=0.999 eps=1e-08 weight_decay=0.0001
     optax:hyper_sgd learning_rate=0.1 hyper_lr=0.001 weight_decay=0.0 levels=2
@@ -34,18 +33,11 @@ gradient before the optimizer, so the funnel's weight-decay axis applies to all 
 from __future__ import annotations
 
 import functools
-import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Tuple
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 import optax
-from jax import lax
 
 from . import hypergrad, l2l
-from ..tasks.base import Task
-from ..engine import SeedRuns, _collect, _Loop, _seed_keys
 
 PREFIX = "optax:"
 HYPER = {  # kind -> hyperparameter names and defaults (optax's, except weight decay)
@@ -71,7 +63,7 @@ def _coupled_wd(wd, opt):
     return optax.chain(optax.add_decayed_weights(wd), opt)
 
 
-def _make(kind: str, h, scale=1.0, schedule=None) -> optax.GradientTransformation:
+def make_transformation(kind: str, h, scale=1.0, schedule=None) -> optax.GradientTransformation:
     """The optax transformation of ``kind`` with hyperparameters ``h``: learning rate
     ``h["learning_rate"] * scale * schedule(count)`` (``schedule`` default 1); for the
     hypergradient kinds ``h["learning_rate"] * scale`` is the initial, adapted rate and
@@ -155,67 +147,3 @@ def baseline_spec(name: str) -> str:
 
 def is_spec(text: str) -> bool:
     return text.startswith(PREFIX)
-
-
-class OptaxEngine(_Loop):
-    """``run(spec_text, seeds, lr_scales)``: per-seed final validation losses, as the engines."""
-
-    def __init__(self, task: Task, steps: Optional[int] = None):
-        super().__init__(task, steps)
-        self._compiled: Dict[Tuple[str, int], object] = {}
-
-    def _fn(self, kind: str, n_seeds: int, structural: Tuple = ()):
-        key = (kind, n_seeds, structural)
-        if key in self._compiled:
-            return self._compiled[key]
-        steps, task = self.steps, self.task
-
-        def train(seeds, lr_scales, hyper):
-            k_init, k_data = _seed_keys(seeds)
-            w, inst = self.start(k_init)
-
-            def opt(scale):
-                sched = (lambda count: task.lr_schedule(count, steps))
-                return _make(kind, {**hyper, **dict(structural)}, scale, sched)
-
-            state = jax.vmap(lambda wi, s: opt(s).init(wi))(w, lr_scales)
-
-            def body(carry):
-                t, w, state, bad = carry
-                loss, g = self.grads(w, k_data, t, inst)
-                u, state = jax.vmap(lambda gi, si, wi, s: opt(s).update(gi, si, wi))(
-                    g, state, w, lr_scales)
-                return t + 1, w + u, state, bad | ~jnp.isfinite(loss)
-
-            def cond(carry):
-                return (carry[0] < steps) & ~jnp.all(carry[-1])
-
-            carry = (jnp.int32(0), w, state, jnp.zeros(seeds.shape, bool))
-            _, w, _, bad = lax.while_loop(cond, body, carry)
-            return self.finish(w, bad, inst)
-
-        fn = jax.jit(train)
-        self._compiled[key] = fn
-        return fn
-
-    def dispatch(self, text: str, seeds, lr_scales=None):
-        kind, hyper = parse_spec(text)
-        seeds = np.asarray(seeds, np.uint32)
-        scales = np.ones(len(seeds), np.float32) if lr_scales is None else \
-            np.broadcast_to(np.asarray(lr_scales, np.float32), seeds.shape)
-        fixed = STATIC + STRINGS
-        h = {k: jnp.float32(v) for k, v in hyper.items() if k not in fixed}
-        structural = tuple((k, v) for k, v in hyper.items() if k in fixed)
-        return self._fn(kind, len(seeds), structural)(seeds, jnp.asarray(scales), h)
-
-    def run(self, texts: Sequence[str], seeds, lr_scales=None) -> List[SeedRuns]:
-        t0 = time.perf_counter()
-        pending = [self.dispatch(t, seeds, lr_scales) for t in texts]
-        return [_collect(out, t0) for out in pending]
-
-    def run_grid(self, text: str, seeds, scales) -> List[SeedRuns]:
-        """``text`` at each learning-rate multiplier (all dispatched before any is awaited)."""
-        t0 = time.perf_counter()
-        pending = [self.dispatch(text, seeds, np.full(len(seeds), s, np.float32))
-                   for s in scales]
-        return [_collect(out, t0) for out in pending]

@@ -13,9 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Task, register
-from . import schedules
-from ._common import dense_init, softmax_cross_entropy
+from .base import register
+from .common import ScheduledTask, dense_init, softmax_cross_entropy
 
 _DATA_CACHE: Dict[tuple, tuple] = {}
 
@@ -50,10 +49,21 @@ def _load_split(n_val: int, split_seed: int, inputs: str = "standardize"):
     return _DATA_CACHE[cache_key]
 
 
-class DigitsClassifier(Task):
-    """What the digits tasks share: random mini-batches of the training split, softmax
-    cross-entropy, accuracy, and the lr schedule. A subclass sets ``x_train, y_train,
-    x_val, y_val, n_train, batch_size, _sched`` and defines ``_logits(params, x)``."""
+class DigitsClassifier(ScheduledTask):
+    """What the digits tasks share: the run settings (:class:`ScheduledTask`), the split of
+    :func:`_load_split` with images shaped ``image_shape`` (``x_train, y_train, x_val, y_val,
+    n_train``), random mini-batches of the training split, softmax cross-entropy and
+    accuracy. A subclass defines ``_logits(params, x)``."""
+
+    def __init__(self, *, n_val, split_seed, inputs, image_shape, **run):
+        super().__init__(**run)
+        self.n_val, self.split_seed, self.inputs = int(n_val), int(split_seed), inputs
+        x_tr, y_tr, x_va, y_va = _load_split(self.n_val, self.split_seed, inputs)
+        self.x_train = jnp.asarray(x_tr).reshape((-1,) + tuple(image_shape))
+        self.y_train = jnp.asarray(y_tr)
+        self.x_val = jnp.asarray(x_va).reshape((-1,) + tuple(image_shape))
+        self.y_val = jnp.asarray(y_va)
+        self.n_train = int(x_tr.shape[0])
 
     def train_batch(self, key):
         idx = jax.random.randint(key, (self.batch_size,), 0, self.n_train)
@@ -68,9 +78,6 @@ class DigitsClassifier(Task):
     def metrics(self, params):
         pred = jnp.argmax(self._logits(params, self.x_val), axis=-1)
         return {"accuracy": jnp.mean((pred == self.y_val).astype(jnp.float32))}
-
-    def lr_schedule(self, step, total_steps):
-        return self._sched(step, total_steps)
 
 
 @register("digits_mlp")
@@ -101,21 +108,10 @@ class DigitsMLP(DigitsClassifier):
                  seeds: int = 16, n_val: int = 597, split_seed: int = 0,
                  inputs: str = "unit", schedule: str = "cosine",
                  max_abs_weight: float = 1e3):
-        self.steps = int(steps)
-        self.batch_size = int(batch_size)
-        self.hidden = int(hidden)
-        self.depth = int(depth)
-        self.seeds = int(seeds)
-        self.n_val = int(n_val)
-        self.split_seed = int(split_seed)
-        self.inputs = inputs
-        self.schedule = schedule
-        self.max_abs_weight = float(max_abs_weight)
-        self._sched = schedules.make(schedule)
-        x_tr, y_tr, x_va, y_va = _load_split(self.n_val, self.split_seed, inputs)
-        self.x_train, self.y_train = jnp.asarray(x_tr), jnp.asarray(y_tr)
-        self.x_val, self.y_val = jnp.asarray(x_va), jnp.asarray(y_va)
-        self.n_train = int(x_tr.shape[0])
+        super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
+                         max_abs_weight=max_abs_weight, n_val=n_val, split_seed=split_seed,
+                         inputs=inputs, image_shape=(64,))
+        self.hidden, self.depth = int(hidden), int(depth)
         self.sizes = [64] + [self.hidden] * self.depth + [10]
 
     def init_params(self, key):

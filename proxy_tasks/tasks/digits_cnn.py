@@ -1,6 +1,6 @@
 """``digits_cnn``: a small convolutional network on scikit-learn's 8x8 digits (funnel stage).
 
-The same data, split and pixel scaling as ``digits_mlp`` (``digits._load_split``), so a
+The same data, split and pixel scaling as ``digits_mlp`` (``digits.DigitsClassifier``), so a
 program's loss here says how it does on a larger model of the search proxy's own problem.
 Model: ``conv 3x3 (c1 channels, same padding) -> relu -> conv 3x3 stride 2 (c2 channels)
 -> relu -> flatten (4 x 4 x c2) -> dense hidden -> relu -> dense 10``; softmax
@@ -13,10 +13,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import schedules
-from ._common import dense_init
 from .base import register
-from .digits import DigitsClassifier, _load_split
+from .common import dense_init
+from .digits import DigitsClassifier
 
 
 def _conv(x, k, b, stride):
@@ -43,18 +42,12 @@ class DigitsCNN(DigitsClassifier):
                  hidden: int = 32, seeds: int = 8, n_val: int = 597, split_seed: int = 0,
                  inputs: str = "unit", schedule="warmup_cosine", warmup: float = 0.05,
                  max_abs_weight: float = 1e3):
-        self.steps, self.batch_size, self.seeds = int(steps), int(batch_size), int(seeds)
+        super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
+                         max_abs_weight=max_abs_weight, warmup=warmup, total_steps=int(steps),
+                         n_val=n_val, split_seed=split_seed, inputs=inputs,
+                         image_shape=(8, 8, 1))
+        self.warmup = warmup
         self.c1, self.c2, self.hidden = int(c1), int(c2), int(hidden)
-        self.n_val, self.split_seed, self.inputs = int(n_val), int(split_seed), inputs
-        self.schedule, self.warmup = schedule, warmup
-        self.max_abs_weight = float(max_abs_weight)
-        self._sched = schedules.make(schedule, warmup=warmup, total_steps=self.steps)
-        x_tr, y_tr, x_va, y_va = _load_split(self.n_val, self.split_seed, inputs)
-        self.x_train = jnp.asarray(x_tr).reshape(-1, 8, 8, 1)
-        self.y_train = jnp.asarray(y_tr)
-        self.x_val = jnp.asarray(x_va).reshape(-1, 8, 8, 1)
-        self.y_val = jnp.asarray(y_va)
-        self.n_train = int(x_tr.shape[0])
 
     def init_params(self, key):
         k = jax.random.split(key, 4)

@@ -1,12 +1,12 @@
 """Programs that ignore the gradient: what a task must never reward.
 
-A search exploits whatever a task lets it (DEVELOPERS.md, principle 8): with a fixed optimum
-at ``x = 1``, ``update = w - 1.0`` solved Rosenbrock outright, and a search duly returned
-``w = log10(w); update = update + w``. Every built-in task is checked against this family
-(``tests/test_task_quality.py``): jump to 0, to 1, to -1, to sign(w) (+-1), flow to a fixed
-point of log|w| (|w| = 1), pure weight decay, a pull towards 1 at the learning rate. Those
-that read ``lr`` get their scale tuned like any program; each must end worse than the
-tuned AdamW start.
+A search exploits whatever a task lets it: any way to a low loss that is not optimization is
+one it will find. With a fixed optimum at ``x = 1``, ``update = w - 1.0`` solved Rosenbrock
+outright, and a search duly returned ``w = log10(w); update = update + w``. Every built-in
+task is checked against this family (``tests/test_task_quality.py``): jump to 0, to 1, to -1,
+to sign(w) (+-1), flow to a fixed point of log|w| (|w| = 1), pure weight decay, a pull
+towards 1 at the learning rate. Those that read ``lr`` get their scale tuned like any
+program; each must end worse than the tuned AdamW start.
 """
 
 from __future__ import annotations

@@ -17,10 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import schedules
-from ._common import dense_init, softmax_cross_entropy
-from .base import Task, register
-from .text_lm import load_corpus, split_windows
+from .base import register
+from .common import dense_init, softmax_cross_entropy
+from .text_lm import CharWindowLM
 
 
 def _layer_norm(x, scale, bias):
@@ -30,7 +29,7 @@ def _layer_norm(x, scale, bias):
 
 
 @register("lm_transformer")
-class LMTransformer(Task):
+class LMTransformer(CharWindowLM):
     """Args: ``steps, batch_size, seeds``; ``context`` window length; ``width`` model width;
     ``layers`` transformer blocks; ``heads`` attention heads (divides ``width``);
     ``n_chars, min_count, val_frac, n_val_windows`` as in ``text_lm``; ``schedule`` a kind
@@ -46,16 +45,12 @@ class LMTransformer(Task):
                  max_abs_weight: float = 1e3):
         if int(width) % int(heads):
             raise ValueError(f"width {width} is not divisible by heads {heads}")
-        self.steps, self.batch_size, self.seeds = int(steps), int(batch_size), int(seeds)
-        self.context, self.width = int(context), int(width)
-        self.layers, self.heads = int(layers), int(heads)
-        self.schedule, self.warmup = schedule, warmup
-        self.max_abs_weight = float(max_abs_weight)
-        self._sched = schedules.make(schedule, warmup=warmup, total_steps=self.steps)
-        ids, vocab = load_corpus(n_chars, min_count)
-        self.vocab_size = len(vocab)
-        self.train_ids, self.n_train_starts, self.val_windows = split_windows(
-            ids, self.context, val_frac, n_val_windows)
+        super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
+                         max_abs_weight=max_abs_weight, warmup=warmup, total_steps=int(steps),
+                         context=context, n_chars=n_chars, min_count=min_count,
+                         val_frac=val_frac, n_val_windows=n_val_windows)
+        self.warmup = warmup
+        self.width, self.layers, self.heads = int(width), int(layers), int(heads)
         self.mask = jnp.tril(jnp.ones((self.context, self.context), bool))
 
     def init_params(self, key):
@@ -99,22 +94,6 @@ class LMTransformer(Task):
             x = self._block(params[f"l{i}"], x)
         x = _layer_norm(x, params["lnf_s"], params["lnf_b"])
         return softmax_cross_entropy(x @ params["out"] + params["out_b"], y)
-
-    def train_batch(self, key):
-        starts = jax.random.randint(key, (self.batch_size,), 0, self.n_train_starts)
-        return self.train_ids[starts[:, None] + jnp.arange(self.context + 1)[None, :]]
-
-    def loss(self, params, batch):
-        return self._loss_on_windows(params, batch)
-
-    def val_loss(self, params):
-        return self._loss_on_windows(params, self.val_windows)
-
-    def metrics(self, params):
-        return {"bits_per_char": self.val_loss(params) / jnp.log(2.0)}
-
-    def lr_schedule(self, step, total_steps):
-        return self._sched(step, total_steps)
 
     def describe(self):
         return (f"{self.name}: {self.steps} steps, batch {self.batch_size} x {self.context} "

@@ -18,11 +18,20 @@ from typing import Callable, Mapping, Union
 
 import jax.numpy as jnp
 
-from ._common import cosine_schedule
-
 KINDS = ("constant", "cosine", "warmup_cosine")
 
 Schedule = Callable[..., jnp.ndarray]
+
+
+def cosine_schedule(step, total_steps, warmup: int = 0, final: float = 0.0):
+    """Linear warm-up over ``warmup`` steps, then cosine decay from 1 to ``final``."""
+    step = jnp.asarray(step, jnp.float32)
+    total = jnp.maximum(jnp.asarray(total_steps, jnp.float32), 1.0)
+    w = jnp.float32(max(warmup, 0))
+    warm = jnp.where(w > 0, jnp.minimum((step + 1.0) / jnp.maximum(w, 1.0), 1.0), 1.0)
+    frac = jnp.clip((step - w) / jnp.maximum(total - w, 1.0), 0.0, 1.0)
+    cos = final + (1.0 - final) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+    return (warm * cos).astype(jnp.float32)
 
 
 def warmup_steps(warmup: float, total_steps: int) -> int:

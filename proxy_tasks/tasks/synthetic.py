@@ -24,14 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import schedules
-from .base import Task, register
+from .base import register
+from .common import ScheduledTask
 
 _OPT_KEY = 0x0715  # fold_in tag of the optimum's draw (independent of the start's draw)
 _SCALE_KEY = 0x5CA1  # fold_in tag of the gradient scale's draw (grad_scale > 0)
 
 
-class _Synthetic(Task):
+class _Synthetic(ScheduledTask):
     """A data-free problem in ``x`` (``params = {"x": x}``) whose seed draws an instance;
     ``loss = f(x, inst) + noise * xi . x`` with ``xi ~ N(0, I)`` the batch (additive gradient
     noise of std ``noise`` per coordinate), ``val_loss = f(x, inst) + floor``.
@@ -49,23 +49,17 @@ class _Synthetic(Task):
       factor enters through ``stop_gradient``).
     """
 
-    batch_size = 0
-
     def __init__(self, dim, noise, steps, seeds, floor, schedule, max_abs_weight,
-                 spike_prob=0.0, spike_scale=1.0, grad_scale=0.0, scale_noise=0.0):
+                 spike_prob=0.0, spike_scale=1.0, grad_scale=0.0, scale_noise=0.0,
+                 batch_size=0):
         for name, value in (("grad_scale", grad_scale), ("scale_noise", scale_noise)):
             if not (float(value) >= 0.0 and np.isfinite(float(value))):
                 raise ValueError(f"{name} must be a number >= 0 (decades), got {value!r}")
+        super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
+                         max_abs_weight=max_abs_weight)
         self.spike_prob, self.spike_scale = float(spike_prob), float(spike_scale)
         self.grad_scale, self.scale_noise = float(grad_scale), float(scale_noise)
-        self.dim = int(dim)
-        self.noise = float(noise)
-        self.steps = int(steps)
-        self.seeds = int(seeds)
-        self.floor = float(floor)
-        self.max_abs_weight = float(max_abs_weight)
-        self.schedule = schedule
-        self._sched = schedules.make(schedule)
+        self.dim, self.noise, self.floor = int(dim), float(noise), float(floor)
 
     def _f(self, x, inst):  # pragma: no cover - interface
         raise NotImplementedError
@@ -109,9 +103,6 @@ class _Synthetic(Task):
 
     def val_loss(self, params, inst=None):
         return self._f(params["x"], self._default_instance(inst)) + self.floor
-
-    def lr_schedule(self, step, total_steps):
-        return self._sched(step, total_steps)
 
 
 @register("quadratic")
@@ -256,11 +247,10 @@ class BinaryRegression(_Synthetic):
                  schedule: str = "cosine", max_abs_weight: float = 1e3,
                  grad_scale: float = 2.0):
         super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight,
-                         grad_scale=grad_scale)
+                         grad_scale=grad_scale, batch_size=batch_size)
         if int(rows) < 1 or not float(box) > 0:
             raise ValueError("binary_regression needs rows >= 1 and box > 0")
         self.rows, self.box, self.init_scale = int(rows), float(box), float(init_scale)
-        self.batch_size = int(batch_size)
 
     def init_params(self, key):
         return {"x": self.init_scale * self.box * jax.random.normal(key, (self.dim,),

@@ -23,9 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Task, register
-from . import schedules
-from ._common import dense_init, softmax_cross_entropy
+from .base import register
+from .common import ScheduledTask, dense_init, softmax_cross_entropy
 
 _CORPUS_CACHE: Dict[tuple, tuple] = {}
 
@@ -61,8 +60,39 @@ def split_windows(ids, context: int, val_frac: float, n_val_windows: int):
             jnp.asarray(val[starts[:, None] + np.arange(w)[None, :]], jnp.int32))
 
 
+class CharWindowLM(ScheduledTask):
+    """What the character language models share: the run settings (:class:`ScheduledTask`),
+    the corpus of :func:`load_corpus` split by :func:`split_windows` (``vocab``,
+    ``vocab_size``, ``train_ids``, ``n_train_starts``, ``val_windows``), batches of
+    ``batch_size`` windows of ``context + 1`` characters starting at uniformly random positions
+    of the training stream, ``loss`` and ``val_loss`` as ``_loss_on_windows`` on a batch and
+    on the fixed validation windows, and bits per character. A subclass defines
+    ``_loss_on_windows(params, windows)``."""
+
+    def __init__(self, *, context, n_chars, min_count, val_frac, n_val_windows, **run):
+        super().__init__(**run)
+        self.context = int(context)
+        ids, self.vocab = load_corpus(n_chars, min_count)
+        self.vocab_size = len(self.vocab)
+        self.train_ids, self.n_train_starts, self.val_windows = split_windows(
+            ids, self.context, val_frac, n_val_windows)
+
+    def train_batch(self, key):
+        starts = jax.random.randint(key, (self.batch_size,), 0, self.n_train_starts)
+        return self.train_ids[starts[:, None] + jnp.arange(self.context + 1)[None, :]]
+
+    def loss(self, params, batch):
+        return self._loss_on_windows(params, batch)
+
+    def val_loss(self, params):
+        return self._loss_on_windows(params, self.val_windows)
+
+    def metrics(self, params):
+        return {"bits_per_char": self.val_loss(params) / jnp.log(2.0)}
+
+
 @register("text_lm")
-class TextLM(Task):
+class TextLM(CharWindowLM):
     """Next-character cross-entropy of a context-window MLP language model.
 
     Args:
@@ -89,20 +119,10 @@ class TextLM(Task):
                  hidden: int = 64, seeds: int = 8, n_chars: int = 200_000, min_count: int = 100,
                  val_frac: float = 0.1, n_val_windows: int = 2048, schedule: str = "constant",
                  max_abs_weight: float = 1e3):
-        self.steps = int(steps)
-        self.batch_size = int(batch_size)
-        self.context = int(context)
-        self.embed = int(embed)
-        self.hidden = int(hidden)
-        self.seeds = int(seeds)
-        self.schedule = schedule
-        self.max_abs_weight = float(max_abs_weight)
-        self._sched = schedules.make(schedule)
-        ids, vocab = load_corpus(n_chars, min_count)
-        self.vocab = vocab
-        self.vocab_size = len(vocab)
-        self.train_ids, self.n_train_starts, self.val_windows = split_windows(
-            ids, self.context, val_frac, n_val_windows)
+        super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
+                         max_abs_weight=max_abs_weight, context=context, n_chars=n_chars,
+                         min_count=min_count, val_frac=val_frac, n_val_windows=n_val_windows)
+        self.embed, self.hidden = int(embed), int(hidden)
 
     def init_params(self, key):
         k0, k1, k2 = jax.random.split(key, 3)
@@ -115,31 +135,20 @@ class TextLM(Task):
             "b2": jnp.zeros((self.vocab_size,), jnp.float32),
         }
 
-    def _loss_on_windows(self, params, windows):
+    def _logits(self, params, windows):
+        """Next-character logits of each window's last character from its first ``context``."""
         x = params["emb"][windows[:, :-1]].reshape(windows.shape[0], -1)
         h = jnp.tanh(x @ params["w1"] + params["b1"])
-        return softmax_cross_entropy(h @ params["w2"] + params["b2"], windows[:, -1])
+        return h @ params["w2"] + params["b2"]
 
-    def train_batch(self, key):
-        starts = jax.random.randint(key, (self.batch_size,), 0, self.n_train_starts)
-        idx = starts[:, None] + jnp.arange(self.context + 1)[None, :]
-        return self.train_ids[idx]
-
-    def loss(self, params, batch):
-        return self._loss_on_windows(params, batch)
-
-    def val_loss(self, params):
-        return self._loss_on_windows(params, self.val_windows)
+    def _loss_on_windows(self, params, windows):
+        return softmax_cross_entropy(self._logits(params, windows), windows[:, -1])
 
     def metrics(self, params):
         w = self.val_windows
-        x = params["emb"][w[:, :-1]].reshape(w.shape[0], -1)
-        logits = jnp.tanh(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
-        acc = jnp.mean((jnp.argmax(logits, -1) == w[:, -1]).astype(jnp.float32))
-        return {"accuracy": acc, "bits_per_char": self.val_loss(params) / jnp.log(2.0)}
-
-    def lr_schedule(self, step, total_steps):
-        return self._sched(step, total_steps)
+        pred = jnp.argmax(self._logits(params, w), -1)
+        acc = jnp.mean((pred == w[:, -1]).astype(jnp.float32))
+        return {"accuracy": acc, **super().metrics(params)}
 
     def describe(self):
         return (f"{self.name}: {self.steps} steps, batch {self.batch_size}, context {self.context},"

@@ -30,7 +30,7 @@ from optevo.dsl.library import library, start_program
 from optevo.dsl.liveness import strip_dead
 from optevo.dsl.random import random_program
 from optevo.proxy_tasks import get_task
-from optevo.proxy_tasks.engine import FastEngine, JitEngine, _seed_keys
+from optevo.proxy_tasks.engine import FastEngine, JitEngine, seed_keys
 
 
 def bench_programs(n, seed, max_live):
@@ -64,7 +64,7 @@ def adamw_start_by_hand() -> optax.GradientTransformation:
 
 def hand_loop(task, steps, opt):
     def train(seeds):
-        k_init, k_data = _seed_keys(seeds)
+        k_init, k_data = seed_keys(seeds)
 
         def one(ki, kd):
             p = task.init_params(ki)

@@ -68,25 +68,32 @@ def make_problem(width, layers, batch, n_in=256, n_out=10):
     return params, loss_fn
 
 
+def apply(opt, params, state, grads):
+    """One optimizer step, as both measurements take it: ``opt.update``, ``apply_updates``.
+    Returns the new ``(params, state)``."""
+    updates, state = opt.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+
 def opt_step_fn(opt, steps):
+    """Jitted ``run(params, grads)``: ``steps`` steps with fixed ``grads`` in a ``fori_loop``;
+    returns the final parameters."""
     @jax.jit
     def run(params, grads):
         def body(_, carry):
-            params, state = carry
-            updates, state = opt.update(grads, state, params)
-            return optax.apply_updates(params, updates), state
+            return apply(opt, *carry, grads)
         return jax.lax.fori_loop(0, steps, body, (params, opt.init(params)))[0]
     return run
 
 
 def train_fn(opt, loss_fn, steps):
+    """Jitted ``run(params)``: ``steps`` training steps (forward, backward, ``apply``) in one
+    ``lax.scan``; returns the loss before each step."""
     @jax.jit
     def run(params):
         def step(carry, _):
-            params, state = carry
-            loss, grads = jax.value_and_grad(loss_fn)(params)
-            updates, state = opt.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state), loss
+            loss, grads = jax.value_and_grad(loss_fn)(carry[0])
+            return apply(opt, *carry, grads), loss
         return jax.lax.scan(step, (params, opt.init(params)), None, length=steps)[1]
     return run
 

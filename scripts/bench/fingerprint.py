@@ -134,11 +134,7 @@ def per_call(fn, items) -> float:
 def eager_fingerprint(program):
     """The alternative: the same fingerprint with the rows run by ``execute.run`` eagerly
     (every jnp call of a row dispatched on its own)."""
-    saved, fp._run = fp._run, eager_run
-    try:
-        return fp.fingerprint(program)
-    finally:
-        fp._run = saved
+    return fp.fingerprint(program, run=eager_run)
 
 
 def costs(sets, rounds=3):

@@ -37,9 +37,10 @@ def arm(config: str, seed: int, minutes: float, hurdle, workers: int, out: Path)
     hours = s["elapsed_seconds"] / 3600
     return {"seed": seed, "hurdle": hurdle, "trained": s["trained"],
             "full": s["trained_fully"], "full_per_hour": s["trained_fully"] / hours,
-            "best_holdout": s["best_holdout_loss"], "vs_adamw": s["diff_vs_tuned_adamw"],
-            "vs_adamw_se": s["diff_vs_tuned_adamw_stderr"],
-            "best_normalized": s["best_normalized"]}
+            "best_holdout": s["holdout_best_loss"],
+            "vs_adamw": s["holdout_best_diff_vs_tuned_adamw"],
+            "vs_adamw_se": s["holdout_best_diff_vs_tuned_adamw_stderr"],
+            "selection_best_normalized": s["selection_best_normalized"]}
 
 
 def main(argv=None) -> int:
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
         diffs = [f"{fmt(x['vs_adamw'], '+.4f')} ± {fmt(x['vs_adamw_se'])}" for x in mine]
         print(f"| {'off' if hurdle is None else f'{hurdle} seed(s)'} | {mean('trained'):.0f} | "
               f"{mean('full'):.0f} | {mean('full_per_hour'):.0f} | "
-              f"{mean('best_normalized'):.3f} | "
+              f"{mean('selection_best_normalized'):.3f} | "
               f"{fmt(statistics.mean(held) if held else None)} | {'; '.join(diffs)} |")
     print(f"\nrun directories: {out}")
     return 0

@@ -27,6 +27,7 @@ from pathlib import Path
 from optevo.search.core.config import load_config
 from optevo.search.core.run import run_search
 from optevo.search.core.rundir import RunDir
+from optevo.search.core.jobs import Job, JobId
 from optevo.search.core.workers import (EvalSpec, Evaluation, InProcessPool, RayPool, eval_spec,
                                         wait_all)
 
@@ -35,15 +36,20 @@ def batches(children, size):
     return [children[i:i + size] for i in range(0, len(children), size)]
 
 
+def jobs(batch):
+    """``(id, program)`` pairs (JSON-friendly) as the pool's jobs."""
+    return [Job(JobId.child(int(i)), text) for i, text in batch]
+
+
 def time_pool(pool, work, warm):
     for b in warm:
-        pool.submit(b)
+        pool.submit(jobs(b))
     wait_all(pool)
     t0 = time.perf_counter()
     for b in work:
         while not pool.free_slots:
             pool_results.extend(pool.poll(1.0))
-        pool.submit(b)
+        pool.submit(jobs(b))
     pool_results.extend(wait_all(pool))
     return time.perf_counter() - t0
 
@@ -59,11 +65,11 @@ def ceiling_worker(core: int, spec_path: str, work_path: str):
                        for k, v in json.loads(Path(spec_path).read_text()).items()})
     work = json.loads(Path(work_path).read_text())
     ev = Evaluation(spec, f"core{core}")
-    ev.run([tuple(x) for x in work["warm"]])
+    ev.run(jobs(work["warm"]))
     t0 = time.perf_counter()
     n = 0
     for b in work["batches"]:
-        n += len(ev.run([tuple(x) for x in b]))
+        n += len(ev.run(jobs(b)))
     print(json.dumps({"core": core, "seconds": time.perf_counter() - t0, "n": n}))
 
 

@@ -2,7 +2,7 @@
 it replaced, side by side (prints the ratio).
 
 A chain ``t_i = t_{i-1} * c_i`` of N statements is merged by ``_merge_constant_chains`` in
-one rebuild; the old way (``_global_pass`` alone: one rewrite, one graph copy, a scan from
+one rebuild; the old way (``global_pass`` alone: one rewrite, one graph copy, a scan from
 the start) took O(N^2) copies. Also a mixed chain (``* m`` and ``+ g``: nothing to merge).
 
     python scripts/bench/simplify.py [--sizes 400 800 1600 3200]
@@ -26,7 +26,7 @@ def chain(n: int, mixed: bool = False) -> str:
 
 def old_way(program):
     """One round of the link-by-link pass (what simplify_exact did before)."""
-    return exact._global_pass(Graph.from_program(program)).to_program()
+    return exact.global_pass(Graph.from_program(program)).to_program()
 
 
 def main():

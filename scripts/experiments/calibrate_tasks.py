@@ -2,8 +2,9 @@
 """Calibrate the built-in proxy tasks: do their defaults tell optimizers apart?
 
 For each task, five reference optimizers (written as optevo programs ``(w, g, m, v, lr) ->
-(update, m, v)`` over the parameter pytree) are trained with a plain jitted ``lax.scan`` loop
-that follows the engine semantics of ``optevo.proxy_tasks.tasks.base`` exactly:
+(update, m, v)`` over the parameter pytree) are trained in the engines' training loop
+(``optevo.proxy_tasks.engine.TrainLoop``, all seeds of a grid point in one call), which
+follows the semantics of ``optevo.proxy_tasks.tasks.base``:
 
     k_init, k_data = split(PRNGKey(seed)); params = init_params(k_init); m = v = 0
     inst = instance(k_init)   # the seed's problem (synthetic tasks), () for the others
@@ -15,10 +16,11 @@ that follows the engine semantics of ``optevo.proxy_tasks.tasks.base`` exactly:
 Every optimizer's ``lr_scale`` is tuned on the same log grid (2^k) over the same seeds
 (0..S-1); the table gives the best scale, the mean final validation loss over seeds and its
 standard error, and whether the best scale sits at the edge of the grid. A run whose final
-loss is not finite or whose weights exceed the task's ``max_abs_weight`` is diverged, and a
-grid point with any diverged seed scores inf (optevo.proxy_tasks.fitness). Then it prints
-the separation ``|mean_a - mean_b| / sqrt(se_a^2 + se_b^2)`` of the AdamW start, SGD and the
-poor program, and the time of one seed-run of the single-seed jitted loop on this machine.
+loss is not finite or whose weights exceed the task's ``max_abs_weight`` is diverged (the
+engines' rule, ``optevo.proxy_tasks.fitness.diverged``), and a grid point with any diverged
+seed scores inf. Then it prints the separation ``|mean_a - mean_b| / sqrt(se_a^2 + se_b^2)``
+of the AdamW start, SGD and the poor program, and the time of one seed-run of the loop
+(jitted, one seed) on this machine.
 
     python scripts/experiments/calibrate_tasks.py                       # all tasks, default settings
     python scripts/experiments/calibrate_tasks.py --tasks digits_mlp --set steps=600 --set hidden=64
@@ -37,6 +39,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from optevo.proxy_tasks import fitness, get_task, task_names  # noqa: E402
+from optevo.proxy_tasks.engine import TrainLoop  # noqa: E402
 
 tmap = jax.tree_util.tree_map
 
@@ -84,42 +87,25 @@ OPTIMIZERS = {"adamw_start": adamw_start, "lion": lion, "signum": signum, "sgd":
 TIME_TARGET_MS = {"digits_mlp": 40.0}
 
 
-# --- the training loop -----------------------------------------------------------------------
-def make_run(task, program, steps):
-    """run(seed, lr_scale) -> (final val loss, max |param|); engine semantics, one seed."""
-
-    def run(seed, lr_scale):
-        k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
-        params = task.init_params(k_init)
-        inst = task.instance(k_init)
-        zeros = tmap(jnp.zeros_like, params)
-
-        def step(carry, t):
-            params, m, v = carry
-            batch = task.train_batch(jax.random.fold_in(k_data, t))
-            g = jax.grad(task.loss_of)(params, batch, inst)
-            lr = task.lr_schedule(t, steps) * lr_scale
-            update, m, v = program(params, g, m, v, lr)
-            params = tmap(lambda p, u: p - u, params, update)
-            return (params, m, v), None
-
-        (params, _, _), _ = jax.lax.scan(step, (params, zeros, zeros), jnp.arange(steps))
-        wmax = jnp.max(jnp.stack([jnp.max(jnp.abs(p)) for p in jax.tree_util.tree_leaves(params)]))
-        return task.val_loss_of(params, inst), wmax
-
-    return run
+# --- the training loop: the engines' --------------------------------------------------------
+def make_train(task, program, steps):
+    """train(seeds, lr_scales) -> (final val losses, diverged flags), jitted; the engines'
+    loop with ``program`` on the task's pytrees."""
+    loop = TrainLoop(task, steps)
+    opt = loop.tree_optimizer(program)
+    return jax.jit(lambda seeds, scales: loop.train(opt, seeds, scales)[:2])
 
 
-def time_one_seed(task, program, steps, repeats=5):
+def time_one_seed(train, repeats=5):
     """(compile+first run seconds, median seconds of one jitted single-seed run)."""
-    f = jax.jit(make_run(task, program, steps))
+    one = jnp.ones(1, jnp.float32)
     t0 = time.perf_counter()
-    jax.block_until_ready(f(0, jnp.float32(1.0)))
+    jax.block_until_ready(train(jnp.zeros(1, jnp.uint32), one))
     first = time.perf_counter() - t0
     ts = []
     for i in range(repeats):
         t0 = time.perf_counter()
-        jax.block_until_ready(f(i + 1, jnp.float32(1.0)))
+        jax.block_until_ready(train(jnp.full(1, i + 1, jnp.uint32), one))
         ts.append(time.perf_counter() - t0)
     return first, float(np.median(ts))
 
@@ -153,26 +139,21 @@ def main(argv=None):
     for name in args.tasks or task_names():
         task = get_task(name, **overrides)
         steps, n_seeds = task.steps, args.seeds or task.seeds
-        seeds = jnp.arange(n_seeds)
+        seeds = jnp.arange(n_seeds, dtype=jnp.uint32)
         print(f"\n== {task.describe()}")
         print(f"{'optimizer':12s} {'best_lr':>8s} {'mean_loss':>10s} {'stderr':>9s} "
               f"{'se/mean':>7s} {'edge':>5s} {'div@best':>8s} {'ms/seed-run':>11s}")
         results, times = {}, []
         for oname in args.optimizers:
-            run = make_run(task, OPTIMIZERS[oname], steps)
-            batched = jax.jit(jax.vmap(jax.vmap(run, (0, None)), (None, 0)))  # [lr, seed]
-            losses, wmax = jax.device_get(batched(seeds, jnp.asarray(grid)))
-            aggs = []
-            for i in range(len(grid)):
-                div = [fitness.is_diverged(l, w, task.max_abs_weight)
-                       for l, w in zip(losses[i], wmax[i])]
-                aggs.append(fitness.aggregate(losses[i], div))
+            train = make_train(task, OPTIMIZERS[oname], steps)
+            runs = [train(seeds, jnp.full(n_seeds, s, jnp.float32)) for s in grid]
+            aggs = [fitness.aggregate(*jax.device_get(r)) for r in runs]
             best = int(np.argmin([a.mean for a in aggs]))
             a = aggs[best]
             edge = best in (0, len(grid) - 1)
             ms = float("nan")
             if not args.no_timing:
-                _, sec = time_one_seed(task, OPTIMIZERS[oname], steps)
+                _, sec = time_one_seed(train)
                 ms = 1e3 * sec
                 times.append(ms)
             results[oname] = a
@@ -194,7 +175,7 @@ def main(argv=None):
             budget = TIME_TARGET_MS.get(name)
             verdict = "" if budget is None else (
                 f" (target <= {budget:.0f} ms: {'OK' if max(times) <= budget else 'OVER'})")
-            print(f"one {steps}-step seed-run, single-seed jitted loop, 1 core: "
+            print(f"one {steps}-step seed-run, engines' loop, one seed, 1 core: "
                   f"{min(times):.1f}-{max(times):.1f} ms{verdict}")
         if "adamw_start" in results:
             base = results["adamw_start"].mean

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from optevo.proxy_tasks import get_task
-from optevo.proxy_tasks.engine import enable_compile_cache
+from optevo.proxy_tasks.engine import OptaxEngine, enable_compile_cache
 from optevo.proxy_tasks.fitness import aggregate
-from optevo.proxy_tasks.baselines.specs import HYPER, OptaxEngine, spec_text
+from optevo.proxy_tasks.baselines.specs import HYPER, spec_text
 
 OUT = Path(__file__).resolve().parent / "results"
 BASES = {"SGD": "hyper_sgd", "Adam": "hyper_adam"}

@@ -27,14 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from optevo.proxy_tasks import get_task
-from optevo.proxy_tasks.engine import enable_compile_cache
+from optevo.proxy_tasks.engine import OptaxEngine, enable_compile_cache
 from optevo.proxy_tasks.fitness import Stats, aggregate, stats
-from optevo.proxy_tasks.baselines.specs import OptaxEngine, spec_text
-from optevo.search.core.tuning import tune_line
+from optevo.proxy_tasks.baselines.specs import spec_text
+from optevo.proxy_tasks.seeds import fresh_seeds
+from optevo.proxy_tasks.tuning import LineRule, tune_line
 from optevo.search.funnel.config import load_funnel_config
 
 OUT = Path(__file__).resolve().parent / "results" / "l2l_generalisation"
-EVAL_SEED_BASE = 4_000_000  # fresh: not fitness (0..), held-out (1e6+), meta (2e6+) seeds
+EVAL_OFFSET = 3_000_000  # fresh seeds 4e6+: not fitness (0..), held-out (1e6+), meta (2e6+)
 
 
 def settings(cfg, quick: bool):
@@ -56,11 +57,14 @@ def settings(cfg, quick: bool):
 
 
 def tune(engine, text, seeds, lo, hi, max_extend):
-    """The funnel's lr line search (ratio 2) for ``text``; returns (multiplier, at_edge)."""
-    def evaluate(ms):
-        return [aggregate(r.losses, r.diverged).mean for r in engine.run_grid(text, seeds, ms)]
-    line = tune_line(evaluate, 1.0, 2.0, lo, hi, max_extend)
-    return line.best, line.at_edge
+    """The one tuning rule's lr line (ratio 2) for ``text``; returns (multiplier, at_edge)."""
+    rule = LineRule(2.0, lo, hi, max_extend)
+
+    def evaluate(ks):
+        return [aggregate(r.losses, r.diverged).mean
+                for r in engine.run_grid(text, seeds, [rule.value(k) for k in ks])]
+    line = tune_line(evaluate, rule)
+    return rule.value(line.best), line.at_edge
 
 
 def compare(engine, texts, scales, seeds):
@@ -99,7 +103,7 @@ def main():
     cfg = load_funnel_config(args.config)
     texts = {"adamw": spec_text("adamw"), "l2l": spec_text("l2l", weights=args.weights)}
     tune_seeds = list(range(args.tune_seeds))
-    eval_seeds = [EVAL_SEED_BASE + i for i in range(args.eval_seeds)]
+    eval_seeds = fresh_seeds(args.eval_seeds, EVAL_OFFSET)
     rows, t0 = [], time.perf_counter()
     for label, task in settings(cfg, args.quick):
         engine = OptaxEngine(task)
@@ -133,7 +137,7 @@ def _mean(xs):
 
 def report(rows, args, secs) -> str:
     lines = [f"L2L weights `{args.weights}` against optax AdamW (lr tuned; weight decay 1e-4) "
-             f"on {args.eval_seeds} fresh seeds ({EVAL_SEED_BASE}+); lr multipliers tuned on "
+             f"on {args.eval_seeds} fresh seeds ({eval_seeds[0]}+); lr multipliers tuned on "
              f"seeds 0..{args.tune_seeds - 1}. `diff` = mean paired L(L2L) - L(AdamW) ± SE "
              f"(negative: L2L better); `log ratio` the same for log losses. {secs:.0f} s.", "",
              "| setting | AdamW (tuned x) | L2L as trained (x1) | diff | log ratio | "

@@ -90,11 +90,13 @@ def simplify_on_task(program, cfg, tolerance: float = 0.01):
     task and fitness seeds: statements that do not matter within the tolerance go."""
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.evaluate import Evaluator
-    from optevo.simplify import simplify_guided, tune_lr_scale
+    from optevo.search.core.tuning import CALIBRATION
+    from optevo.simplify import simplify_guided
     ev = Evaluator(get_task(cfg.task.name, **cfg.task.options), steps=cfg.task.steps,
                    seeds=cfg.task.seeds)
     exact = simplify_exact(program)
-    return simplify_guided(exact, ev, tolerance=tolerance, lr_scale=tune_lr_scale(exact, ev))[0]
+    return simplify_guided(exact, ev, tolerance=tolerance,
+                           lr_scale=ev.tune(exact, CALIBRATION).scale)[0]
 
 
 def main(argv=None) -> int:
@@ -129,15 +131,15 @@ def main(argv=None) -> int:
             wall = ((run_dir / "summary.json").stat().st_mtime
                     - (run_dir / "config.yaml").stat().st_mtime)
         s = RunDir(run_dir).summary()
-        best = next((r for r in s["holdout"] if r["id"] == s["best_id"]), None)
+        best = next((r for r in s["holdout"] if r["id"] == s["holdout_best_id"]), None)
         program = parse(best["program"]) if best else None
         guided = simplify_on_task(program, cfg) if program else None
         top = [sign_kind(parse(r["program"])) for r in s["holdout"]
                if isinstance(r["id"], int) and r["id"] != 0]  # not the start, the baselines
-        rows.append({"seed": seed, "trained": s["trained"], "best_id": s["best_id"],
-                     "best_normalized": s["best_normalized"],
-                     "diff_vs_tuned_adamw": s["diff_vs_tuned_adamw"],
-                     "diff_vs_tuned_adamw_stderr": s["diff_vs_tuned_adamw_stderr"],
+        rows.append({"seed": seed, "trained": s["trained"], "holdout_best_id": s["holdout_best_id"],
+                     "selection_best_normalized": s["selection_best_normalized"],
+                     "holdout_best_diff_vs_tuned_adamw": s["holdout_best_diff_vs_tuned_adamw"],
+                     "holdout_best_diff_vs_tuned_adamw_stderr": s["holdout_best_diff_vs_tuned_adamw_stderr"],
                      "sign": sign_kind(program) if program else "",
                      "sign_top": top,
                      "guided": guided.text() if program else None,
@@ -154,14 +156,14 @@ def main(argv=None) -> int:
           "tuned AdamW | its sign reads (exact / guided simplification) | the held-out top's |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        d = "—" if r["diff_vs_tuned_adamw"] is None else \
-            f"{r['diff_vs_tuned_adamw']:+.4f} ± {r['diff_vs_tuned_adamw_stderr']:.4f}"
+        d = "—" if r["holdout_best_diff_vs_tuned_adamw"] is None else \
+            f"{r['holdout_best_diff_vs_tuned_adamw']:+.4f} ± {r['holdout_best_diff_vs_tuned_adamw_stderr']:.4f}"
         print(f"| {r['seed']} | {r['trained']} | {r['wall_seconds']:.0f} | "
-              f"{r['best_normalized']:.3g} | {d} | {r['sign'] or 'no sign of g'} / "
+              f"{r['selection_best_normalized']:.3g} | {d} | {r['sign'] or 'no sign of g'} / "
               f"{r['sign_guided'] or 'no sign of g'} | "
               f"{', '.join(k or '-' for k in r['sign_top'])} |")
     for r in rows:
-        print(f"\nseed {r['seed']} (id {r['best_id']}), simplified on the task (tolerance "
+        print(f"\nseed {r['seed']} (id {r['holdout_best_id']}), simplified on the task (tolerance "
               f"1%):\n```python\n{r['guided']}```")
     return 0
 

@@ -10,19 +10,20 @@ of its distance is drawn). optax AdamW (lr and weight decay tuned) is a referenc
 
 Each program's lr multiplier is tuned separately on every proxy task and on funnel stages B
 (``digits_cnn``) and C (``lm_transformer``), both at ``configs/funnel.yaml``'s settings
-unless overridden: ``tuning.tune_program``, a log grid of ratio 2 centred on the tuned start's
-multiplier on that task (the start: 2^-4..2^4 around 1), grown at an edge. On B and C the
-chosen multiplier is trained on fresh seeds and their mean is the target; on a proxy the
-line's best is its loss (as a search sees its own seeds). A suite scores a program by the
-geometric mean over its tasks of loss / the tuned start's loss (``search/core/scoring.py``;
-inf if any task diverged). For every task and combination of tasks: Spearman's rho (ties
-averaged) with B and with C, over all programs and over the competitive subset (within
-``--subset-ratio`` of the start on B), each with a bootstrap 95% interval over programs, and
-the cost: median seconds per seed-run on one worker core (summed over a suite). Also single
-tasks at the start's multiplier (untuned, as a search scores) and the split-half rho of B and
-C themselves (their noise ceiling). Recommended: among suites whose every task costs at most
-``--max-ms`` and whose rho to B is >= 0.7, the best to B on the competitive subset. Results
-are written to ``--out`` after every tuning; ``--resume`` skips finished ones.
+unless overridden: ``tuning.tune_program``, the one tuning rule's log line of ratio 2
+centred on the tuned start's multiplier on that task (the start: 2^-4..2^4 around 1), grown
+at an edge. On B and C the chosen multiplier is trained on fresh seeds and their mean is the
+target; on a proxy the line's best is its loss (as a search sees its own seeds). A suite
+scores a program by the geometric mean over its tasks of loss / the tuned start's loss
+(``search/core/scoring.py``; inf if any task diverged). For every task and combination of
+tasks: Spearman's rho (ties averaged) with B and with C, over all programs and over the
+competitive subset (within ``--subset-ratio`` of the start on B), each with a bootstrap 95%
+interval over programs, and the cost: median seconds per seed-run on one worker core (summed
+over a suite). Also single tasks at the start's multiplier (untuned, as a search scores) and
+the split-half rho of B and C themselves (their noise ceiling). Recommended: among suites
+whose every task costs at most ``--max-ms`` and whose rho to B is >= 0.7, the best to B on
+the competitive subset. Results are written to ``--out`` after every tuning; ``--resume``
+skips finished ones.
 
     optevo search configs/quick.yaml --workers 1 --time-limit 90 --seed 1 \
         --run-dir /tmp/pf/search_s1                          # and --seed 2 into search_s2
@@ -43,11 +44,13 @@ from pathlib import Path
 
 import numpy as np
 
+from optevo.proxy_tasks.fitness import aggregate
+from optevo.proxy_tasks.seeds import fresh_seeds
+
 PROXIES = ["digits_mlp", "quadratic", "rosenbrock", "text_lm",
            "text_lm:steps=150,batch_size=32"]  # the last: text_lm cut to fit ~20 ms
 START = "lib:adam_style"
 ADAMW = "optax_adamw"
-EVAL_SEED_BASE = 1_000_000  # fresh seeds, as the funnel's (never used for tuning)
 
 
 def rankdata(a) -> np.ndarray:
@@ -177,15 +180,19 @@ def fin(x):
 
 
 def tune_entry(pool, name, text, seeds, eval_seeds, centre, line_args):
+    from optevo.proxy_tasks.tuning import LineRule
     from optevo.search.core import tuning
+    from optevo.search.core.jobs import Job, JobId
     t0 = time.time()
     if text is None:  # optax AdamW: lr, then weight decay
-        text, best, lrs, wd = tuning.tune_adamw(pool, seeds=seeds)
+        text, best, lrs, wd = tuning.tune_adamw(pool, seeds=seeds,
+                                                lr_rule=LineRule(max_extend=8))
         line, loss = lrs[0], wd.loss
     else:
-        line = tuning.tune_program(pool, name, text, seeds=seeds, base=centre, **line_args)
+        line = tuning.tune_program(pool, name, text, seeds=seeds, base=centre,
+                                   rule=LineRule(**line_args))
         best, loss = line.best, line.loss
-    secs = [r["seconds"] / len(r["seeds"]) for r in line.results.values()]
+    secs = [r.seconds / len(r.seeds) for r in line.results.values()]
     entry = {"best": best, "loss": fin(loss), "at_edge": line.at_edge,
              "at_centre": fin(line.points.get(centre)),
              "points": [[k, fin(v)] for k, v in sorted(line.points.items())],
@@ -193,11 +200,12 @@ def tune_entry(pool, name, text, seeds, eval_seeds, centre, line_args):
     if eval_seeds and math.isfinite(loss):  # in groups of the tuning seeds' size
         n = len(seeds)
         groups = [eval_seeds[i:i + n] for i in range(0, len(eval_seeds), n)]
-        res = tuning.run_jobs(pool, [(i, text, g, best) for i, g in enumerate(groups)])
-        r = {k: [x for i in range(len(groups)) for x in res[i][k]]
-             for k in ("losses", "diverged")}
-        entry["eval_loss"] = fin(tuning.score(r))
-        entry["eval_losses"] = [fin(x) for x in r["losses"]]
+        ids = [JobId("fresh", name, seeds=f"e{i}") for i in range(len(groups))]
+        res = tuning.run_jobs(pool, [Job(i, text, g, best) for i, g in zip(ids, groups)])
+        losses = [x for i in ids for x in res[i].losses]
+        diverged = [x for i in ids for x in res[i].diverged]
+        entry["eval_loss"] = fin(aggregate(losses, diverged).mean)
+        entry["eval_losses"] = [fin(x) for x in losses]
     entry["wall_s"] = round(time.time() - t0, 2)
     return entry
 
@@ -207,11 +215,12 @@ def run_task(args, store, spec, programs, candidates=None):
     First proxy (``candidates``: per distance, mutants to draw until the quota is met):
     returns the programs kept, those finite at their best lr and not a duplicate (the same
     losses at every multiplier) of one kept before."""
-    from optevo.search.core.workers import EvalSpec, buckets_for, make_pool
+    from optevo.proxy_tasks.engine import buckets_for
+    from optevo.search.core.workers import EvalSpec, make_pool
     label, target = spec["label"], spec.get("target", False)
     i = "BC".index(label[0]) if target else None
     seeds = list(range(args.stage_seeds[i] if target else args.seeds))
-    eval_seeds = [EVAL_SEED_BASE + s for s in range(args.eval_seeds[i])] if target else None
+    eval_seeds = fresh_seeds(args.eval_seeds[i]) if target else None
     pool = [None]
 
     def get(name, text, centre, line_args):

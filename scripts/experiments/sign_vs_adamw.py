@@ -21,6 +21,10 @@ import numpy as np
 from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.fitness import stats
 from optevo.search.core.views import load_ref
+from optevo.proxy_tasks.engine import buckets_for
+from optevo.proxy_tasks.seeds import fresh_seeds
+from optevo.proxy_tasks.tuning import LineRule
+from optevo.search.core.jobs import Job, JobId
 from optevo.search.core.tuning import run_jobs, tune_adamw, tune_program
 from optevo.search.core.workers import EvalSpec, InProcessPool
 
@@ -37,22 +41,26 @@ def main(argv=None) -> int:
     import yaml
     options = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in args.set)}
     n = get_task(args.task, **options).seeds
-    pool = InProcessPool(EvalSpec(args.task, options, None, tuple(range(n)), (16,)))
-    fresh = list(range(1_000_000, 1_000_000 + args.fresh))
-    adamw_text, adamw_scale, lrs, wd = tune_adamw(pool, max_extend=12)
+    pool = InProcessPool(EvalSpec(args.task, options, None, tuple(range(n)), buckets_for(16)))
+    fresh = fresh_seeds(args.fresh)
+    adamw_text, adamw_scale, lrs, wd = tune_adamw(pool)
     print(f"{args.task} {options}: tuned optax AdamW lr x{adamw_scale:g} of 1e-3 (edge: {lrs[0].at_edge}),"
           f" weight decay factor {wd.best:g}")
-    res = {"optax adamw (tuned)": run_jobs(pool, [("a", adamw_text, fresh, adamw_scale)])["a"]}
+    def fresh_run(name, text, scale):
+        ident = JobId("fresh", name)
+        return run_jobs(pool, [Job(ident, text, fresh, scale)])[ident]
+
+    res = {"optax adamw (tuned)": fresh_run("adamw", adamw_text, adamw_scale)}
     for name in args.programs:
         text = load_ref(name)[0].text()
-        line = tune_program(pool, name, text, None, 1.0, lo=-6, hi=10, max_extend=10)
+        line = tune_program(pool, name, text, rule=LineRule(lo=-6, hi=10, max_extend=10))
         label = f"{name} (lr x{line.best:g}{', edge' if line.at_edge else ''})"
-        res[label] = run_jobs(pool, [(name, text, fresh, line.best)])[name]
-    ref = np.array(res["optax adamw (tuned)"]["losses"])
+        res[label] = fresh_run(name, text, line.best)
+    ref = np.array(res["optax adamw (tuned)"].losses)
     print(f"\n| program | loss on {args.fresh} fresh seeds | median | diff vs tuned AdamW | z |")
     print("|---|---|---|---|---|")
     for name, r in res.items():
-        x = np.array(r["losses"])
+        x = np.array(r.losses)
         s, d = stats(x), stats(x - ref)
         z = d.mean / d.se if d.se > 0 else 0.0
         print(f"| {name} | {s.mean:.4g} ± {s.se:.2g} | {np.median(x):.4g} | {d.mean:+.4g} ± "

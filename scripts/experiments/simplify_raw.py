@@ -21,7 +21,8 @@ from optevo.dsl import parse, run
 from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.engine import enable_compile_cache
 from optevo.proxy_tasks.evaluate import Evaluator
-from optevo.simplify import simplify_exact_report, simplify_guided, tune_lr_scale
+from optevo.search.core.tuning import CALIBRATION
+from optevo.simplify import simplify_exact_report, simplify_guided
 
 from optevo.dsl.library import example_program  # noqa: E402
 
@@ -73,7 +74,7 @@ def main():
           f"share {share:.1e}")
     t0 = time.time()
     ev = Evaluator(get_task(args.task), steps=args.steps, seeds=args.seeds)
-    scale = tune_lr_scale(exact, ev)
+    scale = ev.tune(exact, CALIBRATION).scale
     print(f"\n== guided passes on {args.task}: {ev.steps} steps, seeds {ev.seeds}, tolerance "
           f"{args.tolerance:g}; lr scale tuned for the exact result: {scale:g}")
     final, gsteps = simplify_guided(exact, ev, tolerance=args.tolerance, lr_scale=scale,

@@ -5,9 +5,11 @@ PROGRAM is a program file, a library name or ``RUN_DIR:ID``. The program is simp
 the exact passes and read as ``update = s * lr * (grad K(c) + lambda * w)``; K, K*, and the
 implied constraint or regulariser are printed, or one line "not a Lion-K program: ..."
 (exit status 1).
-With ``--task``, the program trains on one seed and ``lambda * q(w)`` (q: what the
-constraint bounds) is printed at the start and end and drawn in a PNG (``--out``, default
-``analyze-<program>-<task>.png``) with 1 marked.
+With ``--task``, the program trains on one seed in the engines' loop
+(``optevo.proxy_tasks.engine.TrainLoop``, built here: ``optevo.simplify`` does not import the
+proxy tasks) and ``lambda * q(w)`` (q: what the constraint bounds) is printed at the start
+and end and drawn in a PNG (``--out``, default ``analyze-<program>-<task>.png``) with 1
+marked. :func:`analyze` is the same from Python, with a task object.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Optional
 
 from .common import UsageError, at_least
 
@@ -51,10 +54,25 @@ def _load(ref: str):
     return find_program(ref), str(ref)
 
 
+def analyze(program, task=None, out=None, steps: Optional[int] = None, seed: int = 0,
+            lr_scale: float = 1.0, init_scale: float = 1.0,
+            weight_decay: Optional[float] = None):
+    """``optevo.simplify.lion_k_trace.analyze`` of ``program``, trained (with ``task``) for
+    ``steps`` (default: the task's) in the engines' loop of ``task``."""
+    from optevo.simplify import lion_k_trace
+    loop = None
+    if task is not None:
+        from optevo.proxy_tasks.engine import TrainLoop
+        loop = TrainLoop(task, steps)
+    return lion_k_trace.analyze(program, loop, out, seed=seed, lr_scale=lr_scale,
+                                init_scale=init_scale, weight_decay=weight_decay)
+
+
 def run(args, out=None) -> int:
-    from optevo.simplify.lion_k_trace import analyze
     out = out or sys.stdout
     at_least("--steps", args.steps)
+    if not 0 <= args.seed < 2 ** 32:
+        raise UsageError("--seed must be an integer in 0 .. 2^32 - 1 (the engines' seeds)")
     for flag, v in (("--lr-scale", args.lr_scale), ("--init-scale", args.init_scale)):
         if not (math.isfinite(v) and v > 0):
             raise UsageError(f"{flag} must be a positive number")

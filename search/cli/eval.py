@@ -52,7 +52,7 @@ def run(args) -> int:
     from optevo.proxy_tasks.evaluate import Evaluator
     from optevo.search.core.views import load_ref
     from optevo.search.core.plugins import import_plugins
-    from optevo.search.core.workers import buckets_for
+    from optevo.proxy_tasks.engine import buckets_for
     enable_compile_cache()
     import_plugins(args.imports)
     if not args.program and not args.baseline:
@@ -69,7 +69,7 @@ def run(args) -> int:
                    buckets=buckets_for(max(32, longest)))  # a long program gets its bucket
     scores = ev.evaluate(programs, lr_scales=args.lr_scale) if programs else []
     if specs:
-        from optevo.proxy_tasks.baselines.specs import OptaxEngine
+        from optevo.proxy_tasks.engine import OptaxEngine
         runs = OptaxEngine(task, args.steps).run(specs, ev.seeds, args.lr_scale)
         scores += [ev.score_runs(r, ev.seeds) for r in runs]
     names = list(args.program) + specs

@@ -53,8 +53,8 @@ def run(args) -> int:
         else:
             out = Path(f"runs/funnel-{time.strftime('%Y%m%d-%H%M%S')}")
         out = new_funnel_dir(out, cfg, cands)
-    workers = cfg.workers if args.workers is None else args.workers
-    address = args.address or cfg.address
+    workers = cfg.workers.count if args.workers is None else args.workers
+    address = args.address or cfg.workers.address
     print(f"optevo funnel: {out}; {sum(not c.baseline for c in cands)} candidates, "
           f"baselines {', '.join(c.name for c in cands if c.baseline)}; "
           f"{len(cfg.stages)} stages; {workers or 'no'} Ray workers", flush=True)

@@ -1,5 +1,5 @@
 """``optevo l2l train --task T``: meta-train the learned LSTM optimizer (Andrychowicz et al.
-2016) on a proxy task and save its weights as ``.npz`` (``optevo.proxy_tasks.baselines.l2l_train``).
+2016) on a proxy task and save its weights as ``.npz`` (``optevo.proxy_tasks.l2l_train``).
 
 The weights are then a baseline: ``optevo eval --task T --baseline "optax:l2l weights=FILE"``.
 """
@@ -30,7 +30,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from optevo.proxy_tasks import get_task
-    from optevo.proxy_tasks.baselines.l2l_train import meta_train, trajectory_loss
+    from optevo.proxy_tasks.l2l_train import meta_train, trajectory_loss
     from optevo.proxy_tasks.baselines.l2l import init_weights
     from optevo.proxy_tasks.engine import enable_compile_cache
     import jax

@@ -79,7 +79,8 @@ def _evaluator(args, task_cfg):
 
 
 def run(args, out=None) -> int:
-    from optevo.simplify import simplify_exact_report, simplify_guided, tune_lr_scale
+    from optevo.search.core.tuning import CALIBRATION
+    from optevo.simplify import simplify_exact_report, simplify_guided
     out = out or sys.stdout
     say = (lambda s: print(s, file=out, flush=True))
     if args.tolerance is None or not args.tolerance >= 0:
@@ -123,8 +124,10 @@ def run(args, out=None) -> int:
     say(f"# task {ev.task.name}: {ev.steps} steps, seeds {ev.seeds}, "
         f"tolerance {args.tolerance:g}")
     if scale is None:
-        scale = tune_lr_scale(exact, ev)
-        say(f"# lr scale {scale:g} (tuned for the exact-simplified program)")
+        tuned = ev.tune(exact, CALIBRATION)
+        scale = tuned.scale
+        say(f"# lr scale {scale:g} (tuned for the exact-simplified program"
+            f"{', at the edge of the line' if tuned.at_edge else ''})")
     else:
         say(f"# lr scale {scale:g}")
     try:

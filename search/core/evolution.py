@@ -1,339 +1,218 @@
 """Regularized evolution over a pool of evaluation workers (the loop; its data is
 ``state.EvolutionState``).
 
-In the shape of AutoML-Zero's ``regularized_evolution.cc``:
+In the shape of AutoML-Zero's ``regularized_evolution.cc`` (Real et al. 2020), with its
+parts passed in by the caller (``run.build_search``): the run directory, the pool (the
+evaluator), the scorer and the mutator (which owns the op table the search draws from).
 
-* :meth:`RegularizedEvolution.init`: calibrate the start program (its lr multiplier tuned
-  on a log grid on the fitness seeds, each task's own for a suite: ``tuning.tune_tasks``);
-  every child is then trained at that multiplier and scored relative to the tuned start
-  (``scoring.Scorer``); the population is P copies of the start (or, on resume, load the
-  checkpoint and replay the log lines written after it);
+* :meth:`RegularizedEvolution.init`: calibrate the start program (``tuning.calibrate_start``:
+  its lr multiplier tuned on the fitness seeds, each task's own for a suite); every child is
+  then trained at that multiplier and scored relative to the tuned start; the population is
+  P copies of the start. On resume: the checkpoint, then the log lines written after it.
 * :meth:`RegularizedEvolution.run`: while workers have free slots, :meth:`select` a parent
   (tournament of T), :meth:`mutate` it into a child, and :meth:`evaluate` batches of children
-  whose hash is unknown; results join the population as they arrive, the oldest member
-  leaves. A child whose hash is cached (or already in flight) takes that fitness without
-  training. With a hurdle (``search.hurdle_seeds``) a new child trains on its first seeds,
-  and only if it beats the population's ``hurdle_quantile`` there, on the rest.
+  whose hash is unknown; :meth:`apply` takes each result back: the child is logged and joins
+  the population (``EvolutionState.join``), the oldest member leaves. A child whose hash
+  (or fingerprint) is cached or already in flight takes that fitness without training
+  (``inflight.InFlight``). With a hurdle (``hurdle.Hurdle``) a new child trains on its first
+  seeds, and only if it beats the population's ``hurdle_quantile`` there, on the rest.
 
-Every child is logged (append-only) before the next checkpoint; a checkpoint is written
-atomically every ``checkpoint.every_seconds``. A killed driver loses only the children in
-flight, and resume trains no program twice.
+Every child is logged (append-only, :meth:`log`) before the next checkpoint; a checkpoint is
+written atomically every ``checkpoint.every_seconds``. A killed driver loses only the
+children in flight, and resume trains no program twice. A search whose draws are all cached
+for a long while ends as ``stalled`` (``summary.json`` says so).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Dict, List, Optional
+from typing import Optional
 
 from optevo.dsl.canon import program_hash
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.fingerprint import fingerprint
 from optevo.dsl.library import find_program
-from optevo.dsl.matrix_ops import set_searchable
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import normalize
 
-from . import mutations
+from .hurdle import Hurdle
+from .inflight import InFlight
+from .jobs import CHILD, Job, JobId, Result
+from .mutations import MutationFailed
 from .population import CacheEntry, Member, Population
-from .rundir import Record, RunDir, RunDirError
-from .scoring import Scorer, task_results, with_parts
-from .state import Child, EvolutionState, check_resume
-from .tuning import tune_tasks
+from .rundir import Record
+from .state import EvolutionState, resumed
+from .tuning import calibrate_start
 
-CALIBRATION = dict(lo=-4, hi=8, max_extend=6)  # start's lr multipliers 2^-4..2^8, grown to 2^±14
+STALL_FILLS = 200  # rounds in a row that drew only cached children, nothing in flight
 
 
-class SearchError(OptevoError):
-    """A search that cannot go on (e.g. a start program that diverges at every lr)."""
+def _fin(x):
+    return x if x is not None and math.isfinite(x) else None
 
 
 class RegularizedEvolution:
-    """The search loop. ``cfg`` is a validated search config (``config.Config``); ``pool``
-    a worker pool (``workers.make_pool``); ``progress`` is called with the loop now and
-    then (``progress.Progress``)."""
+    """The search loop. ``cfg``: a validated search config (``config.Config``); ``rundir``
+    (``rundir.RunDir``), ``pool`` (``workers.make_pool``), ``scorer`` (``scoring.Scorer``)
+    and ``mutator`` (``mutations.Mutator``) come from the caller; ``progress`` is called
+    with the loop now and then (``progress.Progress``)."""
 
-    def __init__(self, cfg, run_dir, pool, progress=None):
-        self.cfg = cfg
-        self.rundir = RunDir(run_dir).create()
-        self.pool = pool
-        self.progress = progress
-        self.weights = dict(cfg.search.mutations)
-        self.task_weights = [t.weight for t in cfg.tasks]
-        self.scorer = Scorer(self.task_weights[:1])  # a suite's is set by the calibration
-        self.state: Optional[EvolutionState] = None
-        self.pending: Dict[str, List[Child]] = {}  # hash in flight -> children waiting on it
-        self.hash_of_id: Dict[int, str] = {}  # trained child id in flight -> its hash
-        self.hurdle = cfg.search.hurdle_seeds  # None: every child trained on all its seeds
-        self.cleared: Dict[int, Dict] = {}  # child id -> its hurdle result, rest in flight
-        self.use_fingerprint = cfg.search.fingerprint  # a second cache key (dsl.fingerprint)
-        set_searchable(cfg.search.matrix_ops)  # the driver draws mutations
-        self.fp_in_flight: Dict[str, str] = {}  # fingerprint in flight -> hash in flight
-        self.fp_of_hash: Dict[str, str] = {}
-        self.worker_pids: Dict[str, int] = {}
-        self.stalled = False
-        self.stopped = False  # by a signal (run's ``stop``), before its budget was spent
-        self._t0 = time.perf_counter()
+    def __init__(self, cfg, rundir, pool, scorer, mutator, progress=None):
+        self.cfg, self.rundir, self.pool = cfg, rundir.create(), pool
+        self.scorer, self.mutator, self.progress = scorer, mutator, progress
+        s = cfg.search
+        self.hurdle = Hurdle(s.hurdle_seeds, s.hurdle_quantile, [t.seeds for t in cfg.tasks]) \
+            if s.hurdle_seeds else None
+        self.flight = InFlight()
+        self.state: Optional[EvolutionState] = None  # made by init
+        self.stalled = self.stopped = False  # stopped: by a signal, before the budget was spent
+        self._t0 = self.last_checkpoint = time.perf_counter()
 
-    # --- clock ------------------------------------------------------------------------------
+    # --- clock and checkpoints ------------------------------------------------------------
     def elapsed(self) -> float:
         """Seconds of search over every session of this run."""
         return self.state.elapsed + (time.perf_counter() - self._t0)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self.hash_of_id)
-
     def checkpoint(self):
         now = time.perf_counter()
         self.state.elapsed += now - self._t0
-        self._t0 = now
+        self._t0 = self.last_checkpoint = now
         self.rundir.write_checkpoint(self.state.to_json())
-        self.last_checkpoint = now
 
-    # --- init -------------------------------------------------------------------------------
+    # --- init -----------------------------------------------------------------------------
     def init(self, resume: bool = False):
-        """A fresh state with the start program trained, or the checkpoint plus the log
-        lines written after it."""
-        saved = check_resume(self.rundir, self.cfg.search.population) if resume else None
-        n_lines = self.rundir.repair_log()
-        if resume and saved is None:
-            if n_lines > 1:
-                raise RunDirError(f"{self.rundir.path}: no checkpoint, but its log holds "
-                                  f"{n_lines} records; nothing resumes from a log alone")
-            # stopped before its first checkpoint: at most the start program was logged
-            self.rundir.log.path.unlink(missing_ok=True)
-            resume = False
+        """A fresh state with the start program calibrated, or the checkpoint plus the log
+        lines written after it (``state.resumed``)."""
+        self.state = resumed(self.rundir, self.cfg.search.population, self._fingerprint,
+                             self.cfg.search.restart_after) if resume else None
         self.rundir.open_log()
         self._t0 = time.perf_counter()
-        if not resume:
+        if self.state is None:
             self.state = EvolutionState.fresh(self.cfg.seed, self.cfg.search.population)
-            self._evaluate_start()
-            return
-        self.state = saved
-        if len(self.task_weights) > 1:
-            self.scorer = Scorer(self.task_weights, self.state.task_baselines)
-        for rec in self.rundir.records()[self.state.log_lines:n_lines]:
-            self._replay(rec)
-            self.state.log_lines += 1
-            self.state.log_last_id = rec.id
-        self.state.done = False  # a finished run goes on if its budget was raised
-        self._t0 = time.perf_counter()
+            return self._start()
+        if self.state.task_baselines:
+            self.scorer = self.scorer.with_baselines(self.state.task_baselines)
 
-    def _evaluate_start(self):
+    def _start(self):
         prog = find_program(self.cfg.search.start)
-        child = Child(0, None, None, program_hash(prog), prog.text())
-        self.state.next_id = 1
-        lines = tune_tasks(self.pool, "start", child.program, len(self.cfg.tasks),
-                           **CALIBRATION)
-        for task, line in zip(self.cfg.tasks, lines):
-            if not math.isfinite(line.loss):
-                raise SearchError(f"the start program {self.cfg.search.start} diverges on "
-                                  f"{task.name} at every lr multiplier from "
-                                  f"{min(line.points):g} to {max(line.points):g}: nothing to "
-                                  "normalize by")
-        # each task at its own tuned multiplier
-        parts = [task_results(line.results[line.best])[t] for t, line in enumerate(lines)]
-        res = with_parts(dict(lines[0].results[lines[0].best], id=0), parts)
-        if len(lines) > 1:
-            self.state.task_baselines = [line.loss for line in lines]
-            self.scorer = Scorer(self.task_weights, self.state.task_baselines)
-            self.state.lr_scale = [line.best for line in lines]
-            self.state.calibration = [line.to_json() for line in lines]
-        else:
-            self.state.lr_scale, self.state.calibration = lines[0].best, lines[0].to_json()
-        fit = self.scorer(res)
-        self.state.baseline = fit.value
+        start = Member(0, None, None, program_hash(prog), prog.text())
+        cal = calibrate_start(self.pool, start.program, self.scorer, self.cfg.search.start,
+                              [t.name for t in self.cfg.tasks], JobId.child(0))
+        s, self.scorer = self.state, cal.scorer
+        s.lr_scale, s.task_baselines, s.calibration = cal.lr_scale, cal.task_baselines, cal.lines
+        fit = self.scorer(cal.result)
+        s.baseline, s.next_id = fit.value, 1
         entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
         if self.hurdle:
-            entry.hurdle = self.scorer(_first_seeds(res, self.hurdle)).value
-        self.state.cache.put(child.hash, entry,
-                             fingerprint(prog) if self.use_fingerprint else None)
-        self._log(child, entry, cached=False, result=res, fit=fit)
-        member = self._member(child, entry)
-        self.state.population = Population(self.cfg.search.population,
-                                           [member] * self.cfg.search.population)
-        self.state.best = member
-        self.state.n_trained = 1
+            entry.hurdle = self.hurdle.figure(cal.result, self.scorer)
+        s.cache.put(start.hash, entry, self._fingerprint(start.program))
+        self.log(start, entry, cal.result, fit)
+        s.population = Population(self.cfg.search.population,
+                                  [start.scored(entry)] * self.cfg.search.population)
+        s.best, s.n_trained = start.scored(entry), 1
 
-    # --- select, mutate, evaluate -------------------------------------------------------------
+    def _fingerprint(self, program: str) -> Optional[str]:  # the second cache key, if on
+        return fingerprint(parse(program)) if self.cfg.search.fingerprint else None
+
+    # --- select, mutate, evaluate ---------------------------------------------------------
     def select(self) -> Member:
         """Tournament selection: the best of T members drawn without replacement."""
         return self.state.population.tournament(self.state.rng, self.cfg.search.tournament)
 
-    def mutate(self, parent: Member) -> Optional[Child]:
+    def mutate(self, parent: Member) -> Optional[Member]:
         """A valid child of ``parent`` that computes something else, or None if the mutation
         retries ran out (counted in ``failed_mutations``)."""
         s = self.state
         try:
-            res = mutations.mutate(s.rng, parse(parent.program), parent.hash, self.weights,
-                         program_hash, self.cfg.search.max_length,
-                         self.cfg.search.max_mutation_tries, s.rejected)
-        except mutations.MutationFailed:
+            res = self.mutator(s.rng, parse(parent.program), parent.hash, program_hash,
+                               s.rejected)
+        except MutationFailed:
             s.failed_mutations += 1
             return None
         s.n_generated += 1
         s.mutation_counts[res.mutation] += 1
-        child = Child(s.next_id, parent.id, res.mutation, res.hash, res.child.text())
         s.next_id += 1
-        return child
+        return Member(s.next_id - 1, parent.id, res.mutation, res.hash, res.child.text())
 
     def evaluate(self, budget_left: int) -> bool:
         """Draw children until one batch needs training and send it to the pool; children
-        with a known (or in-flight) hash take that fitness on the spot. Returns whether a
-        batch was sent."""
-        batch, s = [], self.state
+        with a known (or in-flight) hash take that fitness. Returns whether a batch was sent."""
+        batch, s, n = [], self.state, min(self.cfg.workers.batch, budget_left)
         for _ in range(50 * self.cfg.workers.batch):
-            if len(batch) >= min(self.cfg.workers.batch, budget_left):
+            if len(batch) >= n:
                 break
             child = self.mutate(self.select())
             if child is None:
                 continue
-            entry, fp = s.cache.lookup(child.hash), None
-            if entry is None and self.use_fingerprint and child.hash not in self.pending:
-                fp = fingerprint(parse(child.program))
-                entry = s.cache.lookup_fingerprint(fp)
-                if entry is None and fp in self.fp_in_flight:
-                    s.cache.misses -= 1  # a hit: it will share the in-flight result
-                    s.cache.hits += 1
-                    s.cache.fingerprint_hits += 1
-                    self.pending[self.fp_in_flight[fp]].append(child)
-                    continue
+            entry, fp = s.cache.get(child.hash), None
+            if entry is None and self.flight.shared(child.hash, None) is None:
+                fp = self._fingerprint(child.program)
+                entry = None if fp is None else s.cache.get_by_fingerprint(fp)
+            shared = None if entry else self.flight.shared(child.hash, fp)
+            s.cache.count(entry or shared, by_fingerprint=(entry or shared) and fp is not None)
             if entry is not None:
-                self._log(child, entry, cached=True, by_fingerprint=fp is not None)
-                self._join(self._member(child, entry), trained=False)
-            elif child.hash in self.pending:
-                s.cache.misses -= 1  # counted as a hit: it will share the in-flight result
-                s.cache.hits += 1
-                self.pending[child.hash].append(child)
+                self.log(child, entry, by_fingerprint=fp is not None)
+                self.state.join(child.scored(entry), False, self.cfg.search.restart_after)
+            elif shared is not None:
+                self.flight.wait(shared, child)
             else:
-                if fp is not None:
-                    self.fp_in_flight[fp], self.fp_of_hash[child.hash] = child.hash, fp
-                self.pending[child.hash] = [child]
-                self.hash_of_id[child.id] = child.hash
-                batch.append((child.id, child.program))
+                self.flight.start(child, fp)
+                batch.append(child)
         if batch:
-            seeds = None if not self.hurdle else self._seeds(lambda n: range(self.hurdle))
-            self.pool.submit(batch, seeds, self.state.lr_scale)
+            seeds = self.hurdle.first_seeds() if self.hurdle else None
+            self.pool.submit([Job(JobId.child(c.id), c.program, seeds, s.lr_scale)
+                              for c in batch])
         return bool(batch)
 
-    def _seeds(self, which):
-        """Explicit seeds of a job: ``which(n)`` of each task's ``range(n)`` fitness seeds."""
-        per_task = [list(which(t.seeds)) for t in self.cfg.tasks]
-        return per_task[0] if len(per_task) == 1 else per_task
-
-    def _hurdle(self, result: Dict) -> bool:
-        """A child's result on the hurdle seeds: stop it there (its figure is worse than the
-        population's ``hurdle_quantile``; returns True) or send it on to the rest."""
+    def apply(self, result: Result):
+        """A worker's result: the children trained (and waiting) for it join the population,
+        or, past a hurdle, the rest of the child's seeds go to training."""
+        self.rundir.note_worker(result.worker, result.pid)
+        ident, hurdle, stopped = result.id.subject, None, False
+        if self.hurdle and result.id.purpose != CHILD:  # the rest of a cleared child
+            first = self.flight.cleared.pop(ident)
+            hurdle, result = self.scorer(first).value, first.joined(result)
+        elif self.hurdle:
+            if not self.hurdle.stops(result, self.state.population, self.scorer):
+                self.flight.cleared[ident] = result
+                self.pool.submit([Job(JobId.child(ident, rest=True), self.flight.program_of(
+                    ident), self.hurdle.rest_seeds(), self.state.lr_scale)])
+                return
+            hurdle, stopped = self.scorer(result).value, True
+            self.state.n_stopped += 1
+        children, fp = self.flight.finish(ident)
         fit = self.scorer(result)
-        bar = self.state.population.hurdle_threshold(self.cfg.search.hurdle_quantile)
-        if fit.diverged or fit.value > bar:
-            return True
-        self.cleared[result["id"]] = result
-        self.pool.submit([(f"{result['id']}+", self._program_of(result["id"]))],
-                         self._seeds(lambda n: range(self.hurdle, n)), self.state.lr_scale)
-        return False
+        entry = CacheEntry(fit.value, normalize(fit.value, self.state.baseline), fit.stderr,
+                           fit.diverged, ident, hurdle, stopped)
+        self.state.cache.put(children[0].hash, entry, fp)
+        for k, child in enumerate(children):
+            self.log(child, entry, result if k == 0 else None, fit,
+                     by_fingerprint=child.hash != children[0].hash)
+            self.state.join(child.scored(entry), k == 0, self.cfg.search.restart_after)
 
-    def _program_of(self, ident: int) -> str:
-        return next(c.program for c in self.pending[self.hash_of_id[ident]] if c.id == ident)
-
-    # --- results join the population ------------------------------------------------------------
-    def _member(self, child: Child, entry: CacheEntry) -> Member:
-        return Member(child.id, child.parent, child.mutation, child.hash, child.program,
-                      entry.loss, entry.normalized, entry.hurdle)
-
-    def _join(self, member: Member, trained: bool):
-        """A child joins the population (the oldest member leaves)."""
-        s = self.state
-        s.population.add(member)
-        if trained:
-            s.n_trained += 1
-            s.since_improvement += 1
-        else:
-            s.n_cached += 1
-        if s.best is None or member.loss < s.best.loss:
-            s.best = member
-            s.since_improvement = 0
-        ra = self.cfg.search.restart_after
-        if ra and s.since_improvement >= ra and s.best is not None:
-            # restart: the population becomes copies of the best program so far
-            s.population = Population(self.cfg.search.population,
-                                      [s.best] * self.cfg.search.population)
-            s.since_improvement = 0
-            s.restarts += 1
-
-    def _log(self, child: Child, entry: CacheEntry, cached: bool, result=None, fit=None,
-             by_fingerprint: bool = False):
-        fin = (lambda x: x if math.isfinite(x) else None)
+    # --- the log --------------------------------------------------------------------------
+    def log(self, child: Member, entry: CacheEntry, result: Optional[Result] = None,
+            fit=None, by_fingerprint: bool = False):
+        """Append ``child`` to the log: trained for ``result``, or cached (no result)."""
         self.rundir.append(Record(
-            child.id, child.parent, child.mutation, child.hash, child.program,
-            fin(entry.loss), fin(entry.normalized), fin(entry.stderr), entry.diverged, cached,
-            None if cached else result["worker"],
-            0.0 if cached else round(result["seconds"], 4), round(self.elapsed(), 3),
-            None if cached else [fin(x) for x in result["losses"]],
-            [fin(x) for x in fit.task_means] if fit and self.scorer.suite else None,
-            entry.hurdle, entry.stopped, by_fingerprint))
+            id=child.id, parent=child.parent, mutation=child.mutation, hash=child.hash,
+            program=child.program, loss=_fin(entry.loss), normalized=_fin(entry.normalized),
+            stderr=_fin(entry.stderr), diverged=entry.diverged, cached=result is None,
+            worker=result and result.worker, seconds=round(result.seconds, 4) if result else 0.0,
+            time=round(self.elapsed(), 3),
+            losses=result and [_fin(x) for x in result.losses],
+            task_losses=[_fin(x) for x in fit.task_means] if fit and self.scorer.suite else None,
+            hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint))
         self.state.log_lines += 1
         self.state.log_last_id = child.id
 
-    def _apply(self, result: Dict):
-        self._note_worker(result)
-        hurdle, stopped = None, False
-        if self.hurdle and isinstance(result["id"], str):  # the rest of a cleared child
-            first = self.cleared.pop(int(result["id"][:-1]))
-            hurdle = self.scorer(first).value
-            result = _joined(first, result)
-        elif self.hurdle:
-            stopped = self._hurdle(result)
-            if not stopped:
-                return
-            hurdle = self.scorer(result).value
-            self.state.n_stopped += 1
-        children = self.pending.pop(self.hash_of_id.pop(result["id"]))
-        fit = self.scorer(result)
-        entry = CacheEntry(fit.value, normalize(fit.value, self.state.baseline), fit.stderr,
-                           fit.diverged, result["id"], len(children), hurdle, stopped)
-        fp = self.fp_of_hash.pop(children[0].hash, None)
-        self.fp_in_flight.pop(fp, None)
-        self.state.cache.put(children[0].hash, entry, fp)
-        for k, child in enumerate(children):
-            self._log(child, entry, cached=k > 0, result=result, fit=fit,
-                      by_fingerprint=child.hash != children[0].hash)
-            self._join(self._member(child, entry), trained=k == 0)
-
-    def _note_worker(self, result: Dict):
-        """Keep RUN_DIR/workers.json (worker name -> pid) current, for users and tests."""
-        name, pid = result.get("worker"), result.get("pid")
-        if name and self.worker_pids.get(name) != pid:
-            self.worker_pids[name] = pid
-            self.rundir.write_workers(self.worker_pids)
-
-    def _replay(self, rec: Record):
-        """Apply one logged child that the checkpoint does not hold yet (resume)."""
-        inf = (lambda x: math.inf if x is None else x)
-        s = self.state
-        if not rec.cached:
-            s.cache.put(rec.hash, CacheEntry(inf(rec.loss), inf(rec.normalized),
-                                             inf(rec.stderr), rec.diverged, rec.id,
-                                             hurdle=rec.hurdle, stopped=rec.stopped),
-                        fingerprint(parse(rec.program)) if self.use_fingerprint else None)
-            s.n_stopped += rec.stopped
-        else:
-            s.cache.hits += 1
-            s.cache.fingerprint_hits += rec.fingerprint_hit
-        s.next_id = max(s.next_id, rec.id + 1)
-        self._join(Member(rec.id, rec.parent, rec.mutation, rec.hash, rec.program,
-                          inf(rec.loss), inf(rec.normalized), rec.hurdle),
-                   trained=not rec.cached)
-
-    # --- run --------------------------------------------------------------------------------
+    # --- run ------------------------------------------------------------------------------
     def budget_left(self) -> int:
-        max_evals = self.cfg.search.max_evals
-        left = (max_evals - self.state.n_trained - self.in_flight) if max_evals else 10 ** 9
-        limit = self.cfg.search.time_limit
+        limit, max_evals = self.cfg.search.time_limit, self.cfg.search.max_evals
         if limit is not None and self.elapsed() >= limit:
             return 0
-        return left
+        return max_evals - self.state.n_trained - len(self.flight) if max_evals else 10 ** 9
 
     def run(self, resume: bool = False, stop=None) -> "RegularizedEvolution":
         """Run (or resume) the search until its budget is spent, or until ``stop``
@@ -342,53 +221,34 @@ class RegularizedEvolution:
         logged; a resume draws them again)."""
         self.init(resume)
         self.checkpoint()
-        every = self.cfg.checkpoint.every_seconds
-        s = self.state
+        s, idle_fills = self.state, 0
         try:
-            idle_fills = 0
             while not s.done:
                 if stop is not None and stop.requested:
                     self.stopped = True
-                    self.checkpoint()
                     break
                 while self.pool.free_slots and self.budget_left() > 0:
                     if not self.evaluate(self.budget_left()):
                         idle_fills += 1
                         break
                     idle_fills = 0
-                if idle_fills > 200 and not self.hash_of_id:
-                    # every child drawn for a long while was cached: evolution is stuck
-                    self.stalled = True
-                    s.done = True
-                try:
-                    done = self.pool.poll(0.5)
-                except OptevoError:  # workers lost (e.g. the local Ray): keep what is logged
-                    self.checkpoint()
-                    raise
-                for _, results in done:
-                    for r in results:
-                        self._apply(r)
-                if self.budget_left() <= 0 and not self.hash_of_id:
-                    s.done = True
-                if time.perf_counter() - self.last_checkpoint >= every:
+                self.stalled = idle_fills > STALL_FILLS and not len(self.flight)
+                for r in self._poll():
+                    self.apply(r)
+                s.done = self.stalled or (self.budget_left() <= 0 and not len(self.flight))
+                if time.perf_counter() - self.last_checkpoint >= self.cfg.checkpoint.every_seconds:
                     self.checkpoint()
                 if self.progress:
                     self.progress(self)
         finally:
-            if s.done:
+            if s.done or self.stopped:
                 self.checkpoint()
             self.rundir.close()
         return self
 
-
-def _first_seeds(result: Dict, n: int) -> Dict:
-    """``result`` cut to each task's first ``n`` seeds (the hurdle figure of a full run)."""
-    return with_parts(result, [{k: r[k][:n] for k in ("losses", "diverged")}
-                               for r in task_results(result)])
-
-
-def _joined(first: Dict, rest: Dict) -> Dict:
-    """The hurdle result and the rest of a child as one result over all its seeds (in order)."""
-    return with_parts({**first, "seconds": first["seconds"] + rest["seconds"]},
-                      [{k: a[k] + b[k] for k in ("losses", "diverged")}
-                       for a, b in zip(task_results(first), task_results(rest))])
+    def _poll(self):
+        try:
+            return self.pool.poll(0.5)
+        except OptevoError:  # workers lost (e.g. the local Ray): keep what is logged
+            self.checkpoint()
+            raise

@@ -2,8 +2,9 @@
 baselines.
 
 Selection over thousands of candidates picks seed luck: in a prototype, gains of 8-22% on 2
-fitness seeds shrank to 0-5% on fresh seeds. And a gain over an untuned start is no result
-(DEVELOPERS.md principle 7). So at the end of a run:
+fitness seeds shrank to 0-5% on fresh seeds. And a gain over an untuned start is no result:
+a number means something only next to tuned baselines on the same fresh seeds. So at the
+end of a run:
 
 1. the top ``k`` distinct programs and the start program get their lr multiplier re-tuned
    around the search's calibrated one (``tuning.tune_program``, on the fitness seeds);
@@ -27,27 +28,16 @@ from typing import Dict, List, Optional
 
 from optevo.dsl import parse
 from optevo.proxy_tasks.fitness import stats
+from optevo.proxy_tasks.seeds import fresh_seeds
 from optevo.simplify import simplify_exact
 
+from .jobs import HOLDOUT, Job, JobId, baseline_name
+from .jobs import is_baseline_name as is_baseline
 from .rundir import Record, RunDir, best_distinct
 from .scoring import Scorer
 from .tuning import job_scales, run_jobs, tune_adamw, tune_program, tune_tasks
 
-HOLDOUT_SEED_BASE = 1_000_000  # fitness seeds are 0..K-1; held-out seeds never overlap them
-ADAMW_ID = "optax_adamw"
-BASELINE_PREFIX = "optax_"  # a baseline's row id: optax_adamw, optax_hyper_adam, optax_l2l
-RETUNE = dict(lo=-2, hi=2, max_extend=4)  # programs: 2^-2..2^2 around the calibrated scale
-# baselines: 2^-4..2^4, grown up to 12 points per side. With 8, tuned AdamW's best on the
-# planted task sat at the last point (2^12, "edge"); the next one (2^13) is worse.
-BASELINE_EXTEND = 12
-
-
-def is_baseline(key) -> bool:
-    return isinstance(key, str) and key.startswith(BASELINE_PREFIX)
-
-
-def holdout_seeds(n: int) -> List[int]:
-    return [HOLDOUT_SEED_BASE + i for i in range(n)]
+ADAMW_ID = baseline_name("adamw")
 
 
 def top_programs(records: List[Record], k: int) -> List[Record]:
@@ -60,29 +50,27 @@ def top_programs(records: List[Record], k: int) -> List[Record]:
 def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
                      scorer: Optional[Scorer] = None, baselines=()) -> List[Dict]:
     """Tune, then train on fresh seeds: one row per program, one for tuned AdamW and one per
-    other baseline (kinds of ``optax_baselines``, e.g. ``hyper_adam``, ``l2l``), ranked by
-    held-out figure; written to ``holdout.jsonl``. ``lr_scale``: the search's calibrated
+    other baseline (kinds of ``optevo.proxy_tasks.baselines.specs``, e.g. ``hyper_adam``,
+    ``l2l``), ranked by held-out figure; written to ``holdout.jsonl``. ``lr_scale``: the search's calibrated
     scale (one per task of a suite); ``scorer``: the search's (``scoring``)."""
     from optevo.proxy_tasks.baselines.specs import baseline_spec
     scorer = scorer or Scorer()
     n_tasks = len(scorer.weights)
     cands = top_programs(run.records(), k)
-    seeds = holdout_seeds(n_seeds)
-    lines = {r.id: tune_program(pool, f"retune{r.id}", r.program, None, lr_scale, scorer,
-                                **RETUNE) for r in cands}
-    adamw_text, adamw_scales, adamw_lr, adamw_wd = tune_adamw(pool, n_tasks, scorer,
-                                                              max_extend=BASELINE_EXTEND)
+    seeds = fresh_seeds(n_seeds)
+    lines = {r.id: tune_program(pool, f"retune{r.id}", r.program, None, lr_scale, scorer)
+             for r in cands}
+    adamw_text, adamw_scales, adamw_lr, adamw_wd = tune_adamw(pool, n_tasks, scorer)
     others = {}  # row id -> (spec text, lr scales, at an edge)
     for name in baselines:
         text = baseline_spec(name)
-        found = tune_tasks(pool, BASELINE_PREFIX + name, text, n_tasks, None,
-                           max_extend=BASELINE_EXTEND)
-        others[BASELINE_PREFIX + name] = (text, found[0].best if n_tasks == 1 else
-                                          [x.best for x in found],
-                                          any(x.at_edge for x in found))
-    jobs = [(r.id, r.program, seeds, job_scales(lr_scale, lines[r.id].best)) for r in cands]
-    results = run_jobs(pool, jobs + [(ADAMW_ID, adamw_text, seeds, adamw_scales)]
-                       + [(key, text, seeds, sc) for key, (text, sc, _) in others.items()])
+        found = tune_tasks(pool, baseline_name(name), text, n_tasks)
+        others[baseline_name(name)] = (text, found[0].best if n_tasks == 1 else
+                                       [x.best for x in found], any(x.at_edge for x in found))
+    jobs = [Job(JobId(HOLDOUT, r.id), r.program, seeds, job_scales(lr_scale, lines[r.id].best))
+            for r in cands] + [Job(JobId(HOLDOUT, ADAMW_ID), adamw_text, seeds, adamw_scales)] \
+        + [Job(JobId(HOLDOUT, key), text, seeds, sc) for key, (text, sc, _) in others.items()]
+    results = {i.subject: r for i, r in run_jobs(pool, jobs).items()}
     rows = []
     base_info = {ADAMW_ID: (adamw_text, adamw_scales, any(x.at_edge for x in adamw_lr)),
                  **others}
@@ -98,7 +86,7 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
                "lr_at_edge": line.at_edge if rec else edge,
                "weight_decay_factor": adamw_wd.best if key == ADAMW_ID else None,
                "holdout_seeds": seeds, "diverged": fit.diverged,
-               "holdout_losses": [x if math.isfinite(x) else None for x in res["losses"]]}
+               "holdout_losses": [x if math.isfinite(x) else None for x in res.losses]}
         if scorer.suite:
             row["holdout_task_losses"] = [x if math.isfinite(x) else None
                                           for x in fit.task_means]
@@ -131,7 +119,7 @@ def _pm(x, se, spec="+.4f") -> str:
 
 def _name(r) -> str:
     if is_baseline(r["id"]) and r["id"] != ADAMW_ID:
-        return f"{r['id'][len(BASELINE_PREFIX):]} (baseline, lr tuned)"
+        return f"{r['id'][len(baseline_name('')):]} (baseline, lr tuned)"
     return {0: "0 (tuned start)", ADAMW_ID: "optax AdamW (tuned)"}.get(r["id"], str(r["id"]))
 
 
@@ -176,15 +164,15 @@ def summary_figures(rows: List[Dict]) -> Dict:
     best = next((r for r in rows if r["id"] != 0 and not is_baseline(r["id"])
                  and r["holdout"] is not None), None)
     get = (lambda r, k: None if r is None else r.get(k))
-    return {"best_id": get(best, "id"), "best_holdout_loss": get(best, "holdout"),
-            "best_holdout_stderr": get(best, "holdout_stderr"),
+    return {"holdout_best_id": get(best, "id"), "holdout_best_loss": get(best, "holdout"),
+            "holdout_best_stderr": get(best, "holdout_stderr"),
             "tuned_start_holdout_loss": get(by_id.get(0), "holdout"),
             "tuned_adamw_holdout_loss": get(by_id.get(ADAMW_ID), "holdout"),
-            "diff_vs_tuned_start": get(best, "diff"),
-            "diff_vs_tuned_start_stderr": get(best, "diff_stderr"),
-            "diff_vs_tuned_adamw": get(best, "diff_adamw"),
-            "diff_vs_tuned_adamw_stderr": get(best, "diff_adamw_stderr"),
+            "holdout_best_diff_vs_tuned_start": get(best, "diff"),
+            "holdout_best_diff_vs_tuned_start_stderr": get(best, "diff_stderr"),
+            "holdout_best_diff_vs_tuned_adamw": get(best, "diff_adamw"),
+            "holdout_best_diff_vs_tuned_adamw_stderr": get(best, "diff_adamw_stderr"),
             "baseline_holdout_losses": {r["id"]: r["holdout"] for r in rows
                                         if is_baseline(r["id"])},
-            "best_diff_vs_baselines": get(best, "diff_baselines") or {},
+            "holdout_best_diff_vs_baselines": get(best, "diff_baselines") or {},
             "holdout_seeds": len(rows[0]["holdout_seeds"]) if rows else 0}

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
+from optevo.dsl.matrix_ops import set_searchable
 from optevo.dsl.program import Program, ProgramError, Stmt, check
 from optevo.dsl.random import defined_before, random_const, random_statement, searchable_ops
 
@@ -186,5 +187,23 @@ def mutate(rng: np.random.Generator, parent: Program, parent_hash: str,
     raise MutationFailed(f"no valid, different child in {max_tries} tries")
 
 
-def rejection_summary(rejected: collections.Counter) -> Tuple[int, Dict[str, int]]:
-    return sum(rejected.values()), dict(sorted(rejected.items()))
+@dataclasses.dataclass
+class Mutator:
+    """The search's mutation options in one place: the registry's weights, the length limit,
+    the retries, and the op table random statements draw from (``matrix_ops``: whether
+    ``orthogonalize``, ``row_mean`` and ``col_mean`` may be drawn; set for this process when
+    the mutator is made, as mutations run in the driver only)."""
+
+    weights: Mapping[str, float]
+    max_length: int
+    max_tries: int
+    matrix_ops: bool = False
+
+    def __post_init__(self):
+        set_searchable(self.matrix_ops)
+
+    def __call__(self, rng: np.random.Generator, parent: Program, parent_hash: str,
+                 hash_fn: Callable[[Program], str],
+                 rejected: Optional[collections.Counter] = None) -> MutationResult:
+        return mutate(rng, parent, parent_hash, self.weights, hash_fn, self.max_length,
+                      self.max_tries, rejected)

@@ -17,14 +17,22 @@ import numpy as np
 
 @dataclasses.dataclass
 class Member:
+    """A program of the search: drawn by mutation (a child, not yet scored: ``loss`` is
+    ``inf``), then scored, logged and in the population."""
+
     id: int
     parent: Optional[int]
     mutation: Optional[str]
     hash: str
     program: str  # canonical text
-    loss: float  # mean over fitness seeds; inf if diverged
-    normalized: float
+    loss: float = math.inf  # mean over fitness seeds; inf if diverged (or not yet scored)
+    normalized: float = math.inf
     hurdle: Optional[float] = None  # its fitness on the hurdle seeds (search.hurdle_seeds)
+
+    def scored(self, entry: "CacheEntry") -> "Member":
+        """This child with the fitness of ``entry`` (its own, or an equivalent program's)."""
+        return dataclasses.replace(self, loss=entry.loss, normalized=entry.normalized,
+                                   hurdle=entry.hurdle)
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
@@ -105,26 +113,29 @@ class CacheEntry:
     stderr: float
     diverged: bool
     id: int  # the child that was trained for this hash
-    count: int = 1  # children that shared the hash
     hurdle: Optional[float] = None  # the hurdle figure, where there was a hurdle
     stopped: bool = False  # stopped at the hurdle: loss is the hurdle figure
 
     def to_json(self) -> List:
         out = [_enc(self.loss), _enc(self.normalized), _enc(self.stderr), self.diverged,
-               self.id, self.count]
+               self.id]
         return out if self.hurdle is None else out + [_enc(self.hurdle), self.stopped]
 
     @classmethod
-    def from_json(cls, v) -> "CacheEntry":
-        e = cls(_dec(v[0]), _dec(v[1]), _dec(v[2]), bool(v[3]), int(v[4]), int(v[5]))
-        if len(v) > 6:
-            e.hurdle, e.stopped = _dec(v[6]), bool(v[7])
+    def from_json(cls, v, version: int = 2) -> "CacheEntry":
+        if version == 1:  # held a never-read count of the children sharing the hash
+            v = list(v[:5]) + list(v[6:])
+        e = cls(_dec(v[0]), _dec(v[1]), _dec(v[2]), bool(v[3]), int(v[4]))
+        if len(v) > 5:
+            e.hurdle, e.stopped = _dec(v[5]), bool(v[6])
         return e
 
 
 class FitnessCache:
     """hash -> fitness of the one child trained for it. A later child with a known hash
-    takes the cached fitness and is never trained again (paper: 89.1% hit rate)."""
+    takes the cached fitness and is never trained again (paper: 89.1% hit rate); so does a
+    child equivalent to one in flight (it waits for that result). ``get`` only looks;
+    :meth:`count` counts each child drawn once, as a hit or a miss."""
 
     def __init__(self):
         self.entries: Dict[str, CacheEntry] = {}
@@ -133,29 +144,27 @@ class FitnessCache:
         self.by_fingerprint: Dict[str, str] = {}  # fingerprint -> hash trained for it
         self.fingerprint_hits = 0
 
-    def lookup(self, h: str) -> Optional[CacheEntry]:
-        e = self.entries.get(h)
-        if e is None:
-            self.misses += 1
-        else:
+    def get(self, h: str) -> Optional[CacheEntry]:
+        return self.entries.get(h)
+
+    def get_by_fingerprint(self, fingerprint: str) -> Optional[CacheEntry]:
+        """The entry of an earlier program with this functional fingerprint, or None."""
+        h = self.by_fingerprint.get(fingerprint)
+        return None if h is None else self.entries[h]
+
+    def count(self, hit, by_fingerprint=False):
+        """Count one child drawn: a hit (cached, or sharing a result in flight; anything
+        true) or a miss; ``by_fingerprint``: the hit came by functional fingerprint."""
+        if hit:
             self.hits += 1
-            e.count += 1
-        return e
+            self.fingerprint_hits += bool(by_fingerprint)
+        else:
+            self.misses += 1
 
     def put(self, h: str, entry: CacheEntry, fingerprint: Optional[str] = None):
         self.entries[h] = entry
         if fingerprint is not None:
             self.by_fingerprint.setdefault(fingerprint, h)
-
-    def lookup_fingerprint(self, fingerprint: str) -> Optional[CacheEntry]:
-        """The entry of an earlier program with this functional fingerprint (after a miss
-        by hash, which becomes a hit), or None."""
-        h = self.by_fingerprint.get(fingerprint)
-        if h is None:
-            return None
-        self.misses -= 1
-        self.fingerprint_hits += 1
-        return self.lookup(h)
 
     @property
     def hit_rate(self) -> float:
@@ -170,10 +179,10 @@ class FitnessCache:
         return d
 
     @classmethod
-    def from_json(cls, d: Dict) -> "FitnessCache":
+    def from_json(cls, d: Dict, version: int = 2) -> "FitnessCache":
         c = cls()
         c.hits, c.misses = int(d["hits"]), int(d["misses"])
-        c.entries = {h: CacheEntry.from_json(v) for h, v in d["entries"].items()}
+        c.entries = {h: CacheEntry.from_json(v, version) for h, v in d["entries"].items()}
         c.by_fingerprint = dict(d.get("fingerprints", {}))
         c.fingerprint_hits = int(d.get("fingerprint_hits", 0))
         return c

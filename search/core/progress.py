@@ -18,7 +18,7 @@ def snapshot(loop) -> dict:
         "best_norm": s.best.normalized if s.best else math.nan,
         "median": s.population.median_loss(), "hit_rate": s.cache.hit_rate,
         "invalid": s.rejected.get("invalid", 0), "rejected": rejected,
-        "restarts": s.restarts, "in_flight": loop.in_flight, "elapsed": t,
+        "restarts": s.restarts, "in_flight": len(loop.flight), "elapsed": t,
         **_budget(loop, t, s.n_trained / t),
     }
 

@@ -6,14 +6,26 @@ import sys
 from pathlib import Path
 
 from .config import config_text
-from .yaml_config import ConfigError, Loc
 from .evolution import RegularizedEvolution
-from .state import check_resume
 from .holdout import evaluate_holdout, report, summary_figures
+from .mutations import Mutator
 from .progress import Progress, snapshot
 from .rundir import RunDir, RunDirError, exclusive
+from .scoring import Scorer
+from .state import check_resume
 from .stopping import Stop
 from .workers import WorkerError, eval_spec, make_pool
+from .yaml_config import ConfigError, Loc
+
+
+def build_search(cfg, run_dir, pool, progress=None) -> RegularizedEvolution:
+    """The search of ``cfg`` in ``run_dir`` on ``pool``, its parts made from the config: the
+    run directory, the scorer (a suite's weights; its baselines come from the calibration)
+    and the mutator (mutation weights, limits, and the op table: ``search.matrix_ops``)."""
+    s = cfg.search
+    mutator = Mutator(dict(s.mutations), s.max_length, s.max_mutation_tries, s.matrix_ops)
+    return RegularizedEvolution(cfg, RunDir(run_dir), pool, Scorer([t.weight for t in cfg.tasks]),
+                                mutator, progress)
 
 
 def check_new_run_dir(run_dir) -> Path:
@@ -66,7 +78,7 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
     pool = make_pool(eval_spec(cfg), cfg.workers.count, cfg.workers.address,
                      cfg.workers.pin_cores)
     progress = Progress(cfg.progress.enabled)
-    search = RegularizedEvolution(cfg, run_dir, pool, progress)
+    search = build_search(cfg, run_dir, pool, progress)
     rows = []
     try:
         with stop.installed():  # after Ray started: its own SIGTERM handler dumps a stack
@@ -114,7 +126,9 @@ def _summary(cfg, run_dir: Path, search, pool, rows) -> dict:
                "worker_restarts": pool.restarts, "elapsed_seconds": round(d["elapsed"], 1),
                "evaluations_per_second": round(d["evals_per_s"], 3),
                "start_lr_scale": s.lr_scale, "tuned_start_fitness": s.baseline,
-               "best_fitness": d["best"], "best_normalized": d["best_norm"],
-               "stopped_by_signal": search.stopped, **summary_figures(rows)}
+               "selection_best_id": s.best.id if s.best else None,
+               "selection_best_fitness": d["best"], "selection_best_normalized": d["best_norm"],
+               "stopped_by_signal": search.stopped, "stalled": search.stalled,
+               **summary_figures(rows)}
     search.rundir.write_summary({**summary, "holdout": rows})
     return summary

@@ -157,18 +157,19 @@ class Record:
         ValueError naming it (the reader adds the file and line)."""
         try:
             hurdle = d.get("hurdle")
-            return cls(_want(d, "id", int), _want(d, "parent", int, None),
-                       _want(d, "mutation", str, None), _want(d, "hash", str),
-                       _want(d, "program", str), _num(d, "loss"), _num(d, "normalized"),
-                       _num(d, "stderr"),
-                       _want(d, "diverged", bool, d.get("loss") is None),
-                       _want(d, "cached", bool, False), _want(d, "worker", str, None),
-                       float(_num(d, "seconds", 0.0)), float(_num(d, "time", 0.0)),
-                       _nums(d, "losses"), _nums(d, "task_losses"),
-                       (math.inf if hurdle is None else _num(d, "hurdle")) if "hurdle" in d
-                       else None,
-                       _want(d, "stopped", bool, False), _want(d, "fingerprint_hit", bool, False),
-                       line)
+            return cls(
+                id=_want(d, "id", int), parent=_want(d, "parent", int, None),
+                mutation=_want(d, "mutation", str, None), hash=_want(d, "hash", str),
+                program=_want(d, "program", str), loss=_num(d, "loss"),
+                normalized=_num(d, "normalized"), stderr=_num(d, "stderr"),
+                diverged=_want(d, "diverged", bool, d.get("loss") is None),
+                cached=_want(d, "cached", bool, False), worker=_want(d, "worker", str, None),
+                seconds=float(_num(d, "seconds", 0.0)), time=float(_num(d, "time", 0.0)),
+                losses=_nums(d, "losses"), task_losses=_nums(d, "task_losses"),
+                hurdle=(math.inf if hurdle is None else _num(d, "hurdle")) if "hurdle" in d
+                else None,
+                stopped=_want(d, "stopped", bool, False),
+                fingerprint_hit=_want(d, "fingerprint_hit", bool, False), line=line)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
 
@@ -234,6 +235,7 @@ class RunDir:
     def __init__(self, path):
         self.path = Path(path)
         self.log = JsonLines(self.path / LOG)
+        self._pids: Dict[str, int] = {}  # workers.json as this process last wrote it
 
     @classmethod
     def existing(cls, path) -> "RunDir":
@@ -327,6 +329,12 @@ class RunDir:
         from .config import load_config
         p = self.file(CONFIG)
         return load_config(p) if p.exists() else None
+
+    def note_worker(self, name: str, pid: int):
+        """Keep ``workers.json`` (worker name -> pid) current, for users and tests."""
+        if self._pids.get(name) != pid:
+            self._pids[name] = pid
+            self.write_workers(self._pids)
 
     def write_workers(self, pids: Dict[str, int]):
         atomic_write(self.file(WORKERS), json.dumps(pids))

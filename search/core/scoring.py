@@ -20,11 +20,13 @@ Paired comparisons on the same seeds (held-out) use the per-seed suite score
 from __future__ import annotations
 
 import math
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from optevo.proxy_tasks.fitness import WORST, aggregate
+
+from .jobs import Result
 
 
 class Fitness(NamedTuple):
@@ -34,38 +36,34 @@ class Fitness(NamedTuple):
     task_means: List[float]  # each task's mean loss (inf where diverged)
 
 
-def task_results(result: Dict) -> List[Dict]:
-    """Each task's part of a worker result (a one-task result is its own only part)."""
-    return result.get("tasks") or [result]
-
-
-def with_parts(result: Dict, parts: List[Dict]) -> Dict:
-    """``result`` holding the per-task ``parts`` (each with ``losses`` and ``diverged``): one
-    task's at the top; a suite's under ``tasks``, their seeds concatenated at the top."""
-    out = {**result, "losses": parts[0]["losses"], "diverged": parts[0]["diverged"]}
-    if len(parts) > 1:
-        out.update(tasks=parts, losses=[x for p in parts for x in p["losses"]],
-                   diverged=[x for p in parts for x in p["diverged"]])
-    return out
-
-
 class Scorer:
     """Fitness of results; ``baselines`` (the tuned start's mean loss per task) are needed
-    for a suite only."""
+    for a suite only: an uncalibrated suite scorer refuses to score (ValueError)."""
 
     def __init__(self, weights: Sequence[float] = (1.0,),
                  baselines: Optional[Sequence[float]] = None):
         self.weights = [float(w) for w in weights]
         self.baselines = None if baselines is None else [float(b) for b in baselines]
-        if self.suite and (self.baselines is None or len(self.baselines) != len(weights)):
-            raise ValueError("a suite's fitness needs one baseline per task")
+        if self.baselines is not None and len(self.baselines) != len(weights):
+            raise ValueError(f"{len(self.baselines)} baselines for a suite of {len(weights)} "
+                             "tasks")
+
+    def _calibrated(self):
+        if self.suite and self.baselines is None:
+            raise ValueError("a suite's fitness needs one baseline per task (the tuned "
+                             "start's loss: the search's calibration)")
 
     @property
     def suite(self) -> bool:
         return len(self.weights) > 1
 
-    def __call__(self, result: Dict) -> Fitness:
-        aggs = [aggregate(r["losses"], r["diverged"]) for r in task_results(result)]
+    def with_baselines(self, baselines: Sequence[float]) -> "Scorer":
+        """The same weights, scored relative to ``baselines`` (a suite's calibration)."""
+        return Scorer(self.weights, baselines)
+
+    def __call__(self, result: Result) -> Fitness:
+        self._calibrated()
+        aggs = [aggregate(r.losses, r.diverged) for r in result.parts]
         means = [a.mean for a in aggs]
         if not self.suite:
             return Fitness(aggs[0].mean, aggs[0].stderr, aggs[0].any_diverged, means)
@@ -78,14 +76,14 @@ class Scorer:
                             for w, a in zip(self.weights, aggs)))
         return Fitness(value, value * rel, False, means)
 
-    def per_seed(self, result: Dict, reference: Dict) -> np.ndarray:
+    def per_seed(self, result: Result, reference: Result) -> np.ndarray:
         """Per-seed paired differences to ``reference`` trained on the same seeds: the loss
         difference for one task, the weighted mean log ratio for a suite."""
-        mine, ref = task_results(result), task_results(reference)
+        self._calibrated()
+        mine, ref = result.parts, reference.parts
         if not self.suite:
-            return np.asarray(mine[0]["losses"], np.float64) - \
-                np.asarray(ref[0]["losses"], np.float64)
+            return np.asarray(mine[0].losses, np.float64) - np.asarray(ref[0].losses, np.float64)
         total = sum(self.weights)
-        return sum(w * (np.log(np.asarray(a["losses"], np.float64)) -
-                        np.log(np.asarray(b["losses"], np.float64)))
+        return sum(w * (np.log(np.asarray(a.losses, np.float64)) -
+                        np.log(np.asarray(b.losses, np.float64)))
                    for w, a, b in zip(self.weights, mine, ref)) / total

@@ -12,28 +12,18 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.parse import parse
 
-from .population import FitnessCache, Member, Population
-from .rundir import CHECKPOINT, RunDir, RunDirError
+from .population import CacheEntry, FitnessCache, Member, Population
+from .rundir import CHECKPOINT, Record, RunDir, RunDirError
 
-CHECKPOINT_VERSION = 1
-
-
-@dataclasses.dataclass
-class Child:
-    """A program drawn by mutation, on its way to training (or to a cached fitness)."""
-
-    id: int
-    parent: Optional[int]
-    mutation: Optional[str]
-    hash: str
-    program: str  # canonical text
+CHECKPOINT_VERSION = 2  # 1: cache entries held a count of sharing children (read too)
+VERSIONS = (1, 2)
 
 
 @dataclasses.dataclass
@@ -67,6 +57,37 @@ class EvolutionState:
     def fresh(cls, seed: int, population_size: int) -> "EvolutionState":
         return cls(Population(population_size), FitnessCache(), np.random.default_rng(seed))
 
+    def join(self, member: Member, trained: bool, restart_after: Optional[int] = None):
+        """A child joins the population (the oldest member leaves); after ``restart_after``
+        trained children without improvement, the population becomes copies of the best."""
+        self.population.add(member)
+        self.n_trained, self.n_cached = self.n_trained + trained, self.n_cached + (not trained)
+        self.since_improvement += trained
+        if self.best is None or member.loss < self.best.loss:
+            self.best, self.since_improvement = member, 0
+        if restart_after and self.since_improvement >= restart_after:
+            self.population = Population(self.population.size,
+                                         [self.best] * self.population.size)
+            self.since_improvement, self.restarts = 0, self.restarts + 1
+
+    def replay(self, rec: Record, fingerprint_of: Callable[[str], Optional[str]],
+               restart_after: Optional[int] = None):
+        """Apply one logged child that the checkpoint does not hold yet (resume), exactly as
+        the loop applied it: its cache entry (a trained one), its count, its place."""
+        inf = (lambda x: math.inf if x is None else x)
+        if not rec.cached:
+            self.cache.put(rec.hash, CacheEntry(inf(rec.loss), inf(rec.normalized),
+                                                inf(rec.stderr), rec.diverged, rec.id,
+                                                rec.hurdle, rec.stopped),
+                           fingerprint_of(rec.program))
+            self.n_stopped += rec.stopped
+        self.cache.count(hit=rec.cached, by_fingerprint=rec.fingerprint_hit)
+        self.next_id = max(self.next_id, rec.id + 1)
+        self.join(Member(rec.id, rec.parent, rec.mutation, rec.hash, rec.program,
+                         inf(rec.loss), inf(rec.normalized), rec.hurdle), not rec.cached,
+                  restart_after)
+        self.log_lines, self.log_last_id = self.log_lines + 1, rec.id
+
     def to_json(self) -> Dict:
         return {
             "version": CHECKPOINT_VERSION, "next_id": self.next_id,
@@ -90,7 +111,7 @@ class EvolutionState:
         with a new budget) config. Raises ValueError for an unknown checkpoint version, and
         KeyError, TypeError, ... for a damaged one (``evolution.check_resume`` turns them into
         one line)."""
-        if not isinstance(s, dict) or s.get("version") != CHECKPOINT_VERSION:
+        if not isinstance(s, dict) or s.get("version") not in VERSIONS:
             raise ValueError(f"checkpoint version {s.get('version') if isinstance(s, dict) else None}"
                              " is not supported")
         rng = np.random.default_rng()
@@ -98,7 +119,7 @@ class EvolutionState:
         return cls(
             population=Population(population_size,
                                   [Member.from_json(m) for m in s["population"]]),
-            cache=FitnessCache.from_json(s["cache"]), rng=rng, next_id=s["next_id"],
+            cache=FitnessCache.from_json(s["cache"], s["version"]), rng=rng, next_id=s["next_id"],
             n_trained=s["n_trained"], n_cached=s["n_cached"], n_generated=s["n_generated"],
             n_stopped=s.get("n_stopped", 0),
             failed_mutations=s.get("failed_mutations", 0),
@@ -147,3 +168,23 @@ def check_resume(rundir: RunDir, population_size: int) -> Optional[EvolutionStat
                           f"{records[state.log_lines - 1].id}, the checkpoint's last is "
                           f"{state.log_last_id}: the log does not match its checkpoint")
     return state
+
+
+def resumed(rundir: RunDir, population_size: int,
+            fingerprint_of: Callable[[str], Optional[str]],
+            restart_after: Optional[int] = None) -> Optional[EvolutionState]:
+    """The state of a run to resume: its checkpoint (:func:`check_resume`) with the log lines
+    written after it replayed, or None where the run stopped before its first checkpoint
+    (during the start's calibration: at most the start was logged, and it starts again)."""
+    saved = check_resume(rundir, population_size)
+    n_lines = rundir.repair_log()
+    if saved is None:
+        if n_lines > 1:
+            raise RunDirError(f"{rundir.path}: no checkpoint, but its log holds {n_lines} "
+                              "records; nothing resumes from a log alone")
+        rundir.log.path.unlink(missing_ok=True)
+        return None
+    for rec in rundir.records()[saved.log_lines:n_lines]:
+        saved.replay(rec, fingerprint_of, restart_after)
+    saved.done = False  # a finished run goes on if its budget was raised
+    return saved

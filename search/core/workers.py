@@ -1,14 +1,16 @@
 """Evaluation workers: in-process for debugging and deterministic runs, or Ray actors.
 
 Each worker owns one fast engine (``optevo.proxy_tasks``), compiled once, and trains batches
-of children sent as program text. A Ray worker pins itself to one core: on 2 cores, pinned
-workers ran 1.7-2x faster than unpinned workers sharing both cores. The driver never waits
-for all workers at once: :meth:`RayPool.poll` returns whatever finished (``ray.wait``). A
-worker that dies is replaced, and its in-flight batches are sent again.
+of jobs. A Ray worker pins itself to one core: on 2 cores, pinned workers ran 1.7-2x faster
+than unpinned workers sharing both cores. The driver never waits for all workers at once:
+:meth:`RayPool.poll` returns whatever finished (``ray.wait``). A worker that dies is
+replaced, and its in-flight batches are sent again.
 
-A batch may carry a learning-rate multiplier (``submit(items, seeds, lr_scales)``), and an
-item whose text starts with ``optax:`` names an optax baseline
-(``optevo.proxy_tasks.baselines.specs``) rather than a program: the funnel tunes both.
+Pools take :class:`~.jobs.Job` s and give back :class:`~.jobs.Result` s (``jobs.py``): a job
+carries its seeds and learning-rate multiplier, and a job whose text starts with ``optax:``
+names an optax baseline (``optevo.proxy_tasks.baselines.specs``) rather than a program.
+Consecutive jobs of a batch with the same seeds and multipliers train in one engine call.
+Every user of a pool (search, tuning, held-out, funnel) builds it with :func:`make_pool`.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from optevo.dsl.errors import OptevoError
 
 from . import plugins
 from .raylet import RaylWatch
-from .scoring import with_parts
+from optevo.proxy_tasks.engine import buckets_for
 
-Item = Tuple[int, str]  # (child id, program text)
+from .jobs import Job, Result
 
+# A search's children are rarely under 16 live statements (the AdamW start has 10, its
+# children grow), so its workers compile buckets from 16: one compile fewer per worker.
+SEARCH_SMALLEST_BUCKET = 16
 
 class WorkerError(OptevoError):
     """A worker that cannot start (its task, a plugin, its engine), or a lost Ray: one line."""
@@ -54,14 +59,6 @@ class EvalSpec:
     plugins: Tuple = ()  # plugins.Plugin: imported by the worker before the task is built
 
 
-def buckets_for(max_length: int) -> Tuple[int, ...]:
-    """Interpreter length buckets 16, 32, ... up to the first that holds ``max_length``."""
-    b = [16]
-    while b[-1] < max_length:
-        b.append(b[-1] * 2)
-    return tuple(b)
-
-
 @dataclasses.dataclass(frozen=True)
 class SuiteSpec:
     """Several tasks (a suite): every item is trained on each of them."""
@@ -74,7 +71,8 @@ def eval_spec(cfg):
     :class:`EvalSpec`, or a :class:`SuiteSpec` when ``task`` lists several tasks."""
     found = plugins.import_plugins(cfg.plugins)
     specs = tuple(EvalSpec(t.name, dict(t.options), t.steps, tuple(range(t.seeds)),
-                           buckets_for(cfg.search.max_length), found) for t in cfg.tasks)
+                           buckets_for(cfg.search.max_length, SEARCH_SMALLEST_BUCKET), found)
+                  for t in cfg.tasks)
     return specs[0] if len(specs) == 1 else SuiteSpec(specs)
 
 
@@ -84,7 +82,7 @@ def evaluation(spec, name: str = "local"):
 
 
 class Evaluation:
-    """The engine side of a worker: builds the task and engine, trains batches."""
+    """The engine side of a worker: builds the task and engine, trains jobs."""
 
     def __init__(self, spec: EvalSpec, name: str = "local"):
         from optevo.proxy_tasks import get_task
@@ -96,59 +94,71 @@ class Evaluation:
         self.engine = FastEngine(get_task(spec.task, **spec.options), spec.steps, spec.buckets)
         self._optax = None
 
-    def _run_one(self, text: str, seeds, lr_scales):
-        from optevo.dsl import parse
-        from optevo.proxy_tasks import optax_baselines
-        if optax_baselines.is_spec(text):
-            if self._optax is None:
-                self._optax = optax_baselines.OptaxEngine(self.engine.task, self.spec.steps)
-            return self._optax.run([text], seeds, lr_scales)[0]
-        return self.engine.run([parse(text)], seeds, lr_scales)[0]
+    def _engine_for(self, text: str):
+        from optevo.proxy_tasks.baselines.specs import is_spec
+        if not is_spec(text):
+            return self.engine
+        if self._optax is None:
+            from optevo.proxy_tasks.engine import OptaxEngine
+            self._optax = OptaxEngine(self.engine.task, self.spec.steps)
+        return self._optax
 
-    def run(self, items: Sequence[Item], seeds: Optional[Sequence[int]] = None,
-            lr_scales=None) -> List[Dict]:
-        """Train every item on ``seeds``; ``lr_scales`` (a float or one per seed) multiplies
-        the lr input (default 1)."""
+    def run(self, jobs: Sequence[Job]) -> List[Result]:
+        """Train every job on its seeds (None: this task's fitness seeds) at its lr
+        multiplier (None: 1); consecutive programs sharing both train in one engine call."""
         from optevo.dsl import parse
-        from optevo.proxy_tasks import optax_baselines
-        seeds = list(self.spec.seeds if seeds is None else seeds)
-        if not any(optax_baselines.is_spec(t) for _, t in items):
-            runs = self.engine.run([parse(text) for _, text in items], seeds, lr_scales)
+        out: List[Result] = []
+        for (engine, seeds, scales), group in _groups(jobs, self._engine_for):
+            seeds = list(self.spec.seeds if seeds is None else seeds)
+            texts = [j.text for j in group]
+            runs = engine.run(texts if engine is self._optax else [parse(x) for x in texts],
+                              seeds, scales)
+            out += [Result(j.id, [float(x) for x in r.losses], [bool(x) for x in r.diverged],
+                           seeds, r.seconds, self.name) for j, r in zip(group, runs)]
+        return out
+
+
+def _groups(jobs: Sequence[Job], engine_for):
+    """Runs of consecutive jobs with the same engine, seeds and lr multipliers."""
+    out = []
+    for j in jobs:
+        key = (engine_for(j.text), j.seeds, j.lr_scales)
+        if out and out[-1][0][0] is key[0] and out[-1][0][1:] == key[1:]:
+            out[-1][1].append(j)
         else:
-            runs = [self._run_one(text, seeds, lr_scales) for _, text in items]
-        return [{"id": cid, "losses": [float(x) for x in r.losses],
-                 "diverged": [bool(x) for x in r.diverged], "seconds": r.seconds,
-                 "worker": self.name, "seeds": seeds, "pid": os.getpid()}
-                for (cid, _), r in zip(items, runs)]
+            out.append((key, [j]))
+    return out
 
 
 class SuiteEvaluation:
-    """One :class:`Evaluation` per task of a suite. ``run`` trains every item on each task
-    (``seeds``: None, one list for all, or one list per task; ``lr_scales``: None, one float
-    for all, or one per task); a result holds each task's
-    ``losses``/``diverged``/``seeds`` under ``tasks`` and their concatenation at the top."""
+    """One :class:`Evaluation` per task of a suite: every job is trained on each task (its
+    ``seeds``: None, one list for all, or one list per task; its ``lr_scales``: None, one
+    float for all, or one per task); a result holds each task's part (``Result.tasks``)."""
 
     def __init__(self, spec: SuiteSpec, name: str = "local"):
         self.spec, self.name = spec, name
         self.parts = [Evaluation(s, name) for s in spec.tasks]
 
-    def run(self, items: Sequence[Item], seeds: Optional[Sequence[int]] = None,
-            lr_scales=None) -> List[Dict]:
+    def run(self, jobs: Sequence[Job]) -> List[Result]:
         n = len(self.parts)
-        scales = list(lr_scales) if isinstance(lr_scales, (list, tuple)) else [lr_scales] * n
+        per_task = [part.run([_task_job(j, t, n) for j in jobs])
+                    for t, part in enumerate(self.parts)]
+        return [Result.of_parts(dataclasses.replace(rs[0], seconds=sum(r.seconds for r in rs)),
+                                list(rs)) for rs in zip(*per_task)]
+
+
+def _task_job(job: Job, t: int, n: int) -> Job:
+    """Task ``t``'s share of a suite job: its own seeds and lr multiplier."""
+    scales = job.lr_scales
+    if isinstance(scales, (list, tuple)):
         if len(scales) != n:
             raise ValueError(f"{len(scales)} lr scales for a suite of {n} tasks")
-        seeds = list(seeds) if seeds is not None and isinstance(seeds[0], (list, tuple)) \
-            else [seeds] * n  # one list for all tasks, or one per task
-        per_task = [part.run(items, sd, s) for part, sd, s in zip(self.parts, seeds, scales)]
-        out = []
-        for k, (cid, _) in enumerate(items):
-            rs = [res[k] for res in per_task]
-            out.append(with_parts(
-                {"id": cid, "seconds": sum(r["seconds"] for r in rs), "worker": self.name,
-                 "seeds": [r["seeds"] for r in rs], "pid": os.getpid()},
-                [{key: r[key] for key in ("losses", "diverged", "seeds")} for r in rs]))
-        return out
+        scales = scales[t]
+    seeds = job.seeds
+    if seeds is not None and isinstance(seeds[0], (list, tuple)):
+        seeds = seeds[t]
+    return dataclasses.replace(job, seeds=None if seeds is None else tuple(seeds),
+                               lr_scales=scales)
 
 
 class InProcessPool:
@@ -156,7 +166,7 @@ class InProcessPool:
 
     def __init__(self, spec):
         self.evaluation = evaluation(spec, "local")
-        self._done: List[Tuple[List[Item], List[Dict]]] = []
+        self._done: List[Result] = []
         self.restarts = 0
 
     @property
@@ -167,15 +177,15 @@ class InProcessPool:
     def in_flight(self) -> int:
         return len(self._done)
 
-    def submit(self, items: List[Item], seeds=None, lr_scales=None):
-        self._done.append((items, self.evaluation.run(items, seeds, lr_scales)))
+    def submit(self, jobs: Sequence[Job]):
+        self._done += self.evaluation.run(jobs)
 
-    def poll(self, timeout: float = 0.0) -> List[Tuple[List[Item], List[Dict]]]:
+    def poll(self, timeout: float = 0.0) -> List[Result]:
         done, self._done = self._done, []
         return done
 
-    def in_flight_items(self) -> List[Item]:
-        return [it for items, _ in self._done for it in items]
+    def release_workers(self):
+        pass
 
     def shutdown(self):
         pass
@@ -199,11 +209,8 @@ def _ray_worker_class():
         def ready(self):
             return {"pid": os.getpid(), "core": self.core}
 
-        def run(self, items, seeds=None, lr_scales=None):
-            return self.evaluation.run(items, seeds, lr_scales)
-
-        def pid(self):
-            return os.getpid()
+        def run(self, jobs):
+            return self.evaluation.run(jobs)
 
     return Worker
 
@@ -231,7 +238,7 @@ class RayPool:
                 self.watch = RaylWatch.local(WorkerError)
         self.spec, self.pin, self.depth = spec, pin, depth
         self.Worker = _ray_worker_class()
-        self.pending: Dict = {}  # ObjectRef -> (worker index, actor, items, seeds, lr_scales)
+        self.pending: Dict = {}  # ObjectRef -> (worker index, actor, jobs)
         self.restarts = 0
         self.workers = [self._start(i) for i in range(n)]
         try:
@@ -257,9 +264,6 @@ class RayPool:
                     if "unknown task" in cause else "")
             raise WorkerError(f"a Ray worker failed to start: {cause}{hint}") from None
 
-    def worker_pids(self) -> List[int]:
-        return self.ray.get([w.pid.remote() for w in self.workers])
-
     def _load(self) -> List[int]:
         load = [0] * len(self.workers)
         for wi, *_ in self.pending.values():
@@ -274,15 +278,16 @@ class RayPool:
     def in_flight(self) -> int:
         return len(self.pending)
 
-    def submit(self, items: List[Item], seeds=None, lr_scales=None):
+    def submit(self, jobs: Sequence[Job]):
         if self.watch:
             self.watch.check()
         load = self._load()
         wi = min(range(len(load)), key=lambda i: load[i])
-        ref = self.workers[wi].run.remote(items, seeds, lr_scales)
-        self.pending[ref] = (wi, self.workers[wi], items, seeds, lr_scales)
+        jobs = list(jobs)
+        ref = self.workers[wi].run.remote(jobs)
+        self.pending[ref] = (wi, self.workers[wi], jobs)
 
-    def poll(self, timeout: float = 1.0) -> List[Tuple[List[Item], List[Dict]]]:
+    def poll(self, timeout: float = 1.0) -> List[Result]:
         if self.watch:
             self.watch.check()
         if not self.pending:
@@ -294,14 +299,14 @@ class RayPool:
             ready += more
         out = []
         for ref in ready:
-            wi, actor, items, seeds, lr_scales = self.pending.pop(ref)
+            wi, actor, jobs = self.pending.pop(ref)
             try:
-                out.append((items, self.ray.get(ref)))
+                out += self.ray.get(ref)
             except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError,
                     self.ray.exceptions.ObjectLostError):
                 if self.workers[wi] is actor:  # not replaced yet by an earlier failure
                     self._replace(wi)
-                self.submit(items, seeds, lr_scales)  # evaluated again on a live worker
+                self.submit(jobs)  # evaluated again on a live worker
         return out
 
     def _replace(self, wi: int):
@@ -315,8 +320,14 @@ class RayPool:
         # other batches queued on the dead actor fail too; they are resubmitted as they
         # surface, without replacing the new actor again
 
-    def in_flight_items(self) -> List[Item]:
-        return [it for _, _, items, *_ in self.pending.values() for it in items]
+    def release_workers(self):
+        """End the workers but keep Ray up (the funnel's next stage starts new ones)."""
+        for w in self.workers:
+            try:
+                self.ray.kill(w)
+            except Exception:
+                pass
+        self.workers, self.pending = [], {}
 
     def shutdown(self):
         """End the workers and the local Ray this pool started (every process of it)."""
@@ -333,13 +344,24 @@ class RayPool:
 
 
 def make_pool(spec, workers: int, address: Optional[str] = None, pin: bool = True):
+    """``workers`` Ray actors (joining the cluster at ``address``, or a local Ray), or the
+    in-process pool for ``workers`` <= 0."""
     if workers <= 0:
         return InProcessPool(spec)
     return RayPool(spec, workers, address, pin)
 
 
-def wait_all(pool, timeout: float = 600.0) -> List[Tuple[List[Item], List[Dict]]]:
-    """Everything in flight, waiting for it (used for held-out re-evaluation)."""
+def shutdown_ray():
+    """End a Ray this process started and no pool holds any more (the funnel between pools)."""
+    import sys
+    if "ray" in sys.modules:
+        import ray
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def wait_all(pool, timeout: float = 600.0) -> List[Result]:
+    """Everything in flight, waiting for it."""
     out, t0 = [], time.time()
     while pool.in_flight and time.time() - t0 < timeout:
         out += pool.poll(1.0)

@@ -50,7 +50,7 @@ def holdout_points(out: Path, names: List[str], state: Dict) -> Dict[str, Dict]:
     chain = (state.get("best_start") or {}).get("holdout_ratio")
     points = {}
     for n, s in sums.items():
-        if not s or s.get("best_holdout_loss") is None or not s.get("tuned_start_holdout_loss"):
+        if not s or s.get("holdout_best_loss") is None or not s.get("tuned_start_holdout_loss"):
             continue
         own = s["tuned_start_holdout_loss"]
         if n != names[-1]:
@@ -61,8 +61,8 @@ def holdout_points(out: Path, names: List[str], state: Dict) -> Dict[str, Dict]:
             denom, f = own, chain
         else:
             continue
-        p = {"ratio": f * s["best_holdout_loss"] / denom,
-             "se": f * (s.get("best_holdout_stderr") or 0.0) / denom}
+        p = {"ratio": f * s["holdout_best_loss"] / denom,
+             "se": f * (s.get("holdout_best_stderr") or 0.0) / denom}
         if n != names[-1] and s.get("tuned_adamw_holdout_loss") is not None:
             p["adamw"] = s["tuned_adamw_holdout_loss"] / own
         points[n] = p

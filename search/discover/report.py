@@ -113,14 +113,14 @@ def _searches(out: Path, names: List[str], state: Dict) -> List[str]:
               "|---|---|---|---|---|---|---|---|---|"]
     for i, name in enumerate(names):
         s = RunDir(out / name).summary() or {}
-        fit = s.get("best_normalized")
+        fit = s.get("selection_best_normalized")
         lines.append(
             f"| {name} | {state['config']['seed'] + i} | {s.get('trained', '—')} | "
-            f"{s.get('elapsed_seconds', '—')} | {s.get('best_id', '—')} | "
+            f"{s.get('elapsed_seconds', '—')} | {s.get('holdout_best_id', '—')} | "
             f"{'—' if fit is None else f'{fit:.4f}'} | "
-            f"{_pm(s.get('best_holdout_loss'), s.get('best_holdout_stderr'), '.4f')} | "
-            f"{_pm(s.get('diff_vs_tuned_start'), s.get('diff_vs_tuned_start_stderr'))} | "
-            f"{_pm(s.get('diff_vs_tuned_adamw'), s.get('diff_vs_tuned_adamw_stderr'))} |")
+            f"{_pm(s.get('holdout_best_loss'), s.get('holdout_best_stderr'), '.4f')} | "
+            f"{_pm(s.get('holdout_best_diff_vs_tuned_start'), s.get('holdout_best_diff_vs_tuned_start_stderr'))} | "
+            f"{_pm(s.get('holdout_best_diff_vs_tuned_adamw'), s.get('holdout_best_diff_vs_tuned_adamw_stderr'))} |")
     pts = plots.holdout_points(out, names, state)
     adamw = [p["adamw"] for p in pts.values() if "adamw" in p]
     lines += ["", "Held-out loss of each search's best relative to the tuned start of "

@@ -161,9 +161,9 @@ class Discover:
         for name in self.names[:-1]:
             run = RunDir.existing(self.out / name)
             s = run.summary()
-            if s.get("best_id") is not None and s.get("tuned_start_holdout_loss"):
-                rec = run.record(s["best_id"])
-                key = (0, s["best_holdout_loss"] / s["tuned_start_holdout_loss"])
+            if s.get("holdout_best_id") is not None and s.get("tuned_start_holdout_loss"):
+                rec = run.record(s["holdout_best_id"])
+                key = (0, s["holdout_best_loss"] / s["tuned_start_holdout_loss"])
             else:
                 top = best_distinct(run.records(), 1, include_start=False)
                 if not top:
@@ -217,8 +217,8 @@ class Discover:
         if "funnel" in self.state["done"] and (fdir / SUMMARY).exists():
             self.say("funnel: finished before; skipped")
             return
-        workers = fcfg.workers if self.workers is None else self.workers
-        address = fcfg.address or self.cfg.workers.address
+        workers = fcfg.workers.count if self.workers is None else self.workers
+        address = fcfg.workers.address or self.cfg.workers.address
         self.say(f"funnel: {fdir}; {sum(not c.baseline for c in cands)} candidates "
                  f"({', '.join(c.name for c in cands if not c.baseline)}), "
                  f"{len(fcfg.stages)} stages; {workers or 'no'} Ray workers")

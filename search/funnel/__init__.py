@@ -1,5 +1,6 @@
-"""Funnel selection (METHOD.md, "Generalization"): re-tune and re-check programs on
-progressively larger tasks against tuned baselines.
+"""Funnel selection (Chen et al. 2023, arXiv 2302.06675, "Generalization: program selection
+and simplification"): re-tune and re-check programs on progressively larger tasks against
+tuned baselines.
 
 ``config`` (stages, baselines, tuning grids), ``candidates`` (baselines, a run's best
 programs, program files), ``plan`` (which jobs a candidate needs; the decision once they are

@@ -2,13 +2,15 @@
 :mod:`..core.yaml_config`, so the typing rules and one-line errors naming file, line and key
 are the search config's (``funnel.yaml:12: unknown key 'stages[0].taks'; allowed: ...``).
 
-Keys (all optional but ``stages``): ``top_k, workers, address, pin_cores, reference,
-pass_margin_se, baselines, defaults, stages``. ``defaults`` holds stage keys every stage
-inherits (``tune_seeds, eval_seeds, lr_ratio, lr_range, wd_ratio, wd_range, max_extend``); a
-stage also has ``name, task, steps, batch_size, options``. Checks: ``eval_seeds`` is a
-multiple of ``tune_seeds``; ranges are ``[lo, hi]`` with ``lo <= 0 <= hi``; ratios are > 1;
-stage names are distinct; the task accepts the options; a baseline is ``{optax: adamw|lion,
-<hyperparameters>}`` or ``{program: library name or file}``; ``reference`` names a baseline.
+Keys (all optional but ``stages``): ``top_k, workers, reference, pass_margin_se, baselines,
+defaults, stages``; ``workers`` is the search config's mapping (``count, address,
+pin_cores``; ``workers: N`` is short for ``{count: N}``). ``defaults`` holds the stage keys
+that every stage inherits (``tune_seeds, eval_seeds, lr_ratio, lr_range, wd_ratio, wd_range,
+max_extend``); a stage also has ``name, task, steps, batch_size, options``. Checks:
+``eval_seeds`` is a multiple of ``tune_seeds``; ranges are ``[lo, hi]`` with ``lo <= 0 <=
+hi``; ratios are > 1; stage names are distinct; the task accepts the options; a baseline is
+``{optax: adamw|lion, <hyperparameters>}`` or ``{program: library name or file}``;
+``reference`` names a baseline.
 """
 
 from __future__ import annotations
@@ -16,21 +18,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Dict, Optional, Tuple
 
+from optevo.proxy_tasks.tuning import OFF, LineRule
 from pydantic import BeforeValidator, Field, create_model, field_validator, model_validator
 
-from ..core.config import Text, check_task_name, check_task_options
+from ..core.config import Text, WorkersConfig, check_task_name, check_task_options
+from ..core.jobs import baseline_name
 from ..core.yaml_config import Loc, Model, fail, read_yaml, show, suggest, validate
 
-WD_OFF = -99  # the weight-decay grid index of factor 0 (decay switched off)
+WD_OFF = OFF  # the weight-decay grid index of factor 0 (decay switched off)
 FUNNEL_JSON = "funnel.json"
 RESULTS = "results.jsonl"
 TIMING = "timing.json"
 
 STAGE_DEFAULTS = {"tune_seeds": 2, "eval_seeds": 4, "lr_ratio": 2.0, "lr_range": [-4, 4],
                   "wd_ratio": 3.0, "wd_range": [-1, 1], "max_extend": 4}
-DEFAULT_BASELINES = {
-    "optax_adamw": {"optax": "adamw", "learning_rate": 1e-3, "weight_decay": 1e-4},
-    "optax_lion": {"optax": "lion", "learning_rate": 1e-4, "weight_decay": 1e-2},
+DEFAULT_BASELINES = {  # named as every report names them (``jobs.baseline_name``)
+    baseline_name("adamw"): {"optax": "adamw", "learning_rate": 1e-3, "weight_decay": 1e-4},
+    baseline_name("lion"): {"optax": "lion", "learning_rate": 1e-4, "weight_decay": 1e-2},
     "adamw_start": {"program": "adam_style"},
 }
 
@@ -75,8 +79,19 @@ class Stage(Model):
             raise fail(f"task {self.task!r} rejects its options: {e}", "options") from None
         return self
 
+    @property
+    def lr_rule(self) -> LineRule:
+        """The stage's learning-rate line (``optevo.proxy_tasks.tuning``: the one rule)."""
+        return LineRule(self.lr_ratio, *self.lr_range, self.max_extend)
+
+    @property
+    def wd_rule(self) -> LineRule:
+        """The weight-decay factor line: never grown downwards; "off" brackets it."""
+        return LineRule(self.wd_ratio, *self.wd_range, self.max_extend, grow_down=False,
+                        with_off=True)
+
     def wd_factor(self, j: int) -> float:
-        return 0.0 if j == WD_OFF else self.wd_ratio ** j
+        return self.wd_rule.value(j)
 
     def task_options(self) -> Dict:
         from optevo.proxy_tasks import task_options
@@ -120,18 +135,34 @@ def _baseline(name: str, d: Any) -> Dict:
     return dict(d)
 
 
+def _workers(v: Any) -> Any:
+    """``workers: N`` is short for ``workers: {count: N}``."""
+    return {"count": v} if type(v) is int else v
+
+
 class FunnelConfig(Model):
     top_k: int = Field(3, ge=1)
-    workers: int = Field(2, ge=0)
-    address: Optional[Text] = None
-    pin_cores: bool = True
-    reference: str = "optax_adamw"
+    workers: Annotated[WorkersConfig, BeforeValidator(_workers)] = WorkersConfig()
+    reference: str = baseline_name("adamw")
     pass_margin_se: float = Field(0.0, ge=0)
     keep_all: bool = False  # every candidate runs every stage (a table, not a selection)
     baselines: Dict[str, Dict[str, Any]] = DEFAULT_BASELINES
     defaults: StageDefaults = Field(StageDefaults(), exclude=True)
     stages: Tuple[Stage, ...] = Field(min_length=1, strict=False, json_schema_extra={
         "expected": "a non-empty list of stages"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_worker_keys(cls, d: Any) -> Any:
+        """Funnels saved before ``workers`` was the search's mapping kept ``address`` and
+        ``pin_cores`` at the top; they resume."""
+        if isinstance(d, dict) and ("address" in d or "pin_cores" in d) and \
+                not isinstance(d.get("workers"), dict):
+            d = dict(d)
+            w = {"count": d.pop("workers", 2)}
+            w.update({k: d.pop(k) for k in ("address", "pin_cores") if k in d})
+            d["workers"] = w
+        return d
 
     @field_validator("baselines", mode="before")
     @classmethod

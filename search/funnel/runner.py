@@ -20,40 +20,49 @@ from typing import Dict, List, Optional, Tuple
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.interpreter import encoded_form
 from optevo.dsl.parse import parse
+from optevo.proxy_tasks.engine import buckets_for
 
+from ..core.jobs import Job
 from ..core.rundir import JsonLines, RunDirError, atomic_write, exclusive
-from ..core.workers import EvalSpec, InProcessPool, RayPool
+from ..core.workers import EvalSpec, make_pool, shutdown_ray
 from . import report as rep
 from .candidates import Candidate
 from .config import FUNNEL_JSON, RESULTS, TIMING, FunnelConfig, Stage
-from .plan import parse_key, plan, seeds_of
+from .plan import job_key, plan, seeds_of
 
 
 class Results:
     """``results.jsonl``: one line per finished job (append-only, flushed per line), and the
-    finished jobs by key."""
+    finished jobs by key (:func:`~.plan.job_key`, made from each line's fields, so a file
+    written under an earlier key format resumes too)."""
+
+    FIELDS = ("stage", "candidate", "lr_k", "wd_j", "group")
 
     def __init__(self, path: Path):
         self.log = JsonLines(path)
         self.path = self.log.path
         self.log.repair()  # a line torn by a kill
-        self.by_key: Dict[str, Dict] = {rec["key"]: rec for rec in self.log.read()}
+        self.by_key: Dict[str, Dict] = {}
+        for i, rec in enumerate(self.log.read(), 1):
+            try:
+                self.by_key[job_key(*(rec[f] for f in self.FIELDS))] = rec
+            except (KeyError, TypeError) as e:
+                raise RunDirError(f"{self.path}:{i}: not a funnel job record ({type(e).__name__}:"
+                                  f" {e})") from None
         self.log.open()
 
     def add(self, rec: Dict):
         self.log.append(rec)
-        self.by_key[rec["key"]] = rec
+        self.by_key[job_key(*(rec[f] for f in self.FIELDS))] = rec
 
     def close(self):
         self.log.close()
 
 
 def _buckets(cands: List[Candidate]) -> Tuple[int, ...]:
+    """One interpreter bucket: the one that holds the longest candidate (one compile)."""
     n = max([len(encoded_form(parse(c.text)).stmts) for c in cands if not c.optax] + [1])
-    b = 8
-    while b < n:
-        b *= 2
-    return (b,)
+    return buckets_for(n)[-1:]
 
 
 class Funnel:
@@ -70,36 +79,28 @@ class Funnel:
     def _make_pool(self, stage: Stage, cands: List[Candidate]):
         spec = EvalSpec(stage.task, stage.task_options(), stage.steps,
                         tuple(seeds_of(stage, "t")), _buckets(cands))
-        if self.workers <= 0:
-            return InProcessPool(spec)
-        return RayPool(spec, self.workers, self.address, self.cfg.pin_cores)
+        return make_pool(spec, self.workers, self.address, self.cfg.workers.pin_cores)
 
     def _close_pool(self, final: bool):
+        """Between stages the workers end and Ray stays up; at the end, Ray too."""
         if self.pool is None:
-            if final and self.workers > 0 and "ray" in sys.modules:
-                import ray
-                if ray.is_initialized():
-                    ray.shutdown()
+            if final:
+                shutdown_ray()
             return
         if final:
             self.pool.shutdown()
-        elif hasattr(self.pool, "ray"):  # keep Ray up for the next stage; drop the workers
-            for w in self.pool.workers:
-                try:
-                    self.pool.ray.kill(w)
-                except Exception:
-                    pass
+        else:
+            self.pool.release_workers()
         self.pool = None
 
     def run_stage(self, si: int, stage: Stage, cands: List[Candidate]) -> Dict[str, Dict]:
-        by_name = {c.name: c for c in cands}
-        inflight = set()
+        inflight = {}  # job id -> its candidate
         done_names = set()
         n_jobs, last, said = 0, time.time(), None
         while True:
-            todo, decisions = [], {}
+            todo, decisions = [], {}  # (job id, candidate) still to send
             for c in cands:
-                missing, dec = plan(stage, c, self.results.by_key)
+                missing, dec = plan(stage, c, self.results.by_key, as_ids=True)
                 if dec is not None:
                     decisions[c.name] = dec
                     if c.name not in done_names:
@@ -109,31 +110,28 @@ class Funnel:
                                     == 0 else f", wd x{dec['wd_factor']:.4g}")
                                  + f", tuning loss {dec['tune_loss']:.4f}")
                 else:
-                    todo += [x for x in missing if x not in inflight]
+                    todo += [(x, c) for x in missing if x not in inflight]
             if len(decisions) == len(cands):
                 return decisions
             if self.pool is None:
                 self.pool = self._make_pool(stage, cands)
-            for key in todo:
+            for ident, c in todo:
                 if self.pool.free_slots <= 0:
                     break
-                _, name, k, j, group = parse_key(key)
-                c = by_name[name]
-                self.pool.submit([(key, c.setting_text(stage, j))], seeds_of(stage, group),
-                                 stage.lr_ratio ** k)
-                inflight.add(key)
-            for items, recs in self.pool.poll(1.0):
-                for rec in recs:
-                    key = rec["id"]
-                    _, name, k, j, group = parse_key(key)
-                    self.results.add({
-                        "key": key, "stage": stage.name, "candidate": name, "lr_k": k,
-                        "wd_j": j, "group": group, "seeds": rec["seeds"],
-                        "losses": [x if math.isfinite(x) else None for x in rec["losses"]],
-                        "diverged": rec["diverged"], "seconds": round(rec["seconds"], 4),
-                        "worker": rec["worker"]})
-                    inflight.discard(key)
-                    n_jobs += 1
+                self.pool.submit([Job(ident, c.setting_text(stage, ident.wd),
+                                      seeds_of(stage, ident.seeds),
+                                      stage.lr_rule.value(ident.lr))])
+                inflight[ident] = c.name
+            for res in self.pool.poll(1.0):
+                name, group = inflight.pop(res.id), res.id.seeds
+                key = job_key(stage.name, name, res.id.lr, res.id.wd, group)
+                self.results.add({
+                    "key": key, "stage": stage.name, "candidate": name, "lr_k": res.id.lr,
+                    "wd_j": res.id.wd, "group": group, "seeds": res.seeds,
+                    "losses": [x if math.isfinite(x) else None for x in res.losses],
+                    "diverged": res.diverged, "seconds": round(res.seconds, 4),
+                    "worker": res.worker})
+                n_jobs += 1
             if time.time() - last > 30 and (n_jobs, len(decisions)) != said:
                 last, said = time.time(), (n_jobs, len(decisions))
                 self.say(f"  {stage.name}: {n_jobs} jobs done here, {len(decisions)}/"

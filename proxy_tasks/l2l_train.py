@@ -1,5 +1,5 @@
-"""Meta-training of the learned LSTM optimizer (:mod:`optevo.proxy_tasks.baselines.l2l`) on a proxy
-task, as Andrychowicz et al., NeurIPS 2016, section 2 and 3.
+"""Meta-training of the learned LSTM optimizer (:mod:`optevo.proxy_tasks.baselines.l2l`) on a
+proxy task, as Andrychowicz et al., NeurIPS 2016, section 2 and 3.
 
 The meta-loss of the LSTM weights ``phi`` is the training loss summed along the trajectory
 (the paper's ``w_t = 1``), here averaged over a batch of seeds::
@@ -7,9 +7,9 @@ The meta-loss of the LSTM weights ``phi`` is the training loss summed along the 
     L(phi) = E_seeds [ (1/T) sum_{t=1..T} f(theta_t; batch_t) ],
     theta_{t+1} = theta_t + s_t * lstm_phi(grad f(theta_t; batch_t))
 
-where the task's training loop is the engines' (``proxy_tasks/base.py``: the seed's init and
-data keys, ``batch_t = task.train_batch(fold_in(k_data, t))``, ``s_t`` the task's lr
-schedule). It is minimised by truncated backpropagation through time: a trajectory of
+where the task's training loop is the engines' (``proxy_tasks/tasks/base.py``: the seed's
+init and data keys, ``batch_t = task.train_batch(fold_in(k_data, t))``, ``s_t`` the task's
+lr schedule). It is minimised by truncated backpropagation through time: a trajectory of
 ``steps`` steps is cut into unrolls of ``unroll`` steps; each unroll is one meta-step, whose
 gradient flows through the ``unroll`` updates only (the carried parameters and LSTM states
 are detached between unrolls); when a trajectory ends (or diverges) the next one starts from
@@ -19,9 +19,21 @@ is treated as a constant input (``d grad f / d phi = 0``), which the code gets b
 ``<grad f, theta - stop_gradient(theta)>`` (value ``f``, derivative ``grad f``). The
 meta-optimizer is optax Adam on the globally clipped meta-gradient.
 
+An unroll shares the engine's loop pieces (``optevo.proxy_tasks.engine``: :func:`seed_keys`,
+``TrainLoop.start`` and ``TrainLoop.grads``) but not ``TrainLoop.train``, which runs whole
+trajectories from the seeds' start to the divergence rule. An unroll instead starts
+mid-trajectory at a traced step ``t0`` from a carried state (parameters and LSTM states),
+masks the steps past the horizon, returns its carry detached, and needs the training loss at
+every step with the first-order term attached, from the same evaluation as the gradient
+the LSTM reads (at ``stop_gradient(theta)``, so that no second derivative enters the
+meta-gradient). This module sits beside the engine, not among the baselines: it imports
+the engine, and the engine imports the baselines (``OptaxEngine`` runs them; the import
+contracts put the engines above the baselines), so it is one layer above both.
+
 Seeds: trajectory ``j`` of a run with ``seed`` trains on seeds
-``META_SEED_BASE + 100000 * seed + batch * j + (0..batch-1)``, which never overlap the
-fitness seeds (0..K-1) or the held-out seeds (1000000+) of the rest of optevo.
+``META_BASE + 100000 * seed + batch * j + (0..batch-1)`` (``seeds.py``), which never
+overlap the fitness seeds (0..K-1) or the fresh seeds (``FRESH_BASE + i``) of the rest of
+optevo.
 """
 
 from __future__ import annotations
@@ -37,11 +49,11 @@ import numpy as np
 import optax
 from jax import lax
 
-from . import l2l
-from ..tasks.base import Task
-from ..engine import _Loop, _seed_keys
+from .baselines import l2l
+from .engine import TrainLoop, seed_keys
+from .seeds import META_BASE
+from .tasks.base import Task
 
-META_SEED_BASE = 2_000_000
 
 
 @dataclasses.dataclass
@@ -69,43 +81,40 @@ class Unroller:
 
     def __init__(self, task: Task, steps: Optional[int] = None, unroll: int = 20,
                  hidden: int = l2l.HIDDEN):
-        self.loop, self.hidden = _Loop(task, steps), int(hidden)
+        self.loop, self.hidden = TrainLoop(task, steps), int(hidden)
         self.task, self.steps = task, self.loop.steps
         self.unroll = min(_check("unroll", unroll), self.steps)
 
     def start(self, seeds):
         """Carry of a fresh trajectory: (params (B, P), LSTM state, data keys, instances, t)."""
-        k_init, k_data = _seed_keys(jnp.asarray(seeds, jnp.uint32))
+        k_init, k_data = seed_keys(seeds)
         x, inst = self.loop.start(k_init)
         state = tuple(jnp.zeros(x.shape + (self.hidden,), jnp.float32) for _ in range(4))
         return x, state, k_data, inst, jnp.int32(0)
 
-    def _step(self, phi, x, state, key, inst, t):
-        """One seed: (loss term at x, new x, new LSTM state)."""
-        task, unravel = self.task, self.loop.unravel
-        batch = task.train_batch(jax.random.fold_in(key, t))
+    def _step(self, phi, x, state, k_data, inst, t):
+        """All seeds at step ``t``: (loss terms at x (B,), new x, new LSTM state)."""
         xs = lax.stop_gradient(x)
-        loss, g = jax.value_and_grad(lambda p: task.loss_of(unravel(p), batch, inst))(xs)
-        term = loss + jnp.vdot(g, x - xs)  # value f, derivative grad f, no Hessian
-        u, state = l2l.lstm_step(phi, g, state)
-        return term, x + task.lr_schedule(t, self.steps) * u, state
+        loss, g = self.loop.grads(xs, k_data, t, inst)
+        term = loss + jax.vmap(jnp.vdot)(g, x - xs)  # value f, derivative grad f, no Hessian
+        u, state = jax.vmap(l2l.lstm_step, in_axes=(None, 0, 0))(phi, g, state)
+        return term, x + self.task.lr_schedule(t, self.steps) * u, state
 
     def loss(self, phi, carry):
         """Mean training loss at ``theta_{t0+1} .. theta_{t0+K}`` (steps past the horizon
         masked), with the carry at the end of the unroll (detached)."""
         x, state, k_data, inst, t0 = carry
-        step = jax.vmap(self._step, in_axes=(None, 0, 0, 0, 0, None))
 
         def body(c, j):
             x, state = c
             t = t0 + j
-            term, x2, s2 = step(phi, x, state, k_data, inst, t)
+            term, x2, s2 = self._step(phi, x, state, k_data, inst, t)
             live = t < self.steps
             keep = (lambda a, b: jnp.where(live, a, b))
             return (keep(x2, x), jax.tree.map(keep, s2, state)), (term, t)
 
         (x, state), (terms, ts) = lax.scan(body, (x, state), jnp.arange(self.unroll))
-        last, _, _ = step(phi, x, state, k_data, inst, t0 + self.unroll)
+        last, _, _ = self._step(phi, x, state, k_data, inst, t0 + self.unroll)
         terms = jnp.concatenate([terms[1:], last[None]], axis=0)  # (K, B)
         ts = ts + 1  # term j is the loss at theta_{t0+j+1}
         w = (ts <= self.steps).astype(jnp.float32)[:, None]
@@ -170,7 +179,7 @@ def meta_train(task: Task, steps: Optional[int] = None, unroll: int = 20,
                 carry, loss)
 
     t_start, history, traj = time.perf_counter(), [], 0
-    seeds = (lambda j: META_SEED_BASE + 100000 * seed + batch * j + np.arange(batch))
+    seeds = (lambda j: META_BASE + 100000 * seed + batch * j + np.arange(batch))
     carry = u.start(seeds(traj))
     for i in range(meta_steps):
         phi, opt_state, carry, loss = meta_step(phi, opt_state, carry)

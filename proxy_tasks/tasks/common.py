@@ -1,0 +1,43 @@
+"""What the built-in tasks share (pure jax.numpy, jittable): parameter initialisation, the
+classification loss, and :class:`ScheduledTask`, the run settings every built-in task takes.
+
+Each piece has one definition here, so two tasks that use it compute it identically: a change
+to the initialisation or the loss reaches every task at once.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from . import schedules
+from .base import Task
+
+
+def dense_init(key, fan_in: int, fan_out: int, gain: float = 1.0):
+    """A float32 weight matrix drawn from N(0, gain^2 / fan_in) (LeCun/He-style scaling)."""
+    std = gain / jnp.sqrt(jnp.float32(fan_in))
+    return (jax.random.normal(key, (fan_in, fan_out), jnp.float32) * std).astype(jnp.float32)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean over the leading axes of -log softmax(logits)[label] (labels are integer ids)."""
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    nll = -jnp.take_along_axis(logp, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return jnp.mean(nll)
+
+
+class ScheduledTask(Task):
+    """A task with the run settings of every built-in task: ``steps``, ``batch_size``,
+    ``seeds`` (ints), ``max_abs_weight`` (a float) and an lr ``schedule`` (a kind or mapping
+    for :func:`.schedules.make`, built with ``schedule_options`` such as ``warmup`` and
+    ``total_steps``), which :meth:`lr_schedule` follows. Not registered: a base class."""
+
+    def __init__(self, steps, batch_size, seeds, schedule, max_abs_weight, **schedule_options):
+        self.steps, self.batch_size, self.seeds = int(steps), int(batch_size), int(seeds)
+        self.schedule = schedule
+        self.max_abs_weight = float(max_abs_weight)
+        self._sched = schedules.make(schedule, **schedule_options)
+
+    def lr_schedule(self, step, total_steps):
+        return self._sched(step, total_steps)
