@@ -201,3 +201,32 @@ def test_resume_of_a_damaged_funnel_directory_is_one_line(reference_run, tmp_pat
                        timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and message in p.stderr, p.stderr
     assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_a_funnel_saved_in_the_earlier_format_resumes_without_running_a_job(reference_run,
+                                                                            tmp_path):
+    """``results.jsonl`` keyed ``stage|candidate|k|j|group`` and a ``funnel.json`` with the
+    top-level ``workers, address, pin_cores`` keys (before jobs had one id scheme and the
+    funnel took the search's workers mapping): resume reads both, runs no job again and
+    writes the same tables."""
+    import shutil
+    out = tmp_path / "old"
+    shutil.copytree(reference_run, out)
+    (out / ".lock").unlink(missing_ok=True)
+    for name in os.listdir(out):
+        if name.startswith("stage-") or name in ("report.md", "summary.json"):
+            (out / name).unlink()
+    results = out / "results.jsonl"
+    recs = [json.loads(x) for x in results.read_text().splitlines()]
+    results.write_text("".join(json.dumps({**r, "key": "|".join(str(r[k]) for k in (
+        "stage", "candidate", "lr_k", "wd_j", "group"))}) + "\n" for r in recs))
+    saved = json.loads((out / "funnel.json").read_text())
+    w = saved["config"].pop("workers")
+    saved["config"].update(workers=w["count"], address=w["address"], pin_cores=w["pin_cores"])
+    (out / "funnel.json").write_text(json.dumps(saved))
+    p = subprocess.run([sys.executable, "-m", "optevo.search.cli", "funnel", "--resume",
+                        str(out), "--workers", "0"], capture_output=True, text=True,
+                       timeout=240)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert _tables(out) == _tables(reference_run)
+    assert len(results.read_text().splitlines()) == len(recs)  # no job ran again
