@@ -75,3 +75,26 @@ def test_no_module_imports_in_a_cycle():
     g = grimp.build_graph(*PACKAGES, cache_dir=None)
     adjacency = {m: sorted(g.find_modules_directly_imported_by(m)) for m in sorted(g.modules)}
     assert cycles(adjacency) == []
+
+
+def private_imports(source: str):
+    """``from M import _name`` in ``source``: one module taking another's private name."""
+    import ast
+    return [f"{n.module}.{a.name}" for n in ast.walk(ast.parse(source))
+            if isinstance(n, ast.ImportFrom) for a in n.names
+            if a.name.startswith("_") and not a.name.startswith("__")]
+
+
+def test_private_imports_finds_one():
+    assert private_imports("from .engine import _Loop, run\nfrom x import __version__\n") \
+        == ["engine._Loop"]
+
+
+def test_no_module_imports_another_modules_private_name():
+    files = [p for d in ("dsl", "proxy_tasks", "simplify", "search", "scripts", "tests",
+                         "configs") for p in (ROOT / d).rglob("*.py")
+             if "configs/programs" not in p.as_posix() and "configs/examples" not in
+             p.as_posix()]
+    found = {str(p.relative_to(ROOT)): private_imports(p.read_text(encoding="utf-8"))
+             for p in files}
+    assert {k: v for k, v in found.items() if v} == {}

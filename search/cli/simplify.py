@@ -60,7 +60,7 @@ def best_of_run(run_dir: Path):
     return program, rec.loss, rec.id, run
 
 
-def _evaluator(args, task_cfg):
+def evaluator_for(args, task_cfg):
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
@@ -120,7 +120,7 @@ def run(args, out=None) -> int:
     if args.exact_only:
         out.write(exact.text())
         return 0
-    ev = _evaluator(args, task_cfg)
+    ev = evaluator_for(args, task_cfg)
     say(f"# task {ev.task.name}: {ev.steps} steps, seeds {ev.seeds}, "
         f"tolerance {args.tolerance:g}")
     if scale is None:
