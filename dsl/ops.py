@@ -116,6 +116,7 @@ class Op:
     commutative: bool = False  # f(x, y) = f(y, x): hashing sorts the arguments
     idempotent: bool = False  # unary: f(f(x)) = f(x); binary: f(x, x) = x
     involution: bool = False  # f(f(x)) = x
+    odd: bool = False  # unary, f(-x) = -f(x): c * f(w) is a decay term (dsl/decay.py)
     absorbs: Tuple[str, ...] = ()  # unary ops g with f(g(x)) = f(x)
     units: Tuple[Unit, ...] = ()  # right identities
     fold: Optional[Callable] = None  # f on Python floats, exact in both engines whenever
@@ -221,6 +222,7 @@ def _jnp(name: str, **props) -> Op:
 
 _ON_ABS = dict(absorbs=("abs", "negative"))  # f(|x|) = f(-x) = f(x): f reads |x| or x * x
 _ARITH = dict(pyfloat=True)
+_ODD = set("sin tan arcsin arctan sinh tanh arcsinh arctanh".split())
 
 _ROWS: List[Op] = [
     elementwise("add", 2, operator.add, "{0} + {1}", infix="+", commutative=True,
@@ -238,8 +240,8 @@ _ROWS: List[Op] = [
                 idempotent=True),
     elementwise("power", 2, jnp.power, "jnp.power({0}, {1})", aliases=("pow",)),
     _jnp("abs", idempotent=True, absorbs=("negative",)),
-    *[_jnp(n) for n in "cos sin tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh "
-      "arctanh exp exp2".split()],
+    *[_jnp(n, odd=n in _ODD) for n in "cos sin tan arcsin arccos arctan sinh cosh tanh "
+      "arcsinh arccosh arctanh exp exp2".split()],
     elementwise("exp10", 1, lambda x: jnp.power(10.0, x), "jnp.power(10.0, {0})"),
     _jnp("expm1"),
     elementwise("log", 1, lambda x: jnp.log(jnp.abs(x)), "jnp.log(jnp.abs({0}))", **_ON_ABS),
@@ -250,11 +252,11 @@ _ROWS: List[Op] = [
     elementwise("log1p", 1, lambda x: jnp.log(jnp.abs(1.0 + x)), "jnp.log(jnp.abs(1.0 + {0}))"),
     _jnp("square", **_ON_ABS),
     elementwise("sqrt", 1, lambda x: jnp.sqrt(jnp.abs(x)), "jnp.sqrt(jnp.abs({0}))", **_ON_ABS),
-    elementwise("cube", 1, lambda x: x * x * x, "{0} * {0} * {0}", **_ARITH),
-    _jnp("cbrt"),
-    _jnp("sign", idempotent=True),
+    elementwise("cube", 1, lambda x: x * x * x, "{0} * {0} * {0}", odd=True, **_ARITH),
+    _jnp("cbrt", odd=True),
+    _jnp("sign", idempotent=True, odd=True),
     elementwise("reciprocal", 1, lambda x: 1.0 / (x + EPS), "1.0 / ({0} + {eps})", **_ARITH),
-    _jnp("negative", involution=True),
+    _jnp("negative", involution=True, odd=True),
     elementwise("interp", 3, _interp, "(1.0 - {2}) * {0} + {2} * {1}", aliases=("interpolate",),
                 **_ARITH),
     elementwise("clip", 2, _clip, "jnp.clip({0}, -jnp.abs({1}), jnp.abs({1}))"),
@@ -359,8 +361,7 @@ def unregister_op(name: str) -> Op:
 
 
 def replace_op(op: Op) -> Op:
-    """Put ``op`` in place of the row with its name, at the same index (an engine's switch
-    table does not move; its aliases and infix symbol too); returns the old row."""
+    """Put ``op`` in the place of its name's row (same index, names); returns the old row."""
     i = OP_INDEX[op.name]
     if (op.aliases, op.infix) != (_ROWS[i].aliases, _ROWS[i].infix):
         raise ValueError(f"op {op.name!r}: a replacement keeps the row's names")

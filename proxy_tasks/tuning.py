@@ -21,7 +21,8 @@ Because it reads nothing else, a tuning interrupted at any moment and resumed fr
 losses decides exactly as an uninterrupted one (the funnel relies on this), and several
 lines may share their jobs (a suite's tasks, each tuned on its own, train every task at
 each multiplier once). :func:`tune_line` drives one line to its decision; :class:`Coordinate`
-chains two axes, learning rate first, then weight decay at the chosen learning rate.
+chains two axes, learning rate first, then weight decay at the chosen learning rate, in
+passes while the decay moves.
 """
 
 from __future__ import annotations
@@ -117,25 +118,36 @@ class _Axis:
         return self.lookup(*self._key(i))
 
 
+PASSES = 3  # coordinate passes at most: lr, then decay, again while the decay moved
+
+
 @dataclasses.dataclass(frozen=True)
 class Coordinate:
-    """Two axes tuned coordinate-wise, one pass: the learning-rate line at the second axis's
-    index 0 (its setting as given), then, where ``wd`` is set, the weight-decay line (with
-    its off point) at the chosen learning rate. ``lookup(k, j)`` is the mean loss at lr index
-    ``k`` and wd index ``j``, or None where it is not known yet."""
+    """Two axes tuned coordinate-wise: the learning-rate line at the second axis's index 0
+    (its setting as given), then, where ``wd`` is set, the weight-decay line (with its off
+    point) at the chosen learning rate; then again, the lr line at the chosen decay and the
+    decay line at that lr, while the decay moved, at most ``passes`` times. One pass is not
+    enough where the axes interact (AdamW's decay sits inside its lr multiply). ``lookup(k,
+    j)`` is the mean loss at lr index ``k`` and wd index ``j``, or None where not known yet."""
 
     lr: LineRule
     wd: Optional[LineRule] = None
+    passes: int = PASSES
 
     def step(self, lookup: Callable[[int, int], Optional[float]]
              ) -> Tuple[List[Tuple[int, int]], Optional[Tuple[Line, Optional[Line]]]]:
         """``(missing (k, j) pairs, None)``, or ``([], (lr line, wd line or None))``."""
-        missing, lr = self.lr.step(_Axis(lookup, 0, True))
-        if lr is None:
-            return [(k, 0) for k in missing], None
-        if self.wd is None:
-            return [], (lr, None)
-        missing, wd = self.wd.step(_Axis(lookup, lr.best, False))
-        if wd is None:
-            return [(lr.best, j) for j in missing], None
+        j = 0
+        for _ in range(self.passes):
+            missing, lr = self.lr.step(_Axis(lookup, j, True))
+            if lr is None:
+                return [(k, j) for k in missing], None
+            if self.wd is None:
+                return [], (lr, None)
+            missing, wd = self.wd.step(_Axis(lookup, lr.best, False))
+            if wd is None:
+                return [(lr.best, i) for i in missing], None
+            if wd.best == j:
+                break
+            j = wd.best
         return [], (lr, wd)

@@ -9,6 +9,9 @@ import numpy as np
 import optax
 import pytest
 
+from optevo.dsl import parse
+from optevo.dsl.decay import decay_sites
+
 from optevo.search import load_run, run
 from optevo.search.core.rundir import RunDirError
 
@@ -46,8 +49,17 @@ def test_the_start_is_calibrated_and_is_the_one_of_normalized(finished):
     best = min(points, key=lambda k: (points[k], k))
     assert state["lr_scale"] == best and len(points) >= 13  # 2^-4 .. 2^8 at least
     start = finished.records()[0]
-    assert start.id == 0 and start.normalized == 1.0
-    assert start.loss == pytest.approx(points[best]) and state["baseline"] == start.loss
+    assert start.id == 0 and start.normalized == 1.0 and state["baseline"] == start.loss
+    # then its weight decay at that multiplier, in passes until the decay stays: the last lr
+    # line ran at the chosen decay, so the decay line's point there is the lr line's best
+    decay = state["decay"]
+    dpoints = dict((k, v) for k, v in decay["line"]["points"])
+    assert decay["converged"] and 0.0 in dpoints  # off is tried
+    assert dpoints[decay["factor"]] == pytest.approx(points[best])
+    assert start.loss == pytest.approx(min(dpoints.values())) == pytest.approx(points[best])
+    program = parse(start.program)
+    (i, a), = decay_sites(program)
+    assert program.stmts[i].args[a] == pytest.approx(0.01 * decay["factor"])
 
 
 def test_summary_holds_numbers_against_both_tuned_baselines(finished):
@@ -70,7 +82,7 @@ def test_summary_holds_numbers_against_both_tuned_baselines(finished):
         mean, se = s["holdout_best_diff_vs_baselines"][b]
         d = np.array(best["holdout_losses"]) - np.array(held[b]["holdout_losses"])
         assert mean == pytest.approx(d.mean()) and se > 0
-    assert "hyper_adam (baseline, lr tuned)" in report and "l2l (baseline" in report
+    assert "hyper_adam (baseline, tuned)" in report and "l2l (baseline" in report
 
 
 def test_to_optax_trains(finished):

@@ -14,7 +14,7 @@ import yaml
 
 from optevo.dsl import parse
 from optevo.dsl.library import library_program
-from optevo.search.funnel.candidates import Candidate, scale_weight_decay, wd_sites
+from optevo.search.funnel.candidates import Candidate
 from optevo.search.funnel.config import WD_OFF, config_from_dict
 from optevo.search.funnel.plan import job_key, plan
 
@@ -61,17 +61,6 @@ def test_plan_grows_the_grid_at_an_edge_and_flags_an_unsettled_optimum():
     assert (dec["wd_j"], dec["wd_factor"], dec["wd_edge"]) == (WD_OFF, 0.0, False)
     missing, dec = plan(st, cand, {})
     assert dec is None and missing == [job_key("s1", "p", k, 0, "t") for k in (-1, 0, 1)]
-
-
-def test_weight_decay_sites_are_live_w_times_constant():
-    lion = library_program("lion")
-    assert [lion.stmts[i].text() for i, _ in wd_sites(lion)] == ["wd = w * 0.01"]
-    scaled = scale_weight_decay(lion, 3.0)
-    assert [c for c in scaled.constants() if abs(c - 0.03) < 1e-12]
-    assert wd_sites(library_program("signum")) == []
-    dead = parse("def train(w, g, m, v, lr):\n  wd = w * 0.5\n  update = g * lr\n"
-                 "  return update, m, v\n")
-    assert wd_sites(dead) == []
 
 
 def test_config_errors_are_one_line_usage_errors(tmp_path):

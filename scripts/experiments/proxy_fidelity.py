@@ -185,7 +185,7 @@ def tune_entry(pool, name, text, seeds, eval_seeds, centre, line_args):
     from optevo.search.core.jobs import Job, JobId
     t0 = time.time()
     if text is None:  # optax AdamW: lr, then weight decay
-        text, best, lrs, wd = tuning.tune_adamw(pool, seeds=seeds,
+        text, best, lrs, wd = tuning.tune_baseline(pool, seeds=seeds,
                                                 lr_rule=LineRule(max_extend=8))
         line, loss = lrs[0], wd.loss
     else:

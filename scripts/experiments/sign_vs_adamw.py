@@ -25,7 +25,7 @@ from optevo.proxy_tasks.engine import buckets_for
 from optevo.proxy_tasks.seeds import fresh_seeds
 from optevo.proxy_tasks.tuning import LineRule
 from optevo.search.core.jobs import Job, JobId
-from optevo.search.core.tuning import run_jobs, tune_adamw, tune_program
+from optevo.search.core.tuning import run_jobs, tune_baseline, tune_program
 from optevo.search.core.workers import EvalSpec, InProcessPool
 
 
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     n = get_task(args.task, **options).seeds
     pool = InProcessPool(EvalSpec(args.task, options, None, tuple(range(n)), buckets_for(16)))
     fresh = fresh_seeds(args.fresh)
-    adamw_text, adamw_scale, lrs, wd = tune_adamw(pool)
+    adamw_text, adamw_scale, lrs, wd = tune_baseline(pool)
     print(f"{args.task} {options}: tuned optax AdamW lr x{adamw_scale:g} of 1e-3 (edge: {lrs[0].at_edge}),"
           f" weight decay factor {wd.best:g}")
     def fresh_run(name, text, scale):

@@ -5,7 +5,13 @@ A program is a file, a library name or ``RUN_DIR:ID``. A baseline is a kind of
 ``optevo.proxy_tasks.baselines.specs`` with its defaults (``adamw``, ``lion``, ``hyper_sgd``,
 ``hyper_sgdm``, ``hyper_adam``, ``l2l``) or a one-line spec with overrides
 (``"optax:hyper_sgd levels=2 learning_rate=0.5"``); ``--lr-scale`` multiplies its learning
-rate as it does a program's lr input."""
+rate as it does a program's lr input.
+
+``--tune``: the numbers that mean something. Each program and baseline has its learning
+rate and then its weight decay tuned on the fitness seeds (``--seeds``), by the rules of a
+search's held-out re-check (``search.core.holdout.fresh_check``: a program without a decay
+term gets decoupled decay added, as optax adds it), then all are trained on ``--fresh``
+fresh seeds and compared, paired per seed, with tuned optax AdamW."""
 
 from __future__ import annotations
 
@@ -40,6 +46,10 @@ def add_parser(sub):
                    help="an optax baseline: a kind (adamw, lion, hyper_sgd, hyper_sgdm, "
                         "hyper_adam, l2l) or a spec line 'optax:KIND k=v ...' (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per program")
+    p.add_argument("--tune", action="store_true",
+                   help="tune learning rate and weight decay on the fitness seeds, then "
+                        "report on --fresh fresh seeds, paired against tuned optax AdamW")
+    p.add_argument("--fresh", type=int, default=8, help="with --tune: fresh seeds")
     add_import(p)
     p.set_defaults(fn=run)
     return p
@@ -65,6 +75,8 @@ def run(args) -> int:
     if not (math.isfinite(args.lr_scale) and args.lr_scale > 0):
         raise UsageError(f"--lr-scale must be a finite number > 0, got {args.lr_scale}")
     longest = max([len(encoded_form(p).stmts) for p in programs] + [0])
+    if args.tune:
+        return _tuned(args, task, programs, buckets_for(max(32, longest)))
     ev = Evaluator(task, steps=args.steps, seeds=args.seeds, engine=args.engine,
                    buckets=buckets_for(max(32, longest)))  # a long program gets its bucket
     scores = ev.evaluate(programs, lr_scales=args.lr_scale) if programs else []
@@ -89,4 +101,35 @@ def run(args) -> int:
                   f"({s.n_diverged}/{len(s.seeds)} seeds)")
         else:
             print(f"{path:<{width}}  {s.loss:9.4f}  {s.stderr:8.4f}  {s.normalized:8.3f}")
+    return 0
+
+
+def _tuned(args, task, programs, buckets) -> int:
+    """``eval --tune``: :func:`~optevo.search.core.holdout.fresh_check` in-process."""
+    from optevo.dsl.canon import program_hash
+    from optevo.search.core.holdout import fresh_check, table
+    from optevo.search.core.rundir import Record
+    from optevo.search.core.tuning import CALIBRATION
+    from optevo.search.core.workers import EvalSpec, InProcessPool
+    if args.engine != "fast":
+        raise UsageError("--tune trains with the fast engine; leave --engine out")
+    at_least("--fresh", args.fresh, 2)
+    seeds = tuple(range(args.seeds or task.seeds))
+    pool = InProcessPool(EvalSpec(task.name, {}, args.steps, seeds, buckets))
+    cands = [Record(id=i, parent=None, mutation=None, hash=program_hash(p), program=p.text(),
+                    loss=None, normalized=None, stderr=None, diverged=False, cached=False)
+             for i, p in enumerate(programs, 1)]
+    rows = fresh_check(pool, cands, args.fresh, args.lr_scale, None,
+                       [b for b in args.baseline if b != "adamw"], CALIBRATION)
+    names = dict(enumerate(args.program, 1))
+    for r in rows:
+        r["name"] = names.get(r["id"]) or None
+    if args.json:
+        for r in rows:
+            print(json.dumps({"task": task.name, **r}))
+        return 0
+    steps = args.steps or task.steps
+    print(f"task {task.name}: {steps} steps; tuned on seeds {seeds[0]}..{seeds[-1]}, "
+          f"reported on {args.fresh} fresh seeds")
+    print("\n".join(table(rows)))
     return 0

@@ -6,9 +6,9 @@ parts passed in by the caller (``run.build_search``): the run directory, the poo
 evaluator), the scorer and the mutator (which owns the op table the search draws from).
 
 * :meth:`RegularizedEvolution.init`: calibrate the start program (``tuning.calibrate_start``:
-  its lr multiplier tuned on the fitness seeds, each task's own for a suite); every child is
-  then trained at that multiplier and scored relative to the tuned start; the population is
-  P copies of the start. On resume: the checkpoint, then the log lines written after it.
+  its lr multiplier tuned on the fitness seeds, each task's own for a suite, then its weight
+  decay); every child is then trained at that multiplier and scored relative to the tuned
+  start; the population is P copies of the start with its decay constant tuned. On resume: the checkpoint, then the log lines written after it.
 * :meth:`RegularizedEvolution.run`: while workers have free slots, :meth:`select` a parent
   (tournament of T), :meth:`mutate` it into a child, and :meth:`evaluate` batches of children
   whose hash is unknown; :meth:`apply` takes each result back: the child is logged and joins
@@ -95,13 +95,13 @@ class RegularizedEvolution:
             self.scorer = self.scorer.with_baselines(self.state.task_baselines)
 
     def _start(self):
-        prog = find_program(self.cfg.search.start)
-        start = Member(0, None, None, program_hash(prog), prog.text())
-        cal = calibrate_start(self.pool, start.program, self.scorer, self.cfg.search.start,
+        cal = calibrate_start(self.pool, find_program(self.cfg.search.start).text(),
+                              self.scorer, self.cfg.search.start,
                               [t.name for t in self.cfg.tasks], JobId.child(0))
+        start = Member(0, None, None, program_hash(parse(cal.program)), cal.program)
         s, self.scorer = self.state, cal.scorer
         s.lr_scale, s.task_baselines, s.calibration = cal.lr_scale, cal.task_baselines, cal.lines
-        fit = self.scorer(cal.result)
+        fit, s.decay = self.scorer(cal.result), cal.decay
         s.baseline, s.next_id = fit.value, 1
         entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
         if self.hurdle:

@@ -7,12 +7,15 @@ a number means something only next to tuned baselines on the same fresh seeds. S
 end of a run:
 
 1. the top ``k`` distinct programs and the start program get their lr multiplier re-tuned
-   around the search's calibrated one (``tuning.tune_program``, on the fitness seeds);
+   around the search's calibrated one (``tuning.tune_program``, on the fitness seeds), then
+   their weight decay at it (``tuning.tune_decay``: the program's decay constants scaled, or
+   decoupled decay added where it has none, "added" in the report; off included), in
+   passes while the decay moves (``tuning.tune_both``);
 2. optax AdamW (with bias correction and epsilon) gets its learning rate and weight decay
-   tuned as the funnel tunes them (``tuning.tune_adamw``, the same seeds);
+   tuned as the funnel tunes them (``tuning.tune_baseline``, the same seeds);
 3. the other baselines (``holdout.baselines``: by default the hypergradient Adam and the
-   learned LSTM optimizer, ``proxy_tasks.hypergrad`` / ``l2l``) get their learning rate
-   tuned on the same grid (``tuning.tune_tasks``; they have no weight decay);
+   learned LSTM optimizer, ``proxy_tasks.baselines``) are tuned the same way, their decay
+   line starting from AdamW's 1e-4 (off by default);
 4. all are trained at their tuned settings on ``holdout.seeds`` fresh seeds (the same for
    all). The report ranks by that held-out loss and gives each program's paired difference
    ``d_s = L_s(program) - L_s(baseline)`` to the tuned start and to tuned AdamW, as
@@ -35,7 +38,7 @@ from .jobs import HOLDOUT, Job, JobId, baseline_name
 from .jobs import is_baseline_name as is_baseline
 from .rundir import Record, RunDir, best_distinct
 from .scoring import Scorer
-from .tuning import job_scales, run_jobs, tune_adamw, tune_program, tune_tasks
+from .tuning import RETUNE, job_scales, run_jobs, tune_baseline, tune_both, tune_program
 
 ADAMW_ID = baseline_name("adamw")
 
@@ -49,42 +52,56 @@ def top_programs(records: List[Record], k: int) -> List[Record]:
 
 def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
                      scorer: Optional[Scorer] = None, baselines=()) -> List[Dict]:
-    """Tune, then train on fresh seeds: one row per program, one for tuned AdamW and one per
-    other baseline (kinds of ``optevo.proxy_tasks.baselines.specs``, e.g. ``hyper_adam``,
-    ``l2l``), ranked by held-out figure; written to ``holdout.jsonl``. ``lr_scale``: the search's calibrated
-    scale (one per task of a suite); ``scorer``: the search's (``scoring``)."""
+    """The run's best ``k`` distinct programs and its start (id 0) through
+    :func:`fresh_check`, the rows written to ``holdout.jsonl``. ``lr_scale``: the search's
+    calibrated scale (one per task of a suite); ``scorer``: the search's (``scoring``)."""
+    rows = fresh_check(pool, top_programs(run.records(), k), n_seeds, lr_scale, scorer,
+                       baselines)
+    run.write_holdout(rows)
+    return rows
+
+
+def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
+                scorer: Optional[Scorer] = None, baselines=(), rule=RETUNE) -> List[Dict]:
+    """Tune, then train on fresh seeds: one row per program of ``cands`` (records: ``id``,
+    ``program``, ``hash``, ``loss``; id 0 is the start the others are compared with), one
+    for tuned AdamW and one per other baseline (kinds of
+    ``optevo.proxy_tasks.baselines.specs``, e.g. ``hyper_adam``, ``l2l``), ranked by
+    held-out figure. Programs' lr lines follow ``rule`` around ``lr_scale``."""
     from optevo.proxy_tasks.baselines.specs import baseline_spec
     scorer = scorer or Scorer()
     n_tasks = len(scorer.weights)
-    cands = top_programs(run.records(), k)
     seeds = fresh_seeds(n_seeds)
-    lines = {r.id: tune_program(pool, f"retune{r.id}", r.program, None, lr_scale, scorer)
-             for r in cands}
-    adamw_text, adamw_scales, adamw_lr, adamw_wd = tune_adamw(pool, n_tasks, scorer)
-    others = {}  # row id -> (spec text, lr scales, at an edge)
-    for name in baselines:
-        text = baseline_spec(name)
-        found = tune_tasks(pool, baseline_name(name), text, n_tasks)
-        others[baseline_name(name)] = (text, found[0].best if n_tasks == 1 else
-                                       [x.best for x in found], any(x.at_edge for x in found))
-    jobs = [Job(JobId(HOLDOUT, r.id), r.program, seeds, job_scales(lr_scale, lines[r.id].best))
-            for r in cands] + [Job(JobId(HOLDOUT, ADAMW_ID), adamw_text, seeds, adamw_scales)] \
-        + [Job(JobId(HOLDOUT, key), text, seeds, sc) for key, (text, sc, _) in others.items()]
+    def tune_lr(text, key):
+        t = tune_program(pool, key, text, None, lr_scale, scorer, rule)
+        return job_scales(lr_scale, t.best), t.results[t.line.best], t, scorer
+
+    both = {r.id: tune_both(pool, r.program, f"retune{r.id}", tune_lr) for r in cands}
+    lines = {k: v[1] for k, v in both.items()}  # each program's last lr line
+    decays = {k: v[2] for k, v in both.items()}  # and its decay
+    base_info = {}  # row id -> (spec text with the tuned decay, lr scales, at an edge, wd)
+    for name in ["adamw"] + [b for b in baselines if b != "adamw"]:
+        text, scales, lrs, wd = tune_baseline(pool, n_tasks, scorer,
+                                              text=baseline_spec(name))
+        base_info[baseline_name(name)] = (text, scales, any(x.at_edge for x in lrs), wd)
+    jobs = [Job(JobId(HOLDOUT, r.id), decays[r.id].text, seeds,
+                job_scales(lr_scale, lines[r.id].best)) for r in cands] \
+        + [Job(JobId(HOLDOUT, key), text, seeds, sc) for key, (text, sc, *_) in base_info.items()]
     results = {i.subject: r for i, r in run_jobs(pool, jobs).items()}
     rows = []
-    base_info = {ADAMW_ID: (adamw_text, adamw_scales, any(x.at_edge for x in adamw_lr)),
-                 **others}
     for key, rec in [(r.id, r) for r in cands] + [(b, None) for b in base_info]:
-        res, line = results[key], lines.get(key)
+        res, line, dec = results[key], lines.get(key), decays.get(key)
         fit = scorer(res)
-        text, scales, edge = base_info.get(key, (None, None, None))
+        text, scales, edge, wd = base_info.get(key, (None, None, None, None))
         row = {"id": key, "hash": rec.hash if rec else None,
                "program": rec.program if rec else text,
                "simplified": simplify_exact(parse(rec.program)).text() if rec else None,
                "fitness": rec.loss if rec else None,
                "lr_scale": job_scales(lr_scale, line.best) if rec else scales,
                "lr_at_edge": line.at_edge if rec else edge,
-               "weight_decay_factor": adamw_wd.best if key == ADAMW_ID else None,
+               "weight_decay_factor": dec.factor if rec else wd.best,
+               "weight_decay_at_edge": dec.line.at_edge if rec else wd.at_edge,
+               "decay_added": dec.added if rec else None,
                "holdout_seeds": seeds, "diverged": fit.diverged,
                "holdout_losses": [x if math.isfinite(x) else None for x in res.losses]}
         if scorer.suite:
@@ -109,7 +126,6 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
                 and row["diff_adamw"] + row["diff_adamw_stderr"] < 0
         rows.append(row)
     rows.sort(key=lambda r: math.inf if r["holdout"] is None else r["holdout"])
-    run.write_holdout(rows)
     return rows
 
 
@@ -117,33 +133,49 @@ def _pm(x, se, spec="+.4f") -> str:
     return "—" if x is None else f"{x:{spec}} ± {se:.4f}"
 
 
+def _decay(r) -> str:
+    f = r.get("weight_decay_factor")
+    text = "—" if f is None else "off" if f == 0 else f"x{f:.3g}"
+    return text + (" (edge)" if r.get("weight_decay_at_edge") else "") \
+        + (" (added)" if r.get("decay_added") else "")
+
+
 def _name(r) -> str:
+    if r.get("name"):
+        return r["name"]
     if is_baseline(r["id"]) and r["id"] != ADAMW_ID:
-        return f"{r['id'][len(baseline_name('')):]} (baseline, lr tuned)"
+        return f"{r['id'][len(baseline_name('')):]} (baseline, tuned)"
     return {0: "0 (tuned start)", ADAMW_ID: "optax AdamW (tuned)"}.get(r["id"], str(r["id"]))
 
 
 def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
-    n = len(rows[0]["holdout_seeds"]) if rows else 0
     lines = [f"# Search report: {summary.get('name', run.path.name)}", ""]
     lines += [f"- {k}: {v}" for k, v in summary.items() if k != "name"]
-    lines += ["", f"Ranked by held-out loss on {n} fresh seeds (never used for selection). "
-              "Every program's lr multiplier was re-tuned on the fitness seeds, and optax "
-              "AdamW's learning rate and weight decay (the other baselines' learning rate) "
-              "were tuned on them too; `diff` columns "
-              "are paired differences on the same fresh seeds (negative is better).", "",
-              "| rank | id | fitness (selection seeds) | lr multiplier | held-out loss | "
-              "diff vs tuned start | diff vs tuned AdamW | beats AdamW by > 1 SE |",
-              "|---|---|---|---|---|---|---|---|"]
+    text = "\n".join(lines + [""] + table(rows)) + "\n"
+    run.write_report(text)
+    return text
+
+
+def table(rows: List[Dict]) -> List[str]:
+    """The held-out rows as markdown: the table, then each program simplified."""
+    n = len(rows[0]["holdout_seeds"]) if rows else 0
+    lines = [f"Ranked by held-out loss on {n} fresh seeds (never used for selection). "
+              "Every program and baseline had its learning rate and then its weight decay "
+              "tuned on the fitness seeds (a program with no decay term got decoupled decay "
+              "added as optax adds it: 'added'; 'off': decay switched off won); `diff` "
+              "columns are paired differences on the same fresh seeds (negative is better).",
+              "", "| rank | id | fitness (selection seeds) | lr multiplier | weight decay | "
+              "held-out loss | diff vs tuned start | diff vs tuned AdamW | "
+              "beats AdamW by > 1 SE |", "|---|---|---|---|---|---|---|---|---|"]
     fmt = (lambda x: "—" if x is None else f"{x:.4f}")
     for i, r in enumerate(rows, 1):
         scales = r["lr_scale"] if isinstance(r["lr_scale"], list) else [r["lr_scale"]]
         scale = "/".join(f"x{x:.3g}" for x in scales) + (" (edge)" if r["lr_at_edge"] else "")
         if r["holdout"] is None:
-            lines.append(f"| {i} | {_name(r)} | {fmt(r['fitness'])} | {scale} | diverged | — "
-                         "| — | no |")
+            lines.append(f"| {i} | {_name(r)} | {fmt(r['fitness'])} | {scale} | {_decay(r)} | "
+                         "diverged | — | — | no |")
             continue
-        lines.append(f"| {i} | {_name(r)} | {fmt(r['fitness'])} | {scale} | "
+        lines.append(f"| {i} | {_name(r)} | {fmt(r['fitness'])} | {scale} | {_decay(r)} | "
                      f"{_pm(r['holdout'], r['holdout_stderr'], '.4f')} | "
                      f"{_pm(r['diff'], r['diff_stderr'])} | "
                      f"{_pm(r['diff_adamw'], r['diff_adamw_stderr'])} | "
@@ -151,11 +183,9 @@ def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
     for r in rows:
         if r["id"] == 0 or is_baseline(r["id"]) or r["holdout"] is None:
             continue
-        lines += ["", f"Program {r['id']}, simplified (exact passes):", "", "```python",
+        lines += ["", f"Program {_name(r)}, simplified (exact passes):", "", "```python",
                   r["simplified"].rstrip(), "```"]
-    text = "\n".join(lines) + "\n"
-    run.write_report(text)
-    return text
+    return lines
 
 
 def summary_figures(rows: List[Dict]) -> Dict:

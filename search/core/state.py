@@ -44,7 +44,8 @@ class EvolutionState:
     lr_scale: Union[float, List[float]] = 1.0  # the start's tuned lr multiplier (one per
     # task of a suite): every child's lr input is scaled by it
     task_baselines: Optional[List[float]] = None  # a suite: the tuned start's loss per task
-    calibration: Optional[Dict] = None  # the start's lr line search (tuning.Line.to_json)
+    calibration: Optional[Dict] = None  # the start's lr line search (tuning.Tuned.to_json)
+    decay: Optional[Dict] = None  # the start's decay tuning: factor, added, line
     best: Optional[Member] = None
     since_improvement: int = 0
     restarts: int = 0
@@ -98,7 +99,8 @@ class EvolutionState:
             "population": self.population.to_json(), "cache": self.cache.to_json(),
             "baseline": self.baseline, "lr_scale": self.lr_scale,
             "task_baselines": self.task_baselines,
-            "calibration": self.calibration, "best": self.best.to_json() if self.best else None,
+            "calibration": self.calibration, "decay": self.decay,
+            "best": self.best.to_json() if self.best else None,
             "since_improvement": self.since_improvement, "restarts": self.restarts,
             "elapsed": self.elapsed, "log_lines": self.log_lines,
             "log_last_id": self.log_last_id,
@@ -126,6 +128,7 @@ class EvolutionState:
             rejected=collections.Counter(s["rejected"]),
             mutation_counts=collections.Counter(s["mutations"]), baseline=s["baseline"],
             lr_scale=s.get("lr_scale", 1.0), calibration=s.get("calibration"),
+            decay=s.get("decay"),
             task_baselines=s.get("task_baselines"),
             best=Member.from_json(s["best"]) if s["best"] else None,
             since_improvement=s["since_improvement"], restarts=s["restarts"],

@@ -6,7 +6,7 @@ tune every baseline). So before a search the start program's lr multiplier is tu
 grid, the search's own fitness seeds; :func:`calibrate_start`), and the tuned start is the
 1.0 of every normalized figure; at the end the top programs are re-tuned around that
 multiplier (:func:`tune_program`), and optax AdamW gets its learning rate and then its weight
-decay tuned (:func:`tune_adamw`), before all are trained on fresh seeds.
+decay tuned (:func:`tune_baseline`), before all are trained on fresh seeds.
 
 Each point of a line is one :class:`~.jobs.Job` (``JobId(TUNE, key, lr=k)``, or ``wd=j``
 for the weight-decay line); scores are the :class:`~.scoring.Scorer`'s fitness (the mean
@@ -19,20 +19,26 @@ import dataclasses
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from optevo.dsl.decay import scale_decay, tunable_decay
 from optevo.dsl.errors import OptevoError
+from optevo.dsl.parse import parse
 from optevo.proxy_tasks.baselines.specs import parse_spec, spec_text
-from optevo.proxy_tasks.tuning import Line, LineRule, tune_line
+from optevo.proxy_tasks.tuning import OFF, PASSES, Line, LineRule, tune_line
 
 from .jobs import TUNE, Job, JobId, Result
 from .scoring import Scorer
 
 DEFAULT_ADAMW = spec_text("adamw")  # optax's defaults; weight decay 1e-4 (the funnel's too)
+BASE_DECAY = 1e-4  # where a baseline whose decay is off by default starts its decay line
 CALIBRATION = LineRule(lo=-4, hi=8, max_extend=6)  # the start: 2^-4..2^8, grown to 2^+-14
 RETUNE = LineRule(lo=-2, hi=2, max_extend=4)  # programs: 2^-2..2^2 around the calibrated one
 # baselines: 2^-4..2^4, grown up to 12 points per side. With 8, tuned AdamW's best on the
 # planted task sat at the last point (2^12, "edge"); the next one (2^13) is worse.
 BASELINE = LineRule(max_extend=12)
-WEIGHT_DECAY = LineRule(ratio=3.0, lo=-1, hi=1, max_extend=4, grow_down=False, with_off=True)
+# weight decay: factors 3^-1..3^1 of the program's own, grown upwards as far as the lr line
+# (tuned AdamW's decay line stopped at its edge, x243, when it could grow 4 points); "off"
+# brackets it from below
+WEIGHT_DECAY = LineRule(ratio=3.0, lo=-1, hi=1, max_extend=12, grow_down=False, with_off=True)
 
 
 class SearchError(OptevoError):
@@ -134,56 +140,136 @@ def tune_tasks(pool, key: str, text: str, n_tasks: int, seeds=None,
 
 @dataclasses.dataclass
 class Calibration:
-    """The tuned start: its lr multiplier (one per task of a suite), its result there (each
-    task at its own multiplier), the scorer relative to it, and the lines as JSON."""
+    """The tuned start: its program with its decay constant tuned (``decay``), its lr
+    multiplier (one per task of a suite), its result there (each task at its own multiplier),
+    the scorer relative to it, and the lines as JSON."""
 
+    program: str
     lr_scale: Scales
     result: Result
     scorer: Scorer
     task_baselines: Optional[List[float]]
     lines: Union[Dict, List[Dict]]
+    decay: Dict  # {"factor", "added", "line"}: the decay line, and whether optevo added it
 
 
 def calibrate_start(pool, text: str, scorer: Scorer, label: str, task_names: Sequence[str],
                     ident: JobId) -> Calibration:
-    """Tune the start program ``text`` (named ``label``) on every task: each task's own lr
-    multiplier (:data:`CALIBRATION`); a suite's scorer becomes relative to the tuned start.
-    Raises :class:`SearchError` when it diverges on a task at every multiplier."""
+    """Tune the start program ``text`` (named ``label``) on every task by :func:`tune_both`:
+    each task's own lr multiplier (:data:`CALIBRATION`), then its weight decay at those
+    multipliers (:data:`WEIGHT_DECAY`: one factor for all tasks, as the constant is in the
+    text), in passes. A suite's scorer becomes relative to the tuned start. Raises
+    :class:`SearchError` when the start diverges on a task at every multiplier."""
     n = len(task_names)
-    lines = tune_tasks(pool, "start", text, n, rule=CALIBRATION)
-    for name, t in zip(task_names, lines):
-        if not math.isfinite(t.loss):
-            raise SearchError(f"the start program {label} diverges on {name} at every lr "
-                              f"multiplier from {min(t.points):g} to {max(t.points):g}: "
-                              "nothing to normalize by")
-    parts = [t.results[t.line.best].parts[i] for i, t in enumerate(lines)]
-    result = Result.of_parts(dataclasses.replace(lines[0].results[lines[0].line.best],
-                                                 id=ident), parts)
+
+    def tune_lr(current: str, key: str):
+        lines = tune_tasks(pool, key, current, n, rule=CALIBRATION)
+        for name, t in zip(task_names, lines):
+            if not math.isfinite(t.loss):
+                raise SearchError(f"the start program {label} diverges on {name} at every "
+                                  f"lr multiplier from {min(t.points):g} to "
+                                  f"{max(t.points):g}: nothing to normalize by")
+        parts = [t.results[t.line.best].parts[i] for i, t in enumerate(lines)]
+        at_lr = Result.of_parts(lines[0].results[lines[0].line.best], parts)
+        lr_scorer = scorer if n == 1 else scorer.with_baselines([t.loss for t in lines])
+        return (lines[0].best if n == 1 else [t.best for t in lines]), at_lr, lines, lr_scorer
+
+    scales, lines, dec = tune_both(pool, text, "start", tune_lr)
+    result = dataclasses.replace(dec.result, id=ident)
     if n == 1:
-        return Calibration(lines[0].best, result, scorer, None, lines[0].to_json())
-    baselines = [t.loss for t in lines]
-    return Calibration([t.best for t in lines], result, scorer.with_baselines(baselines),
-                       baselines, [t.to_json() for t in lines])
+        return Calibration(dec.text, scales, result, scorer, None, lines[0].to_json(),
+                           dec.to_json())
+    baselines = [one_task(p) for p in result.parts]
+    return Calibration(dec.text, scales, result, scorer.with_baselines(baselines), baselines,
+                       [t.to_json() for t in lines], dec.to_json())
 
 
-def tune_adamw(pool, n_tasks: int = 1, scorer=None, seeds=None, text: str = DEFAULT_ADAMW,
-               lr_rule: LineRule = BASELINE, wd_rule: LineRule = WEIGHT_DECAY
-               ) -> Tuple[str, Scales, List[Tuned], Tuned]:
-    """optax AdamW tuned as the funnel tunes it: its lr multiplier first (each task's own,
-    for a suite), then its weight-decay factor (``wd_rule``: grown upwards at the edge, or 0,
-    off) at those multipliers, scored by ``scorer`` (default: the mean loss). Returns (the
-    spec with the tuned weight decay, the jobs' lr multipliers, the lr lines, the wd line)."""
+def tune_both(pool, text: str, key: str, tune_lr, max_passes: int = PASSES):
+    """Learning rate and weight decay, coordinate-wise in passes: ``tune_lr(text, key)`` at
+    the current decay (it returns the jobs' lr multipliers, the result there, what it tuned
+    and the scorer to compare decays with), then the decay at that lr (:func:`tune_decay`);
+    again while the decay factor moved, at most ``max_passes`` times (the one rule's
+    ``Coordinate``, on a pool with a suite's per-task multipliers). One pass is not enough
+    where the axes interact: with AdamW's decay inside its lr multiply, the start's decay
+    tuned to x243 on ``text_lm``, where the lr tuned before it was no longer the best (x3
+    better by 0.09, 6 paired SE). Returns (multipliers, what ``tune_lr`` tuned, the decay)."""
+    added = tunable_decay(parse(text))[1]
+    factor = 0.0 if added else 1.0  # of the text as given
+    current = text
+    for p in range(max_passes):
+        scales, at_lr, tuned, lr_scorer = tune_lr(current, key if p == 0 else f"{key}.{p}")
+        dec = tune_decay(pool, key if p == 0 else f"{key}.{p}", text, None, scales,
+                         lr_scorer, at_lr if factor == 1.0 and not added else None)
+        if dec.factor == factor:
+            return scales, tuned, dataclasses.replace(dec, passes=p + 1)
+        factor, current = dec.factor, dec.text
+    return scales, tuned, dataclasses.replace(dec, passes=max_passes, converged=False)
+
+
+@dataclasses.dataclass
+class Decayed:
+    """A program with its weight decay tuned: its text at the chosen factor (``factor`` 0 and
+    ``added``: the program as it was), the line, and the result at the choice."""
+
+    text: str
+    factor: float
+    added: bool
+    line: Tuned
+    result: Result
+    passes: int = 1  # coordinate passes (tune_both); converged: the last left the decay
+    converged: bool = True
+
+    def to_json(self) -> Dict:
+        return {"factor": self.factor, "added": self.added, "line": self.line.to_json(),
+                "passes": self.passes, "converged": self.converged}
+
+
+def tune_decay(pool, key: str, text: str, seeds, scales: Scales, scorer: Scorer,
+               at_one: Optional[Result] = None, rule: LineRule = WEIGHT_DECAY) -> Decayed:
+    """The weight-decay factor of program ``text`` at the lr multipliers ``scales``: its
+    decay sites scaled (``optevo.dsl.decay``), or decoupled decay added where it has none,
+    by ``rule`` (off included). ``at_one``: the result at factor 1 if known (a program with a
+    site, already trained at ``scales``)."""
+    program, added = tunable_decay(parse(text))
+    raw: Dict[int, Result] = {} if added or at_one is None else {0: at_one}
+
+    def evaluate(js):
+        got = run_jobs(pool, [Job(JobId(TUNE, key, wd=j), scale_decay(
+            program, rule.value(j)).text(), seeds, scales) for j in js])
+        raw.update({j: got[JobId(TUNE, key, wd=j)] for j in js})
+        return [scorer(raw[j]).value for j in js]
+    line = Tuned(tune_line(evaluate, rule, {j: scorer(r).value for j, r in raw.items()}), rule)
+    best = line.line.best
+    chosen = text if best == OFF and added else scale_decay(program, line.best).text()
+    return Decayed(chosen, line.best, added, line, raw[best])
+
+
+def one_task(result: Result) -> float:
+    """The one-task fitness of a result (or a suite result's part): its mean loss."""
+    return Scorer()(result).value
+
+
+def tune_baseline(pool, n_tasks: int = 1, scorer=None, seeds=None,
+                  text: str = DEFAULT_ADAMW, lr_rule: LineRule = BASELINE,
+                  wd_rule: LineRule = WEIGHT_DECAY) -> Tuple[str, Scales, List[Tuned], Tuned]:
+    """An optax baseline (default AdamW) tuned as the funnel tunes it: its lr multiplier
+    first (each task's own, for a suite), then its weight-decay factor (``wd_rule``: grown
+    upwards at the edge, or 0, off) at those multipliers, scored by ``scorer`` (default: the
+    mean loss); a kind whose decay is off by default starts from :data:`BASE_DECAY`. Returns
+    (the spec with the tuned weight decay, the jobs' lr multipliers, the lr lines, the wd
+    line)."""
     scorer = scorer or Scorer()
     kind, h = parse_spec(text)
-    lrs = tune_tasks(pool, "adamw", text, n_tasks, seeds, lr_rule)
+    base = h["weight_decay"] or BASE_DECAY
+    lrs = tune_tasks(pool, kind, text, n_tasks, seeds, lr_rule)
     scales = lrs[0].best if n_tasks == 1 else [t.best for t in lrs]
 
     def with_wd(f):
-        return spec_text(kind, **{**h, "weight_decay": h["weight_decay"] * f})
+        return spec_text(kind, **{**h, "weight_decay": base * f})
 
     def evaluate(js):
-        got = run_jobs(pool, [Job(JobId(TUNE, "adamw", wd=j), with_wd(wd_rule.value(j)),
+        got = run_jobs(pool, [Job(JobId(TUNE, f"{kind}-wd", wd=j), with_wd(wd_rule.value(j)),
                                   seeds, scales) for j in js])
-        return [scorer(got[JobId(TUNE, "adamw", wd=j)]).value for j in js]
+        return [scorer(got[JobId(TUNE, f"{kind}-wd", wd=j)]).value for j in js]
     wd = Tuned(tune_line(evaluate, wd_rule), wd_rule)
     return with_wd(wd.best), scales, lrs, wd

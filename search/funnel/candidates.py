@@ -2,9 +2,12 @@
 runs (simplified bit-exactly, deduplicated by hash) and program files.
 
 A candidate travels to workers as text: a program, or an optax baseline's one-line spec
-(``optevo.proxy_tasks.baselines.specs``). Its weight-decay constant, where it has one (a live
-``x = w * c`` in a program, ``weight_decay`` of an optax baseline), is what the funnel's
-second tuning axis scales.
+(``optevo.proxy_tasks.baselines.specs``). Every candidate is tuned on weight decay too, the
+funnel's second axis: a program's decay sites (``optevo.dsl.decay``: ``c * f(w)`` added into
+its update, ``f`` odd) are scaled, and a program without one gets decoupled decay added as
+optax adds it; an optax baseline's ``weight_decay`` is scaled, and one whose decay is off by
+default (the hypergradient and learned optimizers) starts from AdamW's 1e-4. Either way the
+line includes decay switched off, and ``decay_added`` says where optevo added it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import List, Tuple
 
 from optevo.dsl.canon import program_hash
 from optevo.dsl.library import find_program
-from optevo.dsl.liveness import live_mask
+from optevo.dsl.decay import scale_decay, tunable_decay
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.baselines.specs import parse_spec, spec_text
 from optevo.simplify import simplify_exact
@@ -23,6 +26,8 @@ from optevo.simplify import simplify_exact
 from ..core.views import load_ref
 from ..core.rundir import RunDir, RunDirError, best_distinct
 from .config import FunnelConfig, Stage
+
+BASE_DECAY = 1e-4  # optax AdamW's default here: the start of a baseline whose decay is off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +38,7 @@ class Candidate:
     optax: bool
     has_wd: bool
     source: str
+    decay_added: bool = False  # the program had no decay site (or the baseline decay 0)
 
     def setting_text(self, stage: Stage, j: int) -> str:
         """The candidate with its weight decay scaled by ``stage.wd_ratio ** j``."""
@@ -42,28 +48,22 @@ class Candidate:
         if self.optax:
             kind, h = parse_spec(self.text)
             return spec_text(kind, **{**h, "weight_decay": h["weight_decay"] * f})
-        return scale_weight_decay(parse(self.text), f).text()
+        return scale_decay(parse(self.text), f).text()
 
 
-def wd_sites(program) -> List[Tuple[int, int]]:
-    """(statement, argument) positions of the constant ``c`` in live ``x = w * c`` statements,
-    ``w`` being the weights input (not reassigned before)."""
-    sites, w_is_input = [], True
-    for i, (s, live) in enumerate(zip(program.stmts, live_mask(program))):
-        if live and w_is_input and s.op == "mul" and "w" in s.args:
-            sites += [(i, a) for a, x in enumerate(s.args) if not isinstance(x, str)]
-        if s.target == "w":
-            w_is_input = False
-    return sites
+def program_candidate(name: str, program, baseline: bool, source: str) -> Candidate:
+    """A program as a candidate, ready for the decay axis (decoupled decay added if none)."""
+    p, added = tunable_decay(program)
+    return Candidate(name, p.text(), baseline, False, True, source, added)
 
 
-def scale_weight_decay(program, factor: float):
-    stmts = list(program.stmts)
-    for i, a in wd_sites(program):
-        args = list(stmts[i].args)
-        args[a] = float(args[a]) * factor
-        stmts[i] = dataclasses.replace(stmts[i], args=tuple(args))
-    return program.replace(stmts=tuple(stmts))
+def optax_candidate(name: str, text: str, source: str) -> Candidate:
+    """An optax baseline as a candidate; decay off by default starts from AdamW's."""
+    kind, h = parse_spec(text)
+    added = h.get("weight_decay", 0.0) == 0.0
+    if added:
+        text = spec_text(kind, **{**h, "weight_decay": BASE_DECAY})
+    return Candidate(name, text, True, True, True, source, added)
 
 
 def run_top_programs(run_dir: Path, k: int, seen: set) -> List[Tuple[str, object]]:
@@ -93,11 +93,10 @@ def make_candidates(cfg: FunnelConfig, inputs: List[str], top: int, say=print
         if "program" in d:
             p = find_program(d["program"])
             seen.add(program_hash(p))
-            cands.append(Candidate(name, p.text(), True, False, bool(wd_sites(p)), d["program"]))
+            cands.append(program_candidate(name, p, True, d["program"]))
         else:
             text = spec_text(d["optax"], **{k: v for k, v in d.items() if k != "optax"})
-            wd = parse_spec(text)[1]["weight_decay"] != 0
-            cands.append(Candidate(name, text, True, True, wd, f"optax.{d['optax']}"))
+            cands.append(optax_candidate(name, text, f"optax.{d['optax']}"))
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -120,5 +119,5 @@ def make_candidates(cfg: FunnelConfig, inputs: List[str], top: int, say=print
             while name in taken:
                 name, n = f"{base}_{n}", n + 1
             taken.add(name)
-            cands.append(Candidate(name, p.text(), False, False, bool(wd_sites(p)), src))
+            cands.append(program_candidate(name, p, False, src))
     return cands

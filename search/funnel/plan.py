@@ -7,10 +7,12 @@ At every stage each candidate and each baseline is tuned by the one rule
 1. learning-rate multiplier ``lr_ratio ** k`` for ``k`` in ``lr_range`` on the tuning seeds;
    while the best ``k`` is at an edge, the grid grows by one point on that side (at most
    ``max_extend`` per side); a best point still at the edge is flagged ``(edge)``;
-2. then, where the optimizer has a weight-decay constant, its factor ``wd_ratio ** j``,
+2. then its weight-decay factor ``wd_ratio ** j`` (every candidate has one: a program's
+   decay sites, or decoupled decay added; a baseline's ``weight_decay``),
    ``j`` in ``wd_range``, and factor 0 (decay off), at that multiplier; the line grows
-   upwards by the same edge rule (off brackets it from below). Coordinate-wise: one pass,
-   lr first;
+   upwards by the same edge rule (off brackets it from below). Coordinate-wise, lr first,
+   and again (lr at the chosen decay, decay at that lr) while the decay moved, at most
+   ``PASSES`` times;
 3. the chosen setting is trained on ``eval_seeds`` fresh seeds (never used for tuning).
 
 A job is (stage, candidate, lr point, wd point, seed group) with groups of ``tune_seeds``
