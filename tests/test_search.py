@@ -318,6 +318,7 @@ def test_a_search_that_draws_only_known_children_ends_stalled_and_says_so(tmp_pa
     import io
     from optevo.search import run
     d = json.loads(json.dumps(TINY))
+    d["holdout"].update(top_k=1, baselines=[])
     d["search"].update(start="sgd", max_evals=500, max_mutation_tries=1,
                        mutations={"insert": 0.0, "delete": 1.0, "change_arg": 0.0,
                                   "scale_const": 0.0})

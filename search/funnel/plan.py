@@ -84,6 +84,7 @@ def plan(stage: Stage, cand: Candidate, results: Dict[str, Dict], as_ids: bool =
         losses += [math.inf if v is None else v for v in results[x]["losses"]]
         diverged += results[x]["diverged"]
     return [], {"candidate": cand.name, "baseline": cand.baseline, "lr_k": k, "wd_j": j,
+                "decay_added": cand.decay_added,
                 "lr_mult": stage.lr_rule.value(k),
                 "wd_factor": stage.wd_factor(j) if cand.has_wd else None,
                 "lr_edge": lr.at_edge, "wd_edge": bool(wd and wd.at_edge),

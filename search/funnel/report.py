@@ -47,8 +47,9 @@ def stage_rows(cfg, stage, decisions: Dict[str, Dict]) -> List[Dict]:
     for name, d in decisions.items():
         losses = np.array(d["losses"], np.float64)
         ok = not any(d["diverged"]) and np.all(np.isfinite(losses))
-        row = {k: d[k] for k in ("candidate", "baseline", "lr_mult", "lr_edge", "wd_factor",
-                                 "wd_edge", "lr_span", "wd_span", "tune_loss")}
+        row = {k: d.get(k) for k in ("candidate", "baseline", "lr_mult", "lr_edge",
+                                     "wd_factor", "wd_edge", "lr_span", "wd_span",
+                                     "tune_loss", "decay_added")}
         row.update(n=len(losses), n_diverged=int(sum(d["diverged"])), losses=d["losses"],
                    diverged=not ok)
         if ok:
@@ -81,9 +82,11 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
              "",
              f"Tuning (the same for every candidate and baseline): learning-rate multiplier "
              f"{stage.lr_ratio:g}^k, k = {lo}..{hi} (grown by up to {stage.max_extend} "
-             f"point(s) per side while the best is at an edge) on seeds 0..{t - 1}; then, where there is "
-             f"a weight-decay constant, its factor {stage.wd_ratio:g}^j, j = {wlo}..{whi} (grown "
-             f"upwards by the same rule) or 0 (off) at that multiplier. The chosen setting is trained on {e} fresh seeds; the "
+             f"point(s) per side while the best is at an edge) on seeds 0..{t - 1}; then the "
+             f"weight-decay factor {stage.wd_ratio:g}^j, j = {wlo}..{whi} (grown upwards by "
+             f"the same rule) or 0 (off) at that multiplier, of a program's decay constants "
+             f"or of decoupled decay added where it has none ('added'); again while the "
+             f"decay moved. The chosen setting is trained on {e} fresh seeds; the "
              f"table gives their mean ± standard deviation, the ratio to `{ref}` and the "
              f"paired difference (± standard error) on the same seeds. Multipliers are "
              f"relative to each optimizer's own learning-rate constant. A candidate passes "
@@ -96,7 +99,8 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
     edges = []
     for i, r in enumerate(rows, 1):
         name = r["candidate"] + (" (baseline)" if r["baseline"] else "")
-        wd = "—" if r["wd_factor"] is None else _mult(r["wd_factor"], r["wd_edge"])
+        wd = "—" if r["wd_factor"] is None else _mult(r["wd_factor"], r["wd_edge"]) \
+            + (" (added)" if r.get("decay_added") else "")
         if r["lr_edge"] or r["wd_edge"]:
             edges.append(r["candidate"])
         if r["diverged"]:
