@@ -49,7 +49,7 @@ def test_a_mutant_that_only_rescales_lr_or_decay_does_not_beat_the_tuned_start(t
     lr constant or its decay constant (what ``scale_const`` does) is trained at the same
     multiplier (``tuning.calibrate_start``, as a search calls it). It must not beat the tuned
     start by more than two standard errors of the paired per-seed difference. (On this task,
-    with the decay untuned, 27x the decay constant beat the start by 0.006, about 10 paired
+    with the decay untuned, 27x the decay constant beat the start by 0.006, about 8 paired
     SE; with one coordinate pass, 3x the lr constant beat it by 0.09, 5 SE.)"""
     from optevo.dsl import parse
     from optevo.dsl.decay import decay_sites
