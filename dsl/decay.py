@@ -29,6 +29,7 @@ from .liveness import update_mask
 from .random import fresh_name
 
 DECOUPLED = 1e-5  # the AdamW start's decay per unit of the lr input: 0.01 * 0.001
+ADDED = 3  # statements with_decoupled_decay adds (engines size their buckets for them)
 Site = Tuple[int, int]  # (statement index, argument index) of a decay constant
 
 W, DECAY, HOLDS = "w", "decay", "holds"  # odd in w; a decay term; a sum that holds one
@@ -64,7 +65,7 @@ def _rule(s: Stmt, i: int, tags, kind: str):
         for x, y in ((a, b), (b, a)) if s.op == "mul" else ((a, b),):
             if x in (W, DECAY, HOLDS) and y in scalar:
                 return x, sites
-    if s.op in ("add", "sub") and any(n in (DECAY, HOLDS) for n in names) and W not in names:
+    if s.op in ("add", "sub") and any(n in (DECAY, HOLDS) for n in names):
         return HOLDS, sites
     return (SCALAR if kind == SCALAR else ""), frozenset()
 
@@ -81,19 +82,21 @@ def scale_decay(program: Program, factor: float) -> Program:
 
 def with_decoupled_decay(program: Program, c: float = DECOUPLED) -> Program:
     """``program`` plus ``lr * c * w`` added to its update (inputs read before anything is
-    reassigned), as optax's ``adamw`` adds decay; its one decay site is ``c``."""
+    reassigned; the sum a new name, so a state returned under the update's name keeps its
+    value), as optax's ``adamw`` adds decay; its one decay site is ``c``."""
     used = [s.target for s in program.stmts] + ["w", "g", "m", "v", "lr"]
     a = fresh_name(used)
     b = fresh_name(used + [a])
-    out = program.returns[0]
+    out = fresh_name(used + [a, b])
     stmts = [Stmt(a, "mul", ("w", float(c))), Stmt(b, "mul", (a, "lr")), *program.stmts,
-             Stmt(out, "add", (out, b))]
-    return program.replace(stmts=tuple(stmts))
+             Stmt(out, "add", (program.returns[0], b))]
+    return program.replace(stmts=tuple(stmts), returns=(out, *program.returns[1:]))
 
 
 def tunable_decay(program: Program) -> Tuple[Program, bool]:
     """``program`` ready for the decay axis: itself if it has a decay site, else with
-    decoupled decay added; and whether it was added."""
+    decoupled decay added (whose constant is then a site: checked); and whether it was
+    added."""
     if decay_sites(program):
         return program, False
     return with_decoupled_decay(program), True

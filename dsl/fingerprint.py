@@ -23,7 +23,7 @@ fresh 15% at each step (so that ``g = 0`` meets ``m != 0``); learning rates ``LR
 ``2^k``, so ``lr`` is far from 1 both ways; ``clip(m, lr)`` against ``clip(m, 1.0)``,
 ``lr * lr`` against ``lr``). These choices come from the benchmark: with ``lr`` in
 ``[0.2, 1.3]`` and no zeros, 2-3% of the extra merges were false, mostly of these kinds.
-The training loop of ``proxy_tasks/base.py`` with the gradients given::
+The training loop of ``proxy_tasks/tasks/base.py`` with the gradients given::
 
     m_0 = v_0 = 0
     for k in 1..K:  u_k, m_k, v_k = program(w_{k-1}, g_k, m_{k-1}, v_{k-1}, lr_k)

@@ -219,3 +219,20 @@ def test_a_funnel_saved_in_the_earlier_format_resumes_without_running_a_job(refe
     assert p.returncode == 0, p.stderr[-2000:]
     assert _tables(out) == _tables(reference_run)
     assert len(results.read_text().splitlines()) == len(recs)  # no job ran again
+
+
+def test_a_funnel_whose_jobs_meant_the_earlier_tuning_is_refused(reference_run, tmp_path):
+    """Before decay was tuned everywhere in passes, a job key (k, j) meant another program
+    setting: such a funnel is refused with one line rather than resumed into a mixture."""
+    import shutil
+    out = tmp_path / "older"
+    shutil.copytree(reference_run, out)
+    (out / ".lock").unlink(missing_ok=True)
+    saved = json.loads((out / "funnel.json").read_text())
+    del saved["tuning"]
+    (out / "funnel.json").write_text(json.dumps(saved))
+    p = subprocess.run([sys.executable, "-m", "optevo.search.cli", "funnel", "--resume",
+                        str(out), "--workers", "0"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert "funnel.json: this funnel was started by an optevo that tuned" in p.stderr

@@ -1,4 +1,4 @@
-"""Hypergradient optimizers (proxy_tasks/hypergrad.py, Chandra et al. 2022): the
+"""Hypergradient optimizers (proxy_tasks/baselines/hypergrad.py, Chandra et al. 2022): the
 hypergradients are the derivatives they claim to be (finite differences), a stack with
 hyper-learning-rate 0 is the plain optimizer, stacks adapt, and the baseline kinds run
 through OptaxEngine."""

@@ -1,4 +1,4 @@
-"""The learned LSTM optimizer (proxy_tasks/l2l.py, l2l_train.py; Andrychowicz et al. 2016):
+"""The learned LSTM optimizer (proxy_tasks/baselines/l2l.py, proxy_tasks/l2l_train.py; Andrychowicz et al. 2016):
 preprocessing, save/load to the same updates, meta-training lowers the meta-loss, the
 ``l2l`` baseline kind and the ``optevo l2l train`` command."""
 

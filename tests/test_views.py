@@ -171,3 +171,14 @@ def test_simplify_run_dir_id_trains_on_the_runs_own_task(run, capsys):
         "task:\n  name: quadratic\n  steps: 3\n  seeds: 1\n  options: {dim: 4}\n")
     assert main(["simplify", f"{run}:4", "--lr-scale", "1", "--max-rounds", "1"]) == 0
     assert "# task quadratic: 3 steps, seeds [0]" in capsys.readouterr().out
+
+
+def test_a_summary_written_before_0_2_is_read_under_todays_names(tmp_path):
+    """``best_id`` was the held-out best and ``best_fitness`` the selection best: read back,
+    each gets the name that says whose figure it is."""
+    from optevo.search.core.rundir import RunDir
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"best_id": 7, "best_holdout_loss": 0.5, "best_fitness": 0.4, "trained": 3}))
+    s = RunDir(tmp_path).summary()
+    assert s == {"holdout_best_id": 7, "holdout_best_loss": 0.5,
+                 "selection_best_fitness": 0.4, "trained": 3}

@@ -74,7 +74,8 @@ def run(args) -> int:
     at_least("--steps", args.steps)
     if not (math.isfinite(args.lr_scale) and args.lr_scale > 0):
         raise UsageError(f"--lr-scale must be a finite number > 0, got {args.lr_scale}")
-    longest = max([len(encoded_form(p).stmts) for p in programs] + [0])
+    from optevo.dsl.decay import ADDED
+    longest = max([len(encoded_form(p).stmts) for p in programs] + [0]) + ADDED * args.tune
     if args.tune:
         return _tuned(args, task, programs, buckets_for(max(32, longest)))
     ev = Evaluator(task, steps=args.steps, seeds=args.seeds, engine=args.engine,

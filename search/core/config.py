@@ -173,7 +173,7 @@ class HoldoutConfig(Model):
                      le=1000)
     seeds: int = key(8, "number of fresh seeds (never used for selection)", ge=2, le=4096)
     baselines: List[str] = key(["hyper_adam", "l2l"], "baselines re-checked beside tuned "
-                               "AdamW, their lr tuned (baseline kinds: hyper_sgd, "
+                               "AdamW, their lr and decay tuned (baseline kinds: hyper_sgd, "
                                "hyper_sgdm, hyper_adam, l2l, lion)")
 
     @field_validator("baselines")

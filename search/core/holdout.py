@@ -137,7 +137,7 @@ def _decay(r) -> str:
     f = r.get("weight_decay_factor")
     text = "—" if f is None else "off" if f == 0 else f"x{f:.3g}"
     return text + (" (edge)" if r.get("weight_decay_at_edge") else "") \
-        + (" (added)" if r.get("decay_added") else "")
+        + (" (added)" if r.get("decay_added") and f else "")
 
 
 def _name(r) -> str:

@@ -47,8 +47,8 @@ class JobId:
     seeds: str = ""
 
     def __str__(self) -> str:
-        grid = "" if self.lr is None else f"@{self.lr}" + ("" if self.wd is None
-                                                          else f",{self.wd}")
+        grid = "" if self.lr is None and self.wd is None else \
+            f"@{'' if self.lr is None else self.lr},{'' if self.wd is None else self.wd}"
         return f"{self.purpose}:{self.subject}{grid}" + (f"/{self.seeds}" if self.seeds else "")
 
     @classmethod

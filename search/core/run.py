@@ -60,12 +60,14 @@ def check_tasks(cfg) -> None:
     from optevo.proxy_tasks.tasks.base import check_task
     for t in cfg.tasks:
         check_task(get_task(t.name, **t.options))
-    start = find_program(cfg.search.start)
+    from optevo.dsl.decay import tunable_decay
+    start, added = tunable_decay(find_program(cfg.search.start))
     if len(start.stmts) > cfg.search.max_length:
         raise ConfigError(Loc("search.max_length"), f"the start program "
-                          f"{cfg.search.start} has {len(start.stmts)} statements, more than "
-                          f"search.max_length ({cfg.search.max_length}): no child could be "
-                          "drawn; raise it")
+                          f"{cfg.search.start} has {len(start.stmts)} statements"
+                          + (" (with the decoupled decay its calibration adds)" if added else "")
+                          + f", more than search.max_length ({cfg.search.max_length}): no "
+                          "child could be drawn; raise it")
 
 
 def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:

@@ -40,6 +40,15 @@ HOLDOUT = "holdout.jsonl"
 REPORT = "report.md"
 SUMMARY = "summary.json"
 WORKERS = "workers.json"
+LEGACY_SUMMARY = {  # summary.json keys before 0.2 -> the names that say whose figure it is
+    "best_id": "holdout_best_id", "best_holdout_loss": "holdout_best_loss",
+    "best_holdout_stderr": "holdout_best_stderr",
+    "diff_vs_tuned_start": "holdout_best_diff_vs_tuned_start",
+    "diff_vs_tuned_start_stderr": "holdout_best_diff_vs_tuned_start_stderr",
+    "diff_vs_tuned_adamw": "holdout_best_diff_vs_tuned_adamw",
+    "diff_vs_tuned_adamw_stderr": "holdout_best_diff_vs_tuned_adamw_stderr",
+    "best_diff_vs_baselines": "holdout_best_diff_vs_baselines",
+    "best_fitness": "selection_best_fitness", "best_normalized": "selection_best_normalized"}
 
 
 class JsonLines:
@@ -352,5 +361,9 @@ class RunDir:
         atomic_write(self.file(SUMMARY), json.dumps(summary, indent=1))
 
     def summary(self) -> Optional[Dict]:
-        """The finished run's ``summary.json`` (None while the run has not finished)."""
-        return self._read_json(SUMMARY, "summary")
+        """The finished run's ``summary.json`` (None while the run has not finished); one
+        written before version 0.2 has its keys renamed to today's (``LEGACY_SUMMARY``)."""
+        d = self._read_json(SUMMARY, "summary")
+        if isinstance(d, dict) and "holdout_best_id" not in d:
+            d = {LEGACY_SUMMARY.get(k, k): v for k, v in d.items()}
+        return d

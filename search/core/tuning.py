@@ -70,6 +70,11 @@ class Tuned:
         return self.rule.value(self.line.best, self.centre)
 
     @property
+    def factor(self) -> float:
+        """The chosen setting, read as a decay factor (:func:`passes` compares them)."""
+        return self.best
+
+    @property
     def loss(self) -> float:
         return self.line.loss
 
@@ -184,26 +189,42 @@ def calibrate_start(pool, text: str, scorer: Scorer, label: str, task_names: Seq
                        [t.to_json() for t in lines], dec.to_json())
 
 
-def tune_both(pool, text: str, key: str, tune_lr, max_passes: int = PASSES):
-    """Learning rate and weight decay, coordinate-wise in passes: ``tune_lr(text, key)`` at
-    the current decay (it returns the jobs' lr multipliers, the result there, what it tuned
-    and the scorer to compare decays with), then the decay at that lr (:func:`tune_decay`);
-    again while the decay factor moved, at most ``max_passes`` times (the one rule's
-    ``Coordinate``, on a pool with a suite's per-task multipliers). One pass is not enough
-    where the axes interact: with AdamW's decay inside its lr multiply, the start's decay
-    tuned to x243 on ``text_lm``, where the lr tuned before it was no longer the best (x3
-    better by 0.09, 6 paired SE). Returns (multipliers, what ``tune_lr`` tuned, the decay)."""
-    added = tunable_decay(parse(text))[1]
-    factor = 0.0 if added else 1.0  # of the text as given
-    current = text
+def passes(tune_lr, tune_wd, max_passes: int = PASSES):
+    """Learning rate and weight decay, coordinate-wise in passes, as the one rule's
+    ``Coordinate`` does it: ``tune_lr(factor, p)`` at decay ``factor`` (1: as given), then
+    ``tune_wd(lr, p)`` at that lr, again while the decay factor moved, at most
+    ``max_passes`` times. One pass is not enough where the axes interact: with AdamW's decay
+    inside its lr multiply, the start's decay tuned to x243 on ``text_lm``, where the lr
+    tuned before it was no longer the best (x3 better by 0.09, 5 paired SE). Returns (the
+    last lr, the last decay, passes run, converged)."""
+    factor = 1.0
     for p in range(max_passes):
-        scales, at_lr, tuned, lr_scorer = tune_lr(current, key if p == 0 else f"{key}.{p}")
-        dec = tune_decay(pool, key if p == 0 else f"{key}.{p}", text, None, scales,
-                         lr_scorer, at_lr if factor == 1.0 and not added else None)
-        if dec.factor == factor:
-            return scales, tuned, dataclasses.replace(dec, passes=p + 1)
-        factor, current = dec.factor, dec.text
-    return scales, tuned, dataclasses.replace(dec, passes=max_passes, converged=False)
+        lr = tune_lr(factor, p)
+        wd = tune_wd(lr, p)
+        if wd.factor == factor:
+            return lr, wd, p + 1, True
+        factor = wd.factor
+    return lr, wd, max_passes, False
+
+
+def tune_both(pool, text: str, key: str, tune_lr, max_passes: int = PASSES):
+    """A program's lr and decay by :func:`passes`: ``tune_lr(text, key)`` trains the
+    program (with decoupled decay added where it has none) at a decay factor and returns
+    the jobs' lr multipliers, the result there, what it tuned and the scorer to compare
+    decays with; the decay line is :func:`tune_decay`. Returns (multipliers, what
+    ``tune_lr`` tuned, the decay)."""
+    program = tunable_decay(parse(text))[0]
+    keyed = (lambda p: key if p == 0 else f"{key}.{p}")
+
+    def lr(factor, p):
+        return tune_lr(scale_decay(program, factor).text(), keyed(p)), factor
+
+    def wd(got, p):
+        (scales, at_lr, _, scorer), factor = got
+        return tune_decay(pool, keyed(p), text, None, scales, scorer,
+                          at_lr if factor == 1.0 else None)
+    (got, _), dec, n, converged = passes(lr, wd, max_passes)
+    return got[0], got[2], dataclasses.replace(dec, passes=n, converged=converged)
 
 
 @dataclasses.dataclass
@@ -228,10 +249,10 @@ def tune_decay(pool, key: str, text: str, seeds, scales: Scales, scorer: Scorer,
                at_one: Optional[Result] = None, rule: LineRule = WEIGHT_DECAY) -> Decayed:
     """The weight-decay factor of program ``text`` at the lr multipliers ``scales``: its
     decay sites scaled (``optevo.dsl.decay``), or decoupled decay added where it has none,
-    by ``rule`` (off included). ``at_one``: the result at factor 1 if known (a program with a
-    site, already trained at ``scales``)."""
+    by ``rule`` (off included). ``at_one``: the result at factor 1 if known (the program,
+    decay added where it had none, already trained at ``scales``)."""
     program, added = tunable_decay(parse(text))
-    raw: Dict[int, Result] = {} if added or at_one is None else {0: at_one}
+    raw: Dict[int, Result] = {} if at_one is None else {0: at_one}
 
     def evaluate(js):
         got = run_jobs(pool, [Job(JobId(TUNE, key, wd=j), scale_decay(
@@ -252,24 +273,33 @@ def one_task(result: Result) -> float:
 def tune_baseline(pool, n_tasks: int = 1, scorer=None, seeds=None,
                   text: str = DEFAULT_ADAMW, lr_rule: LineRule = BASELINE,
                   wd_rule: LineRule = WEIGHT_DECAY) -> Tuple[str, Scales, List[Tuned], Tuned]:
-    """An optax baseline (default AdamW) tuned as the funnel tunes it: its lr multiplier
-    first (each task's own, for a suite), then its weight-decay factor (``wd_rule``: grown
-    upwards at the edge, or 0, off) at those multipliers, scored by ``scorer`` (default: the
-    mean loss); a kind whose decay is off by default starts from :data:`BASE_DECAY`. Returns
-    (the spec with the tuned weight decay, the jobs' lr multipliers, the lr lines, the wd
-    line)."""
+    """An optax baseline (default AdamW) tuned as programs and the funnel are: its lr
+    multiplier (each task's own, for a suite), then its weight-decay factor at those
+    multipliers (``wd_rule``: grown upwards at the edge, or 0, off), in :func:`passes`,
+    scored by ``scorer`` (default: the mean loss; a suite must give its own). A kind whose
+    decay is off by default starts from :data:`BASE_DECAY`. Returns (the spec with the tuned
+    weight decay, the jobs' lr multipliers, the lr lines, the wd line)."""
+    if scorer is None and n_tasks > 1:
+        raise ValueError("a suite's baseline is scored by the suite's scorer: give one")
     scorer = scorer or Scorer()
     kind, h = parse_spec(text)
     base = h["weight_decay"] or BASE_DECAY
-    lrs = tune_tasks(pool, kind, text, n_tasks, seeds, lr_rule)
-    scales = lrs[0].best if n_tasks == 1 else [t.best for t in lrs]
 
     def with_wd(f):
         return spec_text(kind, **{**h, "weight_decay": base * f})
 
-    def evaluate(js):
-        got = run_jobs(pool, [Job(JobId(TUNE, f"{kind}-wd", wd=j), with_wd(wd_rule.value(j)),
-                                  seeds, scales) for j in js])
-        return [scorer(got[JobId(TUNE, f"{kind}-wd", wd=j)]).value for j in js]
-    wd = Tuned(tune_line(evaluate, wd_rule), wd_rule)
-    return with_wd(wd.best), scales, lrs, wd
+    def lr(factor, p):
+        lines = tune_tasks(pool, kind if p == 0 else f"{kind}.{p}", with_wd(factor), n_tasks,
+                           seeds, lr_rule)
+        return lines[0].best if n_tasks == 1 else [t.best for t in lines], lines
+
+    def wd(got, p):
+        key = f"{kind}-wd" if p == 0 else f"{kind}-wd.{p}"
+
+        def evaluate(js):
+            res = run_jobs(pool, [Job(JobId(TUNE, key, wd=j), with_wd(wd_rule.value(j)), seeds,
+                                      got[0]) for j in js])
+            return [scorer(res[JobId(TUNE, key, wd=j)]).value for j in js]
+        return Tuned(tune_line(evaluate, wd_rule), wd_rule)
+    (scales, lrs), wd_line, _, _ = passes(lr, wd)
+    return with_wd(wd_line.best), scales, lrs, wd_line

@@ -22,17 +22,18 @@ import time
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from optevo.dsl.decay import ADDED  # the held-out check may add decoupled decay
 from optevo.dsl.errors import OptevoError
-
-from . import plugins
-from .raylet import RaylWatch
 from optevo.proxy_tasks.engine import buckets_for
 
+from . import plugins
 from .jobs import Job, Result
+from .raylet import RaylWatch
 
 # A search's children are rarely under 16 live statements (the AdamW start has 10, its
 # children grow), so its workers compile buckets from 16: one compile fewer per worker.
 SEARCH_SMALLEST_BUCKET = 16
+
 
 class WorkerError(OptevoError):
     """A worker that cannot start (its task, a plugin, its engine), or a lost Ray: one line."""
@@ -71,7 +72,8 @@ def eval_spec(cfg):
     :class:`EvalSpec`, or a :class:`SuiteSpec` when ``task`` lists several tasks."""
     found = plugins.import_plugins(cfg.plugins)
     specs = tuple(EvalSpec(t.name, dict(t.options), t.steps, tuple(range(t.seeds)),
-                           buckets_for(cfg.search.max_length, SEARCH_SMALLEST_BUCKET), found)
+                           buckets_for(cfg.search.max_length + ADDED, SEARCH_SMALLEST_BUCKET),
+                           found)
                   for t in cfg.tasks)
     return specs[0] if len(specs) == 1 else SuiteSpec(specs)
 

@@ -108,19 +108,23 @@ def _searches(out: Path, names: List[str], state: Dict) -> List[str]:
               "selection, each re-tuned; the tuned start and optax AdamW (learning rate and "
               "weight decay tuned) on the same seeds. Differences are paired, mean ± SE "
               "(negative is better).", "",
-              "| search | seed | trained | seconds | best id | best fitness (normalized) | "
-              "held-out loss | vs tuned start | vs tuned AdamW |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| search | seed | trained | seconds | best on selection seeds (id: "
+              "normalized) | best on fresh seeds (id) | held-out loss | vs tuned start | "
+              "vs tuned AdamW |", "|---|---|---|---|---|---|---|---|---|"]
     for i, name in enumerate(names):
         s = RunDir(out / name).summary() or {}
-        fit = s.get("selection_best_normalized")
+        fit, sel = s.get("selection_best_normalized"), s.get("selection_best_id", "—")
+        vs_start = _pm(s.get("holdout_best_diff_vs_tuned_start"),
+                       s.get("holdout_best_diff_vs_tuned_start_stderr"))
+        vs_adamw = _pm(s.get("holdout_best_diff_vs_tuned_adamw"),
+                       s.get("holdout_best_diff_vs_tuned_adamw_stderr"))
         lines.append(
             f"| {name} | {state['config']['seed'] + i} | {s.get('trained', '—')} | "
-            f"{s.get('elapsed_seconds', '—')} | {s.get('holdout_best_id', '—')} | "
-            f"{'—' if fit is None else f'{fit:.4f}'} | "
+            f"{s.get('elapsed_seconds', '—')} | "
+            f"{sel}: {'—' if fit is None else f'{fit:.4f}'} | "
+            f"{s.get('holdout_best_id', '—')} | "
             f"{_pm(s.get('holdout_best_loss'), s.get('holdout_best_stderr'), '.4f')} | "
-            f"{_pm(s.get('holdout_best_diff_vs_tuned_start'), s.get('holdout_best_diff_vs_tuned_start_stderr'))} | "
-            f"{_pm(s.get('holdout_best_diff_vs_tuned_adamw'), s.get('holdout_best_diff_vs_tuned_adamw_stderr'))} |")
+            f"{vs_start} | {vs_adamw} |")
     pts = plots.holdout_points(out, names, state)
     adamw = [p["adamw"] for p in pts.values() if "adamw" in p]
     lines += ["", "Held-out loss of each search's best relative to the tuned start of "

@@ -25,9 +25,8 @@ from optevo.simplify import simplify_exact
 
 from ..core.views import load_ref
 from ..core.rundir import RunDir, RunDirError, best_distinct
+from ..core.tuning import BASE_DECAY
 from .config import FunnelConfig, Stage
-
-BASE_DECAY = 1e-4  # optax AdamW's default here: the start of a baseline whose decay is off
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,6 +51,13 @@ Range = Annotated[Tuple[int, int], BeforeValidator(_range)]
 _D = STAGE_DEFAULTS
 
 
+def _wd_range(v: Any) -> Tuple[int, int]:
+    lo, hi = _range(v)
+    if lo <= OFF:
+        raise fail(f"expected lo > {OFF} (index {OFF} is decay switched off), got {lo}")
+    return lo, hi
+
+
 class Stage(Model):
     name: Text
     task: str
@@ -62,7 +69,7 @@ class Stage(Model):
     lr_ratio: float = Field(_D["lr_ratio"], gt=1)
     lr_range: Range = tuple(_D["lr_range"])
     wd_ratio: float = Field(_D["wd_ratio"], gt=1)
-    wd_range: Range = tuple(_D["wd_range"])
+    wd_range: Annotated[Tuple[int, int], BeforeValidator(_wd_range)] = tuple(_D["wd_range"])
     max_extend: int = Field(_D["max_extend"], ge=0)
     _task = field_validator("task")(check_task_name)
 

@@ -100,7 +100,7 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
     for i, r in enumerate(rows, 1):
         name = r["candidate"] + (" (baseline)" if r["baseline"] else "")
         wd = "—" if r["wd_factor"] is None else _mult(r["wd_factor"], r["wd_edge"]) \
-            + (" (added)" if r.get("decay_added") else "")
+            + (" (added)" if r.get("decay_added") and r["wd_factor"] else "")
         if r["lr_edge"] or r["wd_edge"]:
             edges.append(r["candidate"])
         if r["diverged"]:

@@ -30,6 +30,8 @@ from .candidates import Candidate
 from .config import FUNNEL_JSON, RESULTS, TIMING, FunnelConfig, Stage
 from .plan import job_key, plan, seeds_of
 
+TUNING = 2  # what a job means: 2, decay tuned everywhere, in passes (funnel.json "tuning")
+
 
 class Results:
     """``results.jsonl``: one line per finished job (append-only, flushed per line), and the
@@ -195,7 +197,8 @@ def new_funnel_dir(out, cfg: FunnelConfig, cands: List[Candidate]) -> Path:
                           " or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / FUNNEL_JSON, json.dumps(
-        {"config": cfg.to_json(), "candidates": [c.__dict__ for c in cands]}, indent=1))
+        {"config": cfg.to_json(), "candidates": [c.__dict__ for c in cands],
+         "tuning": TUNING}, indent=1))
     return out
 
 
@@ -222,6 +225,11 @@ def saved_funnel(out) -> Tuple[FunnelConfig, List[Candidate]]:
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
         cands = [Candidate(**c) for c in saved["candidates"]]
+        if saved.get("tuning") != TUNING:
+            raise RunDirError(f"{path}: this funnel was started by an optevo that tuned the "
+                              "learning rate and weight decay in one pass, and decay only "
+                              "where a program had `w * c`; its jobs mean something else "
+                              "now: finish it with that version, or start it again")
         for c in cands:
             if not all(isinstance(getattr(c, k), str) for k in ("name", "text", "source")) or \
                     not all(isinstance(getattr(c, k), bool) for k in ("baseline", "optax",
