@@ -85,3 +85,13 @@ def test_a_mutant_that_only_rescales_lr_or_decay_does_not_beat_the_tuned_start(t
     for j, text in zip(jobs[1:], mutants):
         d = np.array(res[j.id].losses) - np.array(base.losses)
         assert d.mean() >= -2 * d.std(ddof=1) / np.sqrt(d.size), text
+
+
+def test_eval_tune_names_baseline_spec_lines_by_their_kind():
+    code, out = _eval("--task", "quadratic", "--seeds", "2", "--steps", "10", "--tune",
+                      "--fresh", "2", "--json", "--baseline", "optax:lion b1=0.95",
+                      "--baseline", "lion")
+    assert code == 0
+    rows = {r["id"]: r for r in map(json.loads, out.splitlines())}
+    assert set(rows) == {"optax_adamw", "optax_lion", "optax_lion_2"}
+    assert " b1=0.95 " in rows["optax_lion"]["program"]

@@ -81,9 +81,14 @@ def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
     decays = {k: v[2] for k, v in both.items()}  # and its decay
     base_info = {}  # row id -> (spec text with the tuned decay, lr scales, at an edge, wd)
     for name in ["adamw"] + [b for b in baselines if b != "adamw"]:
-        text, scales, lrs, wd = tune_baseline(pool, n_tasks, scorer,
-                                              text=baseline_spec(name))
-        base_info[baseline_name(name)] = (text, scales, any(x.at_edge for x in lrs), wd)
+        spec = baseline_spec(name)
+        text, scales, lrs, wd = tune_baseline(pool, n_tasks, scorer, text=spec)
+        row_id = kind_id = baseline_name(spec[len("optax:"):].split()[0])  # a line: its kind
+        for n in range(2, len(baselines) + 2):  # two lines of one kind: optax_lion_2, ...
+            if row_id not in base_info:
+                break
+            row_id = f"{kind_id}_{n}"
+        base_info[row_id] = (text, scales, any(x.at_edge for x in lrs), wd)
     jobs = [Job(JobId(HOLDOUT, r.id), decays[r.id].text, seeds,
                 job_scales(lr_scale, lines[r.id].best)) for r in cands] \
         + [Job(JobId(HOLDOUT, key), text, seeds, sc) for key, (text, sc, *_) in base_info.items()]
