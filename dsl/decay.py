@@ -39,14 +39,13 @@ def decay_sites(program: Program) -> List[Site]:
     """The decay sites of ``program`` (see the module docstring), in statement order."""
     kinds = check(program)
     live = update_mask(program)
-    kind_of = {"lr": SCALAR}  # inputs: lr is a scalar, w, g, m, v tensors
-    env: Dict[str, Tuple[str, FrozenSet[Site]]] = {"w": (W, frozenset())}
+    # inputs: w; lr a scalar; g, m, v plain tensors (a statement a live one reads is live)
+    env: Dict[str, Tuple[str, FrozenSet[Site]]] = {"w": (W, frozenset()),
+                                                   "lr": (SCALAR, frozenset())}
     for i, (s, kind) in enumerate(zip(program.stmts, kinds)):
         tags = [("const", frozenset()) if not isinstance(a, str) else
-                env.get(a, (SCALAR if kind_of.get(a) == SCALAR else "", frozenset()))
-                for a in s.args]
+                env.get(a, ("", frozenset())) for a in s.args]
         env[s.target] = _rule(s, i, tags, kind) if live[i] else ("", frozenset())
-        kind_of[s.target] = kind
     tag, sites = env.get(program.returns[0], ("", frozenset()))
     return sorted(sites) if tag in (DECAY, HOLDS) else []
 

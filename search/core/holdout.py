@@ -72,13 +72,14 @@ def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
     scorer = scorer or Scorer()
     n_tasks = len(scorer.weights)
     seeds = fresh_seeds(n_seeds)
+
     def tune_lr(text, key):
         t = tune_program(pool, key, text, None, lr_scale, scorer, rule)
         return job_scales(lr_scale, t.best), t.results[t.line.best], t, scorer
 
     both = {r.id: tune_both(pool, r.program, f"retune{r.id}", tune_lr) for r in cands}
-    lines = {k: v[1] for k, v in both.items()}  # each program's last lr line
-    decays = {k: v[2] for k, v in both.items()}  # and its decay
+    # each program's jobs' lr multipliers, its last lr line, its decay
+    multipliers, lines, decays = ({k: v[i] for k, v in both.items()} for i in range(3))
     base_info = {}  # row id -> (spec text with the tuned decay, lr scales, at an edge, wd)
     for name in ["adamw"] + [b for b in baselines if b != "adamw"]:
         spec = baseline_spec(name)
@@ -89,20 +90,20 @@ def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
                 break
             row_id = f"{kind_id}_{n}"
         base_info[row_id] = (text, scales, any(x.at_edge for x in lrs), wd)
-    jobs = [Job(JobId(HOLDOUT, r.id), decays[r.id].text, seeds,
-                job_scales(lr_scale, lines[r.id].best)) for r in cands] \
+    jobs = [Job(JobId(HOLDOUT, r.id), decays[r.id].text, seeds, multipliers[r.id])
+            for r in cands] \
         + [Job(JobId(HOLDOUT, key), text, seeds, sc) for key, (text, sc, *_) in base_info.items()]
     results = {i.subject: r for i, r in run_jobs(pool, jobs).items()}
     rows = []
     for key, rec in [(r.id, r) for r in cands] + [(b, None) for b in base_info]:
         res, line, dec = results[key], lines.get(key), decays.get(key)
         fit = scorer(res)
-        text, scales, edge, wd = base_info.get(key, (None, None, None, None))
+        text, base_scales, edge, wd = base_info.get(key, (None, None, None, None))
         row = {"id": key, "hash": rec.hash if rec else None,
                "program": rec.program if rec else text,
                "simplified": simplify_exact(parse(rec.program)).text() if rec else None,
                "fitness": rec.loss if rec else None,
-               "lr_scale": job_scales(lr_scale, line.best) if rec else scales,
+               "lr_scale": multipliers[key] if rec else base_scales,
                "lr_at_edge": line.at_edge if rec else edge,
                "weight_decay_factor": dec.factor if rec else wd.best,
                "weight_decay_at_edge": dec.line.at_edge if rec else wd.at_edge,

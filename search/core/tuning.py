@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from optevo.dsl.decay import scale_decay, tunable_decay
 from optevo.dsl.errors import OptevoError
@@ -54,6 +54,33 @@ def run_jobs(pool, jobs: Sequence[Job]) -> Dict[JobId, Result]:
         for r in pool.poll(0.5):
             out[r.id] = r
     return out
+
+
+def line_on_pool(pool, rule: LineRule, job_at: Callable[[int], Job], scorer: Scorer,
+                 known: Optional[Dict[int, Result]] = None) -> Tuple[Line, Dict[int, Result]]:
+    """Drive ``rule``'s line with one job per grid index (``job_at(k)``), scored by
+    ``scorer``; ``known`` results are not trained again. Returns the line and every result
+    by index."""
+    raw: Dict[int, Result] = dict(known or {})
+
+    def evaluate(ks):
+        jobs = {k: job_at(k) for k in ks}
+        got = run_jobs(pool, list(jobs.values()))
+        raw.update({k: got[j.id] for k, j in jobs.items()})
+        return [scorer(raw[k]).value for k in ks]
+    return tune_line(evaluate, rule, {k: scorer(r).value for k, r in raw.items()}), raw
+
+
+def pass_key(key: str, p: int) -> str:
+    """The job key of coordinate pass ``p`` (:func:`passes`): the key itself for the first."""
+    return key if p == 0 else f"{key}.{p}"
+
+
+def spec_with_decay(text: str, factor: float) -> str:
+    """An optax baseline's spec with its weight decay times ``factor``; a kind whose decay is
+    off by default starts from :data:`BASE_DECAY`, as programs' added decay does."""
+    kind, h = parse_spec(text)
+    return spec_text(kind, **{**h, "weight_decay": (h["weight_decay"] or BASE_DECAY) * factor})
 
 
 @dataclasses.dataclass
@@ -109,16 +136,11 @@ def tune_program(pool, key: str, text: str, seeds=None, base: Scales = 1.0, scor
     default): ``rule``'s line around ``base`` (a float; or one multiplier per task of a
     suite, all scaled by one factor), scored by ``scorer`` (default: the mean loss). The
     job's multipliers are ``job_scales(base, Tuned.best)``."""
-    scorer = scorer or Scorer()
-    raw: Dict[int, Result] = {}
     centre = 1.0 if isinstance(base, (list, tuple)) else base
-
-    def evaluate(ks):
-        got = run_jobs(pool, [Job(JobId(TUNE, key, lr=k), text, seeds,
-                                  job_scales(base, rule.value(k, centre))) for k in ks])
-        raw.update({k: got[JobId(TUNE, key, lr=k)] for k in ks})
-        return [scorer(raw[k]).value for k in ks]
-    return Tuned(tune_line(evaluate, rule), rule, centre, raw)
+    line, raw = line_on_pool(pool, rule, lambda k: Job(
+        JobId(TUNE, key, lr=k), text, seeds, job_scales(base, rule.value(k, centre))),
+        scorer or Scorer())
+    return Tuned(line, rule, centre, raw)
 
 
 def tune_tasks(pool, key: str, text: str, n_tasks: int, seeds=None,
@@ -128,19 +150,22 @@ def tune_tasks(pool, key: str, text: str, n_tasks: int, seeds=None,
     task at it and serves every task's line; ``Tuned.results`` holds the whole results."""
     raw: Dict[int, Result] = {}
     losses: List[Dict[int, float]] = [{} for _ in range(n_tasks)]
-    one = Scorer()
     while True:
         steps = [rule.step(known) for known in losses]
         missing = sorted({k for ks, _ in steps for k in ks})
         if not missing:
             return [Tuned(line, rule, 1.0, dict(raw)) for _, line in steps]
-        scales = (lambda m: m if n_tasks == 1 else [m] * n_tasks)
-        got = run_jobs(pool, [Job(JobId(TUNE, key, lr=k), text, seeds, scales(rule.value(k)))
-                              for k in missing])
+        got = run_jobs(pool, [Job(JobId(TUNE, key, lr=k), text, seeds,
+                                  task_scales([rule.value(k)] * n_tasks)) for k in missing])
         for k in missing:
             raw[k] = got[JobId(TUNE, key, lr=k)]
             for t, part in enumerate(raw[k].parts):
-                losses[t][k] = one(part).value
+                losses[t][k] = one_task(part)
+
+
+def task_scales(values: List[float]) -> Scales:
+    """Jobs' lr multipliers from one value per task: a float for one task, else the list."""
+    return values[0] if len(values) == 1 else list(values)
 
 
 @dataclasses.dataclass
@@ -177,7 +202,7 @@ def calibrate_start(pool, text: str, scorer: Scorer, label: str, task_names: Seq
         parts = [t.results[t.line.best].parts[i] for i, t in enumerate(lines)]
         at_lr = Result.of_parts(lines[0].results[lines[0].line.best], parts)
         lr_scorer = scorer if n == 1 else scorer.with_baselines([t.loss for t in lines])
-        return (lines[0].best if n == 1 else [t.best for t in lines]), at_lr, lines, lr_scorer
+        return task_scales([t.best for t in lines]), at_lr, lines, lr_scorer
 
     scales, lines, dec = tune_both(pool, text, "start", tune_lr)
     result = dataclasses.replace(dec.result, id=ident)
@@ -214,14 +239,13 @@ def tune_both(pool, text: str, key: str, tune_lr, max_passes: int = PASSES):
     decays with; the decay line is :func:`tune_decay`. Returns (multipliers, what
     ``tune_lr`` tuned, the decay)."""
     program = tunable_decay(parse(text))[0]
-    keyed = (lambda p: key if p == 0 else f"{key}.{p}")
 
     def lr(factor, p):
-        return tune_lr(scale_decay(program, factor).text(), keyed(p)), factor
+        return tune_lr(scale_decay(program, factor).text(), pass_key(key, p)), factor
 
     def wd(got, p):
         (scales, at_lr, _, scorer), factor = got
-        return tune_decay(pool, keyed(p), text, None, scales, scorer,
+        return tune_decay(pool, pass_key(key, p), text, None, scales, scorer,
                           at_lr if factor == 1.0 else None)
     (got, _), dec, n, converged = passes(lr, wd, max_passes)
     return got[0], got[2], dataclasses.replace(dec, passes=n, converged=converged)
@@ -252,15 +276,10 @@ def tune_decay(pool, key: str, text: str, seeds, scales: Scales, scorer: Scorer,
     by ``rule`` (off included). ``at_one``: the result at factor 1 if known (the program,
     decay added where it had none, already trained at ``scales``)."""
     program, added = tunable_decay(parse(text))
-    raw: Dict[int, Result] = {} if at_one is None else {0: at_one}
-
-    def evaluate(js):
-        got = run_jobs(pool, [Job(JobId(TUNE, key, wd=j), scale_decay(
-            program, rule.value(j)).text(), seeds, scales) for j in js])
-        raw.update({j: got[JobId(TUNE, key, wd=j)] for j in js})
-        return [scorer(raw[j]).value for j in js]
-    line = Tuned(tune_line(evaluate, rule, {j: scorer(r).value for j, r in raw.items()}), rule)
-    best = line.line.best
+    found, raw = line_on_pool(pool, rule, lambda j: Job(
+        JobId(TUNE, key, wd=j), scale_decay(program, rule.value(j)).text(), seeds, scales),
+        scorer, None if at_one is None else {0: at_one})
+    line, best = Tuned(found, rule), found.best
     chosen = text if best == OFF and added else scale_decay(program, line.best).text()
     return Decayed(chosen, line.best, added, line, raw[best])
 
@@ -282,24 +301,17 @@ def tune_baseline(pool, n_tasks: int = 1, scorer=None, seeds=None,
     if scorer is None and n_tasks > 1:
         raise ValueError("a suite's baseline is scored by the suite's scorer: give one")
     scorer = scorer or Scorer()
-    kind, h = parse_spec(text)
-    base = h["weight_decay"] or BASE_DECAY
-
-    def with_wd(f):
-        return spec_text(kind, **{**h, "weight_decay": base * f})
+    kind = parse_spec(text)[0]
 
     def lr(factor, p):
-        lines = tune_tasks(pool, kind if p == 0 else f"{kind}.{p}", with_wd(factor), n_tasks,
+        lines = tune_tasks(pool, pass_key(kind, p), spec_with_decay(text, factor), n_tasks,
                            seeds, lr_rule)
-        return lines[0].best if n_tasks == 1 else [t.best for t in lines], lines
+        return task_scales([t.best for t in lines]), lines
 
     def wd(got, p):
-        key = f"{kind}-wd" if p == 0 else f"{kind}-wd.{p}"
-
-        def evaluate(js):
-            res = run_jobs(pool, [Job(JobId(TUNE, key, wd=j), with_wd(wd_rule.value(j)), seeds,
-                                      got[0]) for j in js])
-            return [scorer(res[JobId(TUNE, key, wd=j)]).value for j in js]
-        return Tuned(tune_line(evaluate, wd_rule), wd_rule)
+        key = pass_key(f"{kind}-wd", p)
+        return Tuned(line_on_pool(pool, wd_rule, lambda j: Job(
+            JobId(TUNE, key, wd=j), spec_with_decay(text, wd_rule.value(j)), seeds, got[0]),
+            scorer)[0], wd_rule)
     (scales, lrs), wd_line, _, _ = passes(lr, wd)
-    return with_wd(wd_line.best), scales, lrs, wd_line
+    return spec_with_decay(text, wd_line.best), scales, lrs, wd_line

@@ -25,7 +25,7 @@ from optevo.simplify import simplify_exact
 
 from ..core.views import load_ref
 from ..core.rundir import RunDir, RunDirError, best_distinct
-from ..core.tuning import BASE_DECAY
+from ..core.tuning import spec_with_decay
 from .config import FunnelConfig, Stage
 
 
@@ -45,8 +45,7 @@ class Candidate:
             return self.text
         f = stage.wd_factor(j)
         if self.optax:
-            kind, h = parse_spec(self.text)
-            return spec_text(kind, **{**h, "weight_decay": h["weight_decay"] * f})
+            return spec_with_decay(self.text, f)
         return scale_decay(parse(self.text), f).text()
 
 
@@ -58,11 +57,8 @@ def program_candidate(name: str, program, baseline: bool, source: str) -> Candid
 
 def optax_candidate(name: str, text: str, source: str) -> Candidate:
     """An optax baseline as a candidate; decay off by default starts from AdamW's."""
-    kind, h = parse_spec(text)
-    added = h.get("weight_decay", 0.0) == 0.0
-    if added:
-        text = spec_text(kind, **{**h, "weight_decay": BASE_DECAY})
-    return Candidate(name, text, True, True, True, source, added)
+    added = parse_spec(text)[1]["weight_decay"] == 0.0
+    return Candidate(name, spec_with_decay(text, 1.0), True, True, True, source, added)
 
 
 def run_top_programs(run_dir: Path, k: int, seen: set) -> List[Tuple[str, object]]:

@@ -47,15 +47,19 @@ class Results:
         self.by_key: Dict[str, Dict] = {}
         for i, rec in enumerate(self.log.read(), 1):
             try:
-                self.by_key[job_key(*(rec[f] for f in self.FIELDS))] = rec
+                self.by_key[self.key_of(rec)] = rec
             except (KeyError, TypeError) as e:
                 raise RunDirError(f"{self.path}:{i}: not a funnel job record ({type(e).__name__}:"
                                   f" {e})") from None
         self.log.open()
 
+    @classmethod
+    def key_of(cls, rec: Dict) -> str:
+        return job_key(*(rec[f] for f in cls.FIELDS))
+
     def add(self, rec: Dict):
         self.log.append(rec)
-        self.by_key[job_key(*(rec[f] for f in self.FIELDS))] = rec
+        self.by_key[self.key_of(rec)] = rec
 
     def close(self):
         self.log.close()
