@@ -118,3 +118,36 @@ def normalize(loss: float, baseline_loss: float) -> float:
     if math.isnan(x) or math.isinf(x):
         return WORST
     return x / b
+
+
+# Rank statistics: how alike two tasks order the same programs (proxy fidelity, the ladder).
+
+def rankdata(a) -> np.ndarray:
+    """Ranks 1..n of ``a``, ties (inf included; nan counts as inf) given their average."""
+    a = np.where(np.isnan(np.asarray(a, np.float64)), np.inf, a).astype(np.float64)
+    order = np.argsort(a, kind="mergesort")
+    s = a[order]
+    new = np.r_[True, s[1:] != s[:-1]]
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.r_[starts, len(s)])
+    ranks = np.empty(len(a))
+    ranks[order] = (starts + (counts + 1) / 2.0)[np.cumsum(new) - 1]
+    return ranks
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho: Pearson correlation of the tie-averaged ranks (nan if one is constant)."""
+    rx, ry = rankdata(x), rankdata(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    d = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
+    return float((rx * ry).sum() / d) if d > 0 else math.nan
+
+
+def bootstrap_spearman(x, y, n: int = 1000, seed: int = 0):
+    """2.5 and 97.5 percentiles of Spearman's rho over ``n`` resamples of the pairs."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
+    rhos = np.array([spearman(x[i], y[i]) for i in idx])
+    rhos = rhos[np.isfinite(rhos)]
+    return (float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))) if len(rhos) \
+        else (math.nan, math.nan)

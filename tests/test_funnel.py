@@ -236,3 +236,21 @@ def test_a_funnel_whose_jobs_meant_the_earlier_tuning_is_refused(reference_run, 
                        timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1
     assert "funnel.json: this funnel was started by an optevo that tuned" in p.stderr
+
+
+def test_keep_passes_on_only_the_best_that_beat_the_reference():
+    from optevo.search.funnel.report import stage_markdown, stage_rows
+    cfg = config_from_dict({**TINY, "stages": [{**TINY["stages"][0], "keep": 2}]}, "<test>")
+    st = cfg.stages[0]
+
+    def dec(name, loss, baseline=False):
+        return {"candidate": name, "baseline": baseline, "lr_mult": 1.0, "lr_edge": False,
+                "wd_factor": 1.0, "wd_edge": False, "lr_span": [0, 0], "wd_span": [0, 0],
+                "tune_loss": loss, "decay_added": False, "losses": [loss, loss + 0.01],
+                "diverged": [False, False]}
+    decisions = {"optax_adamw": dec("optax_adamw", 1.0, True), "a": dec("a", 0.7),
+                 "b": dec("b", 0.8), "c": dec("c", 0.9), "d": dec("d", 1.1)}
+    rows = {r["candidate"]: r for r in stage_rows(cfg, st, decisions)}
+    assert [n for n, r in rows.items() if r["passes"]] == ["a", "b"]
+    assert rows["c"]["cut"] and rows["c"]["beats_reference"] and not rows["d"]["cut"]
+    assert "no (beats it; keep 2)" in stage_markdown(cfg, 0, st, list(rows.values()))

@@ -84,8 +84,8 @@ def test_stage_list_and_duplicates(tmp_path):
 
 def test_shipped_config_loads_and_round_trips():
     cfg = load_funnel_config(ROOT / "configs" / "funnel.yaml")
-    assert [s.name for s in cfg.stages] == ["proxy", "cnn", "transformer"]
-    assert cfg.stages[1].eval_seeds == 8 and cfg.stages[1].tune_seeds == 2  # a default
+    assert [s.name for s in cfg.stages] == ["proxy", "lm64", "lm256"]
+    assert cfg.stages[1].eval_seeds == 4 and cfg.stages[1].tune_seeds == 2  # defaults
     saved = json.loads(json.dumps(cfg.to_json()))  # as written to funnel.json
     assert "defaults" not in saved and saved["stages"][0]["lr_range"] == [-4, 4]
     assert FunnelConfig.from_json(saved) == cfg

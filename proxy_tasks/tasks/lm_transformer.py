@@ -32,7 +32,8 @@ def _layer_norm(x, scale, bias):
 class LMTransformer(CharWindowLM):
     """Args: ``steps, batch_size, seeds``; ``context`` window length; ``width`` model width;
     ``layers`` transformer blocks; ``heads`` attention heads (divides ``width``);
-    ``n_chars, min_count, val_frac, n_val_windows`` as in ``text_lm``; ``schedule`` a kind
+    ``n_chars, min_count, val_frac, n_val_windows`` as in ``text_lm``; ``words``: 0 for
+    characters, or a word vocabulary of this size (``text_lm.load_words``: Zipfian classes); ``schedule`` a kind
     or mapping for ``schedules.make`` (default: warm-up over 5% of the run, cosine to 0).
 
     Defaults: the funnel's second stage (``configs/funnel.yaml``): ~14x the FLOPs and ~6-7x
@@ -42,13 +43,13 @@ class LMTransformer(CharWindowLM):
                  width: int = 32, layers: int = 2, heads: int = 2, seeds: int = 4,
                  n_chars: int = 200_000, min_count: int = 100, val_frac: float = 0.1,
                  n_val_windows: int = 256, schedule="warmup_cosine", warmup: float = 0.05,
-                 max_abs_weight: float = 1e3):
+                 max_abs_weight: float = 1e3, words: int = 0):
         if int(width) % int(heads):
             raise ValueError(f"width {width} is not divisible by heads {heads}")
         super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
                          max_abs_weight=max_abs_weight, warmup=warmup, total_steps=int(steps),
                          context=context, n_chars=n_chars, min_count=min_count,
-                         val_frac=val_frac, n_val_windows=n_val_windows)
+                         val_frac=val_frac, n_val_windows=n_val_windows, words=words)
         self.warmup = warmup
         self.width, self.layers, self.heads = int(width), int(layers), int(heads)
         self.mask = jnp.tril(jnp.ones((self.context, self.context), bool))
@@ -96,6 +97,7 @@ class LMTransformer(CharWindowLM):
         return softmax_cross_entropy(x @ params["out"] + params["out_b"], y)
 
     def describe(self):
+        unit = "words" if self.words else "chars"
         return (f"{self.name}: {self.steps} steps, batch {self.batch_size} x {self.context} "
-                f"chars, {self.layers} layers, width {self.width}, {self.heads} heads, vocab "
+                f"{unit}, {self.layers} layers, width {self.width}, {self.heads} heads, vocab "
                 f"{self.vocab_size}, {self.schedule} lr (warm-up {self.warmup})")

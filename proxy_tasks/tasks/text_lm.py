@@ -46,6 +46,26 @@ def load_corpus(n_chars: int, min_count: int):
     return _CORPUS_CACHE[cache_key]
 
 
+def load_words(n_chars: int, vocab_size: int):
+    """Word-level ids (uint16) of the same text: tokens are runs of letters, runs of digits,
+    or one other non-space character (spaces dropped); the ``vocab_size - 1`` most frequent
+    tokens (ties by first occurrence) get ids 1..V-1 by rank, the rest share id 0. Word
+    frequencies are Zipfian, so most classes are rare: the heavy-tailed class imbalance under
+    which gradient descent falls behind Adam (Kunstner et al. 2024, arXiv 2402.19449)."""
+    cache_key = ("words", n_chars, vocab_size)
+    if cache_key not in _CORPUS_CACHE:
+        import re
+        from pydoc_data.topics import topics
+
+        text = "".join(topics[k] for k in sorted(topics))[: int(n_chars)]
+        tokens = re.findall(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9]", text)
+        kept = [w for w, _ in collections.Counter(tokens).most_common(int(vocab_size) - 1)]
+        table = {w: i + 1 for i, w in enumerate(kept)}
+        ids = np.fromiter((table.get(w, 0) for w in tokens), dtype=np.uint16, count=len(tokens))
+        _CORPUS_CACHE[cache_key] = (ids, ["<rare>"] + kept)
+    return _CORPUS_CACHE[cache_key]
+
+
 def split_windows(ids, context: int, val_frac: float, n_val_windows: int):
     """The character stream split in two: training ids (windows of ``context + 1`` start
     anywhere in them) and ``n_val_windows`` fixed, evenly spaced validation windows.
@@ -69,10 +89,15 @@ class CharWindowLM(ScheduledTask):
     on the fixed validation windows, and bits per character. A subclass defines
     ``_loss_on_windows(params, windows)``."""
 
-    def __init__(self, *, context, n_chars, min_count, val_frac, n_val_windows, **run):
+    def __init__(self, *, context, n_chars, min_count, val_frac, n_val_windows,
+                 words: int = 0, **run):
         super().__init__(**run)
-        self.context = int(context)
-        ids, self.vocab = load_corpus(n_chars, min_count)
+        self.context, self.words = int(context), int(words)
+        if self.words and self.words < 2:
+            raise ValueError(f"words must be 0 (characters) or a vocabulary size >= 2, got "
+                             f"{words}")
+        ids, self.vocab = load_words(n_chars, self.words) if self.words else \
+            load_corpus(n_chars, min_count)
         self.vocab_size = len(self.vocab)
         self.train_ids, self.n_train_starts, self.val_windows = split_windows(
             ids, self.context, val_frac, n_val_windows)

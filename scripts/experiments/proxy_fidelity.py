@@ -44,44 +44,13 @@ from pathlib import Path
 
 import numpy as np
 
-from optevo.proxy_tasks.fitness import aggregate
+from optevo.proxy_tasks.fitness import aggregate, bootstrap_spearman, rankdata, spearman  # noqa: F401
 from optevo.proxy_tasks.seeds import fresh_seeds
 
 PROXIES = ["digits_mlp", "quadratic", "rosenbrock", "text_lm",
            "text_lm:steps=150,batch_size=32"]  # the last: text_lm cut to fit ~20 ms
 START = "lib:adam_style"
 ADAMW = "optax_adamw"
-
-
-def rankdata(a) -> np.ndarray:
-    """Ranks 1..n of ``a``, ties (inf included; nan counts as inf) given their average."""
-    a = np.where(np.isnan(np.asarray(a, np.float64)), np.inf, a).astype(np.float64)
-    order = np.argsort(a, kind="mergesort")
-    s = a[order]
-    new = np.r_[True, s[1:] != s[:-1]]
-    starts = np.flatnonzero(new)
-    counts = np.diff(np.r_[starts, len(s)])
-    ranks = np.empty(len(a))
-    ranks[order] = (starts + (counts + 1) / 2.0)[np.cumsum(new) - 1]
-    return ranks
-
-
-def spearman(x, y) -> float:
-    """Spearman's rho: Pearson correlation of the tie-averaged ranks (nan if one is constant)."""
-    rx, ry = rankdata(x), rankdata(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    d = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
-    return float((rx * ry).sum() / d) if d > 0 else math.nan
-
-
-def bootstrap_spearman(x, y, n: int = 1000, seed: int = 0):
-    """2.5 and 97.5 percentiles of Spearman's rho over ``n`` resamples of the pairs."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
-    rhos = np.array([spearman(x[i], y[i]) for i in idx])
-    rhos = rhos[np.isfinite(rhos)]
-    return (float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))) if len(rhos) \
-        else (math.nan, math.nan)
 
 
 def suite_score(losses, baselines) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The ``optevo`` command line: the only place that prints errors and chooses exit codes.
 
 One module per command (``eval``, ``search``, ``show``/``lineage``/``plot``/``diff``,
-``export``, ``simplify``, ``funnel``, ``discover``, ``analyze``, ``l2l``), each with
+``export``, ``simplify``, ``funnel``, ``ladder``, ``discover``, ``analyze``, ``l2l``), each with
 ``add_parser(subparsers)`` and a ``run(args)`` that calls the library. Library code raises :class:`~optevo.dsl.errors.OptevoError`
 subclasses (``ProgramError``, ``ConfigError``, ``RunDirError``, ...) whose text is one line
 naming the file, line or key; :func:`main` prints it as ``optevo: error: ...`` and exits with
@@ -39,6 +39,7 @@ EXAMPLES = {
     "simplify": "optevo simplify configs/examples/raw_search_output.py --task digits_mlp",
     "funnel": "optevo funnel RUN_DIR lion configs/programs/signum.py --out runs/f1\n"
               "  optevo funnel --resume runs/f1",
+    "ladder": "optevo ladder --mutants 36 --out runs/ladder1\n  optevo ladder --resume runs/ladder1",
     "discover": "optevo discover quick --minutes 2 --searches 2 --workers 2\n"
                 "  optevo discover --resume runs/d1",
     "analyze": "optevo analyze configs/examples/raw_search_output.py\n"
@@ -69,13 +70,13 @@ def _with_help_defaults(sub):
 def build_parser():
     import argparse
     from . import eval as eval_cmd
-    from . import analyze, discover, export, funnel, l2l, search, show, simplify
+    from . import analyze, discover, export, funnel, l2l, ladder, search, show, simplify
     ap = argparse.ArgumentParser(
         prog="optevo", description="Discover optimizers by evolutionary program search.")
     ap.add_argument("--version", action="version", version=f"optevo {_version()}")
     sub = _with_help_defaults(ap.add_subparsers(dest="command"))
-    for module in (eval_cmd, search, show, export, simplify, funnel, discover, analyze,
-                   l2l):
+    for module in (eval_cmd, search, show, export, simplify, funnel, ladder, discover,
+                   analyze, l2l):
         module.add_parser(sub)
     return ap
 

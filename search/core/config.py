@@ -120,6 +120,11 @@ class SearchConfig(Model):
                             "inputs; dsl/fingerprint.py)")
     matrix_ops: bool = key(False, "let inserted statements draw the matrix ops orthogonalize, "
                            "row_mean, col_mean (dsl/matrix_ops.py; Muon is then reachable)")
+    lr_grid: int = key(1, "score each child at this many learning-rate multipliers around "
+                       "the one it inherits (odd; its best point is its fitness and passes "
+                       "on to its children; 1: the parent's multiplier only)", ge=1, le=9)
+    lr_grid_ratio: float = key(2.0, "ratio between neighbouring points of search.lr_grid",
+                               gt=1, le=16)
     hurdle_quantile: float = key(0.5, "the hurdle: this quantile of the population's hurdle "
                                  "figures (a child worse than it is not trained further)",
                                  gt=0, le=1)
@@ -216,6 +221,12 @@ class Config(Model):
         if h is not None and h >= fewest:
             raise fail(f"expected an integer < task.seeds ({fewest}), got {h}",
                        "search.hurdle_seeds")
+        if self.search.lr_grid % 2 == 0:
+            raise fail(f"expected an odd number (points centred on the inherited multiplier)"
+                       f", got {self.search.lr_grid}", "search.lr_grid")
+        if self.search.lr_grid > 1 and h is not None:
+            raise fail("a hurdle and an lr grid do not combine yet: set search.hurdle_seeds "
+                       "to null or search.lr_grid to 1", "search.lr_grid")
         return self
 
 

@@ -16,6 +16,8 @@ evaluator), the scorer and the mutator (which owns the op table the search draws
   (or fingerprint) is cached or already in flight takes that fitness without training
   (``inflight.InFlight``). With a hurdle (``hurdle.Hurdle``) a new child trains on its first
   seeds, and only if it beats the population's ``hurdle_quantile`` there, on the rest.
+  With ``search.lr_grid`` > 1 (``lr_grid.LrGrid``) a child trains at a few lr multipliers
+  around its parent's; its best point is its fitness and the multiplier it passes on.
 
 Every child is logged (append-only, :meth:`log`) before the next checkpoint; a checkpoint is
 written atomically every ``checkpoint.every_seconds``. A killed driver loses only the
@@ -39,6 +41,7 @@ from optevo.proxy_tasks.fitness import normalize
 from .hurdle import Hurdle
 from .inflight import InFlight
 from .jobs import CHILD, Job, JobId, Result
+from .lr_grid import LrGrid
 from .mutations import MutationFailed
 from .population import CacheEntry, Member, Population
 from .rundir import Record
@@ -64,7 +67,7 @@ class RegularizedEvolution:
         s = cfg.search
         self.hurdle = Hurdle(s.hurdle_seeds, s.hurdle_quantile, [t.seeds for t in cfg.tasks]) \
             if s.hurdle_seeds else None
-        self.flight = InFlight()
+        self.flight, self.grid = InFlight(), LrGrid(s.lr_grid, s.lr_grid_ratio)
         self.state: Optional[EvolutionState] = None  # made by init
         self.stalled = self.stopped = False  # stopped: by a signal, before the budget was spent
         self._t0 = self.last_checkpoint = time.perf_counter()
@@ -133,7 +136,8 @@ class RegularizedEvolution:
         s.n_generated += 1
         s.mutation_counts[res.mutation] += 1
         s.next_id += 1
-        return Member(s.next_id - 1, parent.id, res.mutation, res.hash, res.child.text())
+        return Member(s.next_id - 1, parent.id, res.mutation, res.hash, res.child.text(),
+                      lr_mult=parent.lr_mult)  # search.lr_grid: inherited
 
     def evaluate(self, budget_left: int) -> bool:
         """Draw children until one batch needs training and send it to the pool; children
@@ -161,7 +165,8 @@ class RegularizedEvolution:
                 batch.append(child)
         if batch:
             seeds = self.hurdle.first_seeds() if self.hurdle else None
-            self.pool.submit([Job(JobId.child(c.id), c.program, seeds, s.lr_scale)
+            self.pool.submit([Job(JobId.child(c.id), c.program, seeds,
+                                  self.grid.scales(s.lr_scale, c.lr_mult), self.grid.points)
                               for c in batch])
         return bool(batch)
 
@@ -182,9 +187,10 @@ class RegularizedEvolution:
             hurdle, stopped = self.scorer(result).value, True
             self.state.n_stopped += 1
         children, fp = self.flight.finish(ident)
+        result, factor = self.grid.best(result, self.scorer)
         fit = self.scorer(result)
         entry = CacheEntry(fit.value, normalize(fit.value, self.state.baseline), fit.stderr,
-                           fit.diverged, ident, hurdle, stopped)
+                           fit.diverged, ident, hurdle, stopped, children[0].lr_mult * factor)
         self.state.cache.put(children[0].hash, entry, fp)
         for k, child in enumerate(children):
             self.log(child, entry, result if k == 0 else None, fit,
@@ -203,7 +209,8 @@ class RegularizedEvolution:
             time=round(self.elapsed(), 3),
             losses=result and [_fin(x) for x in result.losses],
             task_losses=[_fin(x) for x in fit.task_means] if fit and self.scorer.suite else None,
-            hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint))
+            hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint,
+            lr_mult=entry.lr_mult))
         self.state.log_lines += 1
         self.state.log_last_id = child.id
 
@@ -215,10 +222,9 @@ class RegularizedEvolution:
         return max_evals - self.state.n_trained - len(self.flight) if max_evals else 10 ** 9
 
     def run(self, resume: bool = False, stop=None) -> "RegularizedEvolution":
-        """Run (or resume) the search until its budget is spent, or until ``stop``
-        (``stopping.Stop``) is requested: then the step in progress ends whole, a final
-        checkpoint is written and :attr:`stopped` is set (children in flight are not
-        logged; a resume draws them again)."""
+        """Run (or resume) the search until its budget is spent, or until ``stop`` (``Stop``)
+        is requested: the step in progress ends whole, a final checkpoint is written and
+        :attr:`stopped` is set (children in flight are not logged; a resume redraws them)."""
         self.init(resume)
         self.checkpoint()
         s, idle_fills = self.state, 0

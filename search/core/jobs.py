@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 CHILD, REST, TUNE, HOLDOUT, FUNNEL = "child", "rest", "tune", "holdout", "funnel"
 BASELINE_PREFIX = "optax_"  # a baseline's name: optax_adamw, optax_lion, optax_hyper_adam
@@ -69,6 +69,8 @@ class Job:
     text: str
     seeds: Seeds = None
     lr_scales: Scales = None
+    grid: Tuple[float, ...] = ()  # also multiply lr by each of these: every seed at every
+    # point, in one engine call; the result's seeds are grid-major (``Result.grid_point``)
 
 
 @dataclasses.dataclass
@@ -106,6 +108,16 @@ class Result:
         return Result.of_parts(self, [dataclasses.replace(
             p, losses=p.losses[:n], diverged=p.diverged[:n], seeds=p.seeds[:n], tasks=None)
             for p in self.parts])
+
+    def grid_point(self, i: int, n: int) -> "Result":
+        """The part of a grid job's result (:attr:`Job.grid` of ``n`` points) trained at
+        point ``i``: each task's ``i``-th block of its seeds."""
+        def cut(p):
+            k = len(p.losses) // n
+            return dataclasses.replace(p, losses=p.losses[i * k:(i + 1) * k], tasks=None,
+                                       diverged=p.diverged[i * k:(i + 1) * k],
+                                       seeds=p.seeds[i * k:(i + 1) * k])
+        return Result.of_parts(self, [cut(p) for p in self.parts])
 
     def joined(self, rest: "Result") -> "Result":
         """This result and the ``rest`` of the same program as one result over all its

@@ -28,16 +28,19 @@ class Member:
     loss: float = math.inf  # mean over fitness seeds; inf if diverged (or not yet scored)
     normalized: float = math.inf
     hurdle: Optional[float] = None  # its fitness on the hurdle seeds (search.hurdle_seeds)
+    lr_mult: float = 1.0  # its lr multiplier (search.lr_grid): inherited, then its best point
 
     def scored(self, entry: "CacheEntry") -> "Member":
         """This child with the fitness of ``entry`` (its own, or an equivalent program's)."""
         return dataclasses.replace(self, loss=entry.loss, normalized=entry.normalized,
-                                   hurdle=entry.hurdle)
+                                   hurdle=entry.hurdle, lr_mult=entry.lr_mult)
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
         d["loss"] = _enc(self.loss)
         d["normalized"] = _enc(self.normalized)
+        if self.lr_mult == 1.0:
+            del d["lr_mult"]
         if self.hurdle is None:
             del d["hurdle"]
         else:
@@ -115,6 +118,7 @@ class CacheEntry:
     id: int  # the child that was trained for this hash
     hurdle: Optional[float] = None  # the hurdle figure, where there was a hurdle
     stopped: bool = False  # stopped at the hurdle: loss is the hurdle figure
+    lr_mult: float = 1.0  # the multiplier of its best lr grid point (search.lr_grid)
 
     def to_json(self) -> List:
         out = [_enc(self.loss), _enc(self.normalized), _enc(self.stderr), self.diverged,
@@ -174,6 +178,9 @@ class FitnessCache:
     def to_json(self) -> Dict:
         d = {"hits": self.hits, "misses": self.misses,
              "entries": {h: e.to_json() for h, e in self.entries.items()}}
+        mults = {h: e.lr_mult for h, e in self.entries.items() if e.lr_mult != 1.0}
+        if mults:  # only a search with an lr grid has any
+            d["lr_mults"] = mults
         if self.by_fingerprint:
             d.update(fingerprints=self.by_fingerprint, fingerprint_hits=self.fingerprint_hits)
         return d
@@ -183,6 +190,8 @@ class FitnessCache:
         c = cls()
         c.hits, c.misses = int(d["hits"]), int(d["misses"])
         c.entries = {h: CacheEntry.from_json(v, version) for h, v in d["entries"].items()}
+        for h, m in d.get("lr_mults", {}).items():
+            c.entries[h].lr_mult = float(m)
         c.by_fingerprint = dict(d.get("fingerprints", {}))
         c.fingerprint_hits = int(d.get("fingerprint_hits", 0))
         return c

@@ -140,6 +140,7 @@ class Record:
     hurdle: Optional[float] = None  # its fitness on the hurdle seeds (search.hurdle_seeds)
     stopped: bool = False  # stopped at the hurdle: loss is the hurdle figure
     fingerprint_hit: bool = False  # cached by functional fingerprint, not by hash
+    lr_mult: float = 1.0  # its lr multiplier (search.lr_grid; written only when not 1)
     line: int = dataclasses.field(default=0, compare=False, repr=False)
 
     def to_json(self) -> Dict:
@@ -154,6 +155,8 @@ class Record:
                 d[k] = [_finite(x) for x in d[k]]
         if not self.fingerprint_hit:
             del d["fingerprint_hit"]
+        if self.lr_mult == 1.0:
+            del d["lr_mult"]
         if self.hurdle is None:
             del d["hurdle"], d["stopped"]
         else:
@@ -178,7 +181,8 @@ class Record:
                 hurdle=(math.inf if hurdle is None else _num(d, "hurdle")) if "hurdle" in d
                 else None,
                 stopped=_want(d, "stopped", bool, False),
-                fingerprint_hit=_want(d, "fingerprint_hit", bool, False), line=line)
+                fingerprint_hit=_want(d, "fingerprint_hit", bool, False),
+                lr_mult=float(_num(d, "lr_mult", 1.0)), line=line)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
 

@@ -79,14 +79,14 @@ class EvolutionState:
         if not rec.cached:
             self.cache.put(rec.hash, CacheEntry(inf(rec.loss), inf(rec.normalized),
                                                 inf(rec.stderr), rec.diverged, rec.id,
-                                                rec.hurdle, rec.stopped),
+                                                rec.hurdle, rec.stopped, rec.lr_mult),
                            fingerprint_of(rec.program))
             self.n_stopped += rec.stopped
         self.cache.count(hit=rec.cached, by_fingerprint=rec.fingerprint_hit)
         self.next_id = max(self.next_id, rec.id + 1)
         self.join(Member(rec.id, rec.parent, rec.mutation, rec.hash, rec.program,
-                         inf(rec.loss), inf(rec.normalized), rec.hurdle), not rec.cached,
-                  restart_after)
+                         inf(rec.loss), inf(rec.normalized), rec.hurdle, rec.lr_mult),
+                  not rec.cached, restart_after)
         self.log_lines, self.log_last_id = self.log_lines + 1, rec.id
 
     def to_json(self) -> Dict:

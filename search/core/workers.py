@@ -110,8 +110,12 @@ class Evaluation:
         multiplier (None: 1); consecutive programs sharing both train in one engine call."""
         from optevo.dsl import parse
         out: List[Result] = []
-        for (engine, seeds, scales), group in _groups(jobs, self._engine_for):
+        for (engine, seeds, scales, grid), group in _groups(jobs, self._engine_for):
             seeds = list(self.spec.seeds if seeds is None else seeds)
+            if grid:  # every seed at every point, grid-major (Result.grid_point)
+                base = 1.0 if scales is None else float(scales)
+                scales = [base * g for g in grid for _ in seeds]
+                seeds = seeds * len(grid)
             texts = [j.text for j in group]
             runs = engine.run(texts if engine is self._optax else [parse(x) for x in texts],
                               seeds, scales)
@@ -121,10 +125,10 @@ class Evaluation:
 
 
 def _groups(jobs: Sequence[Job], engine_for):
-    """Runs of consecutive jobs with the same engine, seeds and lr multipliers."""
+    """Runs of consecutive jobs with the same engine, seeds, lr multipliers and grid."""
     out = []
     for j in jobs:
-        key = (engine_for(j.text), j.seeds, j.lr_scales)
+        key = (engine_for(j.text), j.seeds, j.lr_scales, j.grid)
         if out and out[-1][0][0] is key[0] and out[-1][0][1:] == key[1:]:
             out[-1][1].append(j)
         else:

@@ -116,3 +116,41 @@ def make_candidates(cfg: FunnelConfig, inputs: List[str], top: int, say=print
             taken.add(name)
             cands.append(program_candidate(name, p, False, src))
     return cands
+
+
+MUTANT_PARENTS = ("adam_style", "muon")  # the AdamW start and Muon (check (d) of the ladder)
+MUTANT_DISTANCES = (1, 2, 3)
+
+
+def mutant_candidates(n: int, seed: int, taken: List[Candidate], max_draws: int = 50
+                      ) -> List[Candidate]:
+    """``n`` mutants (the search's own mutation registry, default weights) of the AdamW start
+    and of Muon in turn, at 1, 2 and 3 mutations in turn, named ``mut-PARENT-dD-I``; each
+    drawn with ``default_rng([seed, i, draw])`` until it computes something new (by hash)
+    among ``taken`` and the mutants before it. Deterministic in ``seed``."""
+    import numpy as np
+    from optevo.dsl.library import library_program
+    from ..core.mutations import MutationFailed, default_weights, mutate
+    seen = {program_hash(parse(c.text)) for c in taken if not c.optax}
+    out: List[Candidate] = []
+    for i in range(n):
+        parent_name = MUTANT_PARENTS[i % len(MUTANT_PARENTS)]
+        d = MUTANT_DISTANCES[(i // len(MUTANT_PARENTS)) % len(MUTANT_DISTANCES)]
+        for draw in range(max_draws):
+            rng = np.random.default_rng([seed, i, draw])
+            p = library_program(parent_name)
+            h = program_hash(p)
+            try:
+                for _ in range(d):
+                    res = mutate(rng, p, h, default_weights(), program_hash, 32, 100)
+                    p, h = res.child, res.hash
+            except MutationFailed:
+                continue
+            cand = program_candidate(f"mut-{parent_name}-d{d}-{i}", p, False,
+                                     f"mutant of {parent_name}, {d} mutation(s), seed {seed}")
+            h = program_hash(parse(cand.text))  # as tuned: decay added where it had none
+            if h not in seen:
+                seen.add(h)
+                out.append(cand)
+                break
+    return out

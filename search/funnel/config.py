@@ -6,7 +6,8 @@ Keys (all optional but ``stages``): ``top_k, workers, reference, pass_margin_se,
 defaults, stages``; ``workers`` is the search config's mapping (``count, address,
 pin_cores``; ``workers: N`` is short for ``{count: N}``). ``defaults`` holds the stage keys
 that every stage inherits (``tune_seeds, eval_seeds, lr_ratio, lr_range, wd_ratio, wd_range,
-max_extend``); a stage also has ``name, task, steps, batch_size, options``. Checks:
+max_extend``); a stage also has ``name, task, steps, batch_size, options`` and ``keep``
+(successive halving: at most this many of the candidates that pass go on, the best first). Checks:
 ``eval_seeds`` is a multiple of ``tune_seeds``; ranges are ``[lo, hi]`` with ``lo <= 0 <=
 hi``; ratios are > 1; stage names are distinct; the task accepts the options; a baseline is
 ``{optax: adamw|lion, <hyperparameters>}`` or ``{program: library name or file}``;
@@ -71,6 +72,7 @@ class Stage(Model):
     wd_ratio: float = Field(_D["wd_ratio"], gt=1)
     wd_range: Annotated[Tuple[int, int], BeforeValidator(_wd_range)] = tuple(_D["wd_range"])
     max_extend: int = Field(_D["max_extend"], ge=0)
+    keep: Optional[int] = Field(None, ge=1)  # at most this many candidates pass on (the best)
     _task = field_validator("task")(check_task_name)
 
     @model_validator(mode="after")

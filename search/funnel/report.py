@@ -66,6 +66,11 @@ def stage_rows(cfg, stage, decisions: Dict[str, Dict]) -> List[Dict]:
         row["passes"] = row["beats_reference"] and not d["baseline"]
         rows.append(row)
     rows.sort(key=lambda r: (r.get("mean", math.inf), r["candidate"]))
+    n = 0
+    for r in rows:  # successive halving: only the best ``keep`` that pass go on
+        n += r["passes"]
+        r["cut"] = bool(r["passes"] and stage.keep and n > stage.keep)
+        r["passes"] = r["passes"] and not r["cut"]
     return rows
 
 
@@ -112,7 +117,8 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
             f"{r['diff']:+.4f} ± {r['diff_se']:.4f}"
         verdict = ("reference" if r["candidate"] == ref else
                    ("(beats)" if r["beats_reference"] else "(no)") if r["baseline"] else
-                   ("yes" if r["passes"] else "no"))
+                   ("yes" if r["passes"] else f"no (beats it; keep {stage.keep})"
+                    if r.get("cut") else "no"))
         lines.append(f"| {i} | {name} | {_mult(r['lr_mult'], r['lr_edge'])} | {wd} | {loss} "
                      f"| {ratio} | {diff} | {verdict} |")
     lines.append("")
@@ -127,7 +133,7 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _measured(results_path: Path, cands) -> Dict[str, float]:
+def measured_seconds(results_path: Path, cands) -> Dict[str, float]:
     """Median seconds per seed-run of each stage's program jobs with no diverged seed (jobs
     that include a worker's one-time compile are outliers the median ignores)."""
     optax = {c.name for c in cands if c.optax}
@@ -182,7 +188,7 @@ def plot(out: Path, cfg, stage_rows_list) -> Path:
 
 
 def write_report(out: Path, cfg, cands, stage_rows_list, results_path: Path, elapsed: float):
-    measured = _measured(results_path, cands)
+    measured = measured_seconds(results_path, cands)
     lines = ["# Funnel report", "",
              f"Candidates: {', '.join(f'{c.name} ({c.source})' for c in cands if not c.baseline)}"
              f". Baselines: {', '.join(c.name for c in cands if c.baseline)}; reference "

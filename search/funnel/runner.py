@@ -2,7 +2,8 @@
 ``results.jsonl``, tables and reports written per stage (``report.py``).
 
 Only candidates whose mean paired difference to the ``reference`` baseline on the eval seeds
-is below ``-pass_margin_se`` standard errors go on to the next stage; baselines run on every
+is below ``-pass_margin_se`` standard errors go on to the next stage, at most the stage's
+``keep`` of them (the lowest mean loss first: successive halving); baselines run on every
 stage. Every finished job is one line of ``results.jsonl`` (append-only, a torn last line
 dropped on resume) and a resumed funnel skips it, so it writes the same tables as an
 uninterrupted one. The tuning rules are in ``plan.py``.
