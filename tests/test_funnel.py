@@ -96,6 +96,16 @@ def test_larger_tasks_train_and_schedules_warm_up():
     assert abs(float(jax.jit(lm.val_loss)(p)) - math.log(lm.vocab_size)) < 0.1  # ~uniform
     loss, g = jax.jit(jax.value_and_grad(lm.loss))(p, lm.train_batch(jax.random.PRNGKey(1)))
     assert math.isfinite(float(loss)) and all(np.all(np.isfinite(x)) for x in jax.tree.leaves(g))
+    words = get_task("lm_transformer", context=8, width=8, layers=1, heads=1, n_val_windows=16,
+                     words=300)
+    assert words.vocab_size == 300 and "words" in words.describe()
+    ids = np.asarray(words.train_ids)
+    counts = np.bincount(ids, minlength=300)
+    assert ids.max() == 299 and counts[1] > 20 * np.median(counts[1:])  # Zipfian classes
+    pw = words.init_params(jax.random.PRNGKey(0))
+    assert abs(float(jax.jit(words.val_loss)(pw)) - math.log(300)) < 0.1
+    with pytest.raises(ValueError, match="words"):
+        get_task("lm_transformer", words=1)
     cnn = get_task("digits_cnn", c1=2, c2=2, hidden=8)
     assert 2.0 < float(jax.jit(cnn.val_loss)(cnn.init_params(jax.random.PRNGKey(0)))) < 3.0
     f = schedules.make({"kind": "warmup_cosine", "warmup": 0.1}, total_steps=100)

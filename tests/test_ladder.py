@@ -111,3 +111,14 @@ def test_a_tiny_ladder_runs_every_check_and_resumes_without_new_jobs(tmp_path):
     bad = subprocess.run(cmd + ["--resume", str(out), "--mutants", "3"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_funnel_estimate_applies_keep_after_the_stage_that_sets_it():
+    from optevo.search.funnel.ladder import funnel_estimate
+    cfg = config_from_dict({**CFG, "workers": 2, "stages": [
+        CFG["stages"][0], {**CFG["stages"][1], "keep": 3},
+        {**CFG["stages"][1], "name": "c"}]}, "<test>")
+    stages = [{"s_per_optimizer": x} for x in (10.0, 100.0, 1000.0)]
+    est = funnel_estimate(cfg, stages, n_baselines=5, n_candidates=6)
+    assert est["seconds_per_stage"] == [55.0, 550.0, 4000.0]
+    assert est["seconds"] == 4605.0

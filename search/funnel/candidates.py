@@ -1,5 +1,6 @@
 """The funnel's candidates: the baselines of its config, the best distinct programs of search
-runs (simplified bit-exactly, deduplicated by hash) and program files.
+runs (simplified bit-exactly, deduplicated by hash) and program files; for the ladder's check
+(d), mutants of the AdamW start and of Muon (:func:`mutant_candidates`).
 
 A candidate travels to workers as text: a program, or an optax baseline's one-line spec
 (``optevo.proxy_tasks.baselines.specs``). Every candidate is tuned on weight decay too, the
@@ -16,13 +17,16 @@ import dataclasses
 from pathlib import Path
 from typing import List, Tuple
 
+import numpy as np
+
 from optevo.dsl.canon import program_hash
-from optevo.dsl.library import find_program
+from optevo.dsl.library import find_program, library_program
 from optevo.dsl.decay import scale_decay, tunable_decay
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.baselines.specs import parse_spec, spec_text
 from optevo.simplify import simplify_exact
 
+from ..core.mutations import MutationFailed, default_weights, mutate
 from ..core.views import load_ref
 from ..core.rundir import RunDir, RunDirError, best_distinct
 from ..core.tuning import spec_with_decay
@@ -128,9 +132,6 @@ def mutant_candidates(n: int, seed: int, taken: List[Candidate], max_draws: int 
     and of Muon in turn, at 1, 2 and 3 mutations in turn, named ``mut-PARENT-dD-I``; each
     drawn with ``default_rng([seed, i, draw])`` until it computes something new (by hash)
     among ``taken`` and the mutants before it. Deterministic in ``seed``."""
-    import numpy as np
-    from optevo.dsl.library import library_program
-    from ..core.mutations import MutationFailed, default_weights, mutate
     seen = {program_hash(parse(c.text)) for c in taken if not c.optax}
     out: List[Candidate] = []
     for i in range(n):

@@ -30,6 +30,7 @@ batch 64 or less for (c)) is reported as such and does not pass. The ladder dire
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -158,15 +159,50 @@ def ladder_checks(cfg: FunnelConfig, cands: Sequence[Candidate], out: Path,
         checks.append(check_agreement(cfg, tables[-2], tables[-1], competitive))
     else:
         checks.append(_judge("d", "the upper stages agree", {}, None, "fewer than two stages"))
-    measured = rep.measured_seconds(Path(out) / "results.jsonl", cands) \
-        if (Path(out) / "results.jsonl").exists() else {}
+    path = Path(out) / "results.jsonl"
+    measured = rep.measured_seconds(path, cands) if path.exists() else {}
+    per_opt = optimizer_seconds(path)
     rows = {c.name: [_row(t.get(c.name)) for t in tables] for c in cands}
-    return {"reference": cfg.reference,
-            "stages": [{"name": s.name, "describe": s.make_task().describe(),
-                        "s_per_seed_run": measured.get(s.name), "batch": stage_batch(s)}
-                       for s in cfg.stages],
-            "rows": rows, "checks": checks,
+    stages = [{"name": s.name, "describe": s.make_task().describe(),
+               "s_per_seed_run": measured.get(s.name), "batch": stage_batch(s),
+               "s_per_optimizer": _median(per_opt.get(s.name, {}).values())}
+              for s in cfg.stages]
+    return {"reference": cfg.reference, "stages": stages, "rows": rows, "checks": checks,
+            "funnel_estimate": funnel_estimate(cfg, stages, sum(c.baseline for c in cands)),
             "passed": all(c["status"] == "pass" for c in checks)}
+
+
+def optimizer_seconds(path: Path) -> Dict[str, Dict[str, float]]:
+    """Seconds of worker time each optimizer took on each stage (its tuning and fresh-seed
+    jobs, summed), by stage then optimizer."""
+    out: Dict[str, Dict[str, float]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            st = out.setdefault(r["stage"], {})
+            st[r["candidate"]] = st.get(r["candidate"], 0.0) + float(r["seconds"])
+    return out
+
+
+def _median(xs) -> Optional[float]:
+    xs = sorted(xs)
+    return None if not xs else float(np.median(xs))
+
+
+def funnel_estimate(cfg: FunnelConfig, stages: List[Dict], n_baselines: int,
+                    n_candidates: int = 6) -> Dict:
+    """What a funnel of ``n_candidates`` plus the baselines would take, if every candidate
+    passed every stage (the worst case) up to each stage's ``keep``: per stage, optimizers
+    times the median optimizer's worker seconds there, over the config's workers."""
+    workers = max(1, cfg.workers.count)
+    alive, total, per_stage = n_candidates, 0.0, []
+    for stage, st in zip(cfg.stages, stages):
+        s = (n_baselines + alive) * (st["s_per_optimizer"] or 0.0) / workers
+        per_stage.append(s)
+        total += s
+        alive = min(alive, stage.keep) if stage.keep else alive
+    return {"candidates": n_candidates, "baselines": n_baselines, "workers": workers,
+            "seconds_per_stage": per_stage, "seconds": total}
 
 
 def _row(r: Optional[Dict]) -> Optional[Dict]:
@@ -227,6 +263,15 @@ def ladder_markdown(result: Dict, order: Sequence[str]) -> str:
         lines.append(f"| ({c['check']}) | {c['claim']} | {_fmt_figures(c)} | {verdict} |")
     lines.append("")
     lines.append("Stages: " + "; ".join(f"{s['name']}: {s['describe']}" for s in st) + ".")
+    est = result["funnel_estimate"]
+    lines += ["", f"Cost: worker seconds per optimizer (median over optimizers, tuning and "
+              f"fresh seeds): " + ", ".join(
+                  f"{s['name']} {s['s_per_optimizer']:.0f} s" if s["s_per_optimizer"]
+                  else f"{s['name']} —" for s in st) + ". A funnel of "
+              f"{est['candidates']} candidates and the {est['baselines']} baseline(s), every "
+              f"candidate passing each stage (up to its `keep`), would take about "
+              f"{est['seconds'] / 60:.0f} min on {est['workers']} workers (estimated from "
+              f"those medians)."]
     return "\n".join(lines) + "\n"
 
 
