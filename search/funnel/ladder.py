@@ -11,7 +11,9 @@ fresh seeds; negative: better than AdamW):
 - (a) on the final stage tuned AdamW beats SGD and SGD with momentum by more than 3 SE.
   Evidence: on transformer language models Adam is far ahead of SGD with momentum
   (Kunstner et al. 2023, arXiv 2304.13960; Zhao et al. 2024, arXiv 2407.07972; Orvieto &
-  Gower 2025, arXiv 2506.04012: signed momentum closes most of the gap, SGD does not).
+  Gower 2025: signed momentum closes most of the gap, SGD does not), a gap that opens with
+  the batch size (Srećković, Geiping & Orvieto 2025, arXiv 2506.12543: SGD with momentum
+  matches Adam at small batch), which is why the default final stage runs batch 256.
 - (b) on the final stage tuned Muon beats tuned AdamW by more than 2 SE (Jordan et al. 2024;
   Wen et al. 2025, arXiv 2509.02046: matrix-based optimizers 1.3-1.4x faster than AdamW at
   0.1B parameters).
