@@ -50,4 +50,3 @@ class LrGrid:
         values = [score(p).value for p in parts]
         i = min(range(self.size), key=lambda i: (values[i], abs(self.offsets[i])))
         return parts[i], self.ratio ** self.offsets[i]
-
