@@ -1,6 +1,7 @@
 """``optevo eval --tune`` (tuned on both axes, reported on fresh seeds against tuned AdamW),
 and that the search's start, tuned on both axes, cannot be beaten beyond noise by a mutant
-that only rescales its learning-rate or decay constant."""
+that only rescales its learning-rate or decay constant (scored at the start's multiplier,
+or at its best point of an lr grid, ``search.lr_grid``)."""
 
 import contextlib
 import io
@@ -85,6 +86,34 @@ def test_a_mutant_that_only_rescales_lr_or_decay_does_not_beat_the_tuned_start(t
     for j, text in zip(jobs[1:], mutants):
         d = np.array(res[j.id].losses) - np.array(base.losses)
         assert d.mean() >= -2 * d.std(ddof=1) / np.sqrt(d.size), text
+    _rescaled_lr_gains_nothing_from_the_grid(pool, cal, start, li)
+
+
+def _rescaled_lr_gains_nothing_from_the_grid(pool, cal, start, li):
+    """Under ``search.lr_grid: 3`` (``lr_grid.LrGrid``), as a child of the start is scored:
+    mutants whose lr constant is 2x or 1/2x the start's must not beat the start's best grid
+    point by more than two paired SE, and their best point undoes the rescaling (their
+    effective multiplier is one the start's own grid holds)."""
+    from optevo.search.core.jobs import Job, JobId
+    from optevo.search.core.lr_grid import LrGrid
+    from optevo.search.core.scoring import Scorer
+    from optevo.search.core.tuning import run_jobs
+    grid, factors, texts = LrGrid(3, 2.0), (0.5, 2.0), [start.text()]
+    for f in factors:
+        stmts = list(start.stmts)
+        args = list(stmts[li].args)
+        args[1] = float(args[1]) * f
+        stmts[li] = stmts[li].__class__(stmts[li].target, stmts[li].op, tuple(args))
+        texts.append(start.replace(stmts=tuple(stmts)).text())
+    jobs = [Job(JobId("grid", k), t, None, cal.lr_scale, grid.points)
+            for k, t in enumerate(texts)]
+    res = run_jobs(pool, jobs)
+    base, base_factor = grid.best(res[jobs[0].id], Scorer())
+    for f, j in zip(factors, jobs[1:]):
+        best, factor = grid.best(res[j.id], Scorer())
+        d = np.array(best.losses) - np.array(base.losses)
+        assert d.mean() >= -2 * d.std(ddof=1) / np.sqrt(d.size), f
+        assert f * factor in (0.5 * base_factor, base_factor, 2 * base_factor), f
 
 
 def test_eval_tune_names_baseline_spec_lines_by_their_kind():
