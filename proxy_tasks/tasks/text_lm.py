@@ -93,9 +93,9 @@ class CharWindowLM(ScheduledTask):
                  words: int = 0, **run):
         super().__init__(**run)
         self.context, self.words = int(context), int(words)
-        if self.words and self.words < 2:
-            raise ValueError(f"words must be 0 (characters) or a vocabulary size >= 2, got "
-                             f"{words}")
+        if self.words and not 2 <= self.words <= 65536:
+            raise ValueError(f"words must be 0 (characters) or a vocabulary size in 2..65536,"
+                             f" got {words}")
         ids, self.vocab = load_words(n_chars, self.words) if self.words else \
             load_corpus(n_chars, min_count)
         self.vocab_size = len(self.vocab)

@@ -7,7 +7,8 @@ defaults, stages``; ``workers`` is the search config's mapping (``count, address
 pin_cores``; ``workers: N`` is short for ``{count: N}``). ``defaults`` holds the stage keys
 that every stage inherits (``tune_seeds, eval_seeds, lr_ratio, lr_range, wd_ratio, wd_range,
 max_extend``); a stage also has ``name, task, steps, batch_size, options`` and ``keep``
-(successive halving: at most this many of the candidates that pass go on, the best first). Checks:
+(successive halving: at most this many of the candidates that pass go on, the best
+first). Checks:
 ``eval_seeds`` is a multiple of ``tune_seeds``; ranges are ``[lo, hi]`` with ``lo <= 0 <=
 hi``; ratios are > 1; stage names are distinct; the task accepts the options; a baseline is
 ``{optax: adamw|lion, <hyperparameters>}`` or ``{program: library name or file}``;

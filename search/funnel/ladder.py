@@ -17,17 +17,19 @@ fresh seeds; negative: better than AdamW):
 - (b) on the final stage tuned Muon beats tuned AdamW by more than 2 SE (Jordan et al. 2024;
   Wen et al. 2025, arXiv 2509.02046: matrix-based optimizers 1.3-1.4x faster than AdamW at
   0.1B parameters).
-- (c) on every upper stage (all but the first) at batch 64 or less, tuned Lion and signum do
-  not beat tuned AdamW by more than 1 SE (Chen et al. 2023: Lion's gain over AdamW shrinks
-  at small batch; Zhao et al. 2024: signum and Lion match Adam, not beat it).
+- (c) on every upper stage (all but the first; a one-stage funnel's only stage) at batch 64
+  or less, tuned Lion and signum do not beat tuned AdamW by more than 1 SE (Chen et al.
+  2023: Lion's gain over AdamW shrinks at small batch; Zhao et al. 2024: signum and Lion
+  match Adam, not beat it).
 - (d) the two upper stages (the last two) agree: Spearman's rho over every program's tuned
   mean loss at least :data:`MIN_RHO`, with a bootstrap 95% interval, over at least
   :data:`MIN_PROGRAMS` programs of which at least :data:`MIN_COMPETITIVE` are competitive
   (mean loss within ``competitive`` x the reference's on both upper stages).
 
 A check that cannot be judged (a program missing, fewer than two stages, no upper stage at
-batch 64 or less for (c)) is reported as such and does not pass. The ladder directory is a funnel directory
-(``--resume`` continues it); ``ladder.md`` and ``ladder.json`` hold the table and checks.
+batch 64 or less for (c)) is reported as such and does not pass. The ladder directory is a
+funnel directory (``--resume`` continues it); ``ladder.md`` and ``ladder.json`` hold the
+table and checks.
 """
 
 from __future__ import annotations
@@ -278,7 +280,6 @@ def ladder_markdown(result: Dict, order: Sequence[str]) -> str:
 
 
 def write_ladder(out: Path, result: Dict, order: Sequence[str]) -> str:
-    import json
     text = ladder_markdown(result, order)
     atomic_write(Path(out) / "ladder.md", text)
     atomic_write(Path(out) / "ladder.json", json.dumps(result, indent=1, default=float))
