@@ -148,7 +148,7 @@ def check_agreement(cfg: FunnelConfig, lower: Dict[str, Dict], upper: Dict[str, 
     claim = (f"the upper stages agree: Spearman >= {MIN_RHO} over >= {MIN_PROGRAMS} programs, "
              f">= {MIN_COMPETITIVE} competitive")
     if len(names) < MIN_PROGRAMS or len(comp) < MIN_COMPETITIVE:
-        return _judge("d", claim, figures, False,
+        return _judge("d", claim, figures, None,
                       f"{len(names)} programs ({len(comp)} competitive): too few to judge")
     return _judge("d", claim, figures, figures["rho"] >= MIN_RHO)
 
