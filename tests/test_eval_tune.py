@@ -70,14 +70,8 @@ def test_a_mutant_that_only_rescales_lr_or_decay_does_not_beat_the_tuned_start(t
     start = parse(cal.program)
     (di, da), = decay_sites(start)
     li = next(i for i, s in enumerate(start.stmts) if s.target == "lr")  # lr = lr * 0.001
-    mutants = []
-    for (i, a) in ((li, 1), (di, da)):
-        for f in (2 ** -1.5, 2 ** -0.5, 2 ** 0.5, 2 ** 1.5, 1 / 9, 1 / 3, 3.0, 9.0, 27.0):
-            stmts = list(start.stmts)
-            args = list(stmts[i].args)
-            args[a] = float(args[a]) * f
-            stmts[i] = stmts[i].__class__(stmts[i].target, stmts[i].op, tuple(args))
-            mutants.append(start.replace(stmts=tuple(stmts)).text())
+    mutants = [_rescaled(start, i, a, f) for (i, a) in ((li, 1), (di, da))
+               for f in (2 ** -1.5, 2 ** -0.5, 2 ** 0.5, 2 ** 1.5, 1 / 9, 1 / 3, 3.0, 9.0, 27.0)]
     jobs = [Job(JobId("mutant", k), text, None, cal.lr_scale)
             for k, text in enumerate([start.text()] + mutants)]
     res = run_jobs(pool, jobs)
@@ -89,6 +83,15 @@ def test_a_mutant_that_only_rescales_lr_or_decay_does_not_beat_the_tuned_start(t
     _rescaled_lr_gains_nothing_from_the_grid(pool, cal, start, li)
 
 
+def _rescaled(start, i, a, f) -> str:
+    """``start`` with argument ``a`` of statement ``i`` (a constant) multiplied by ``f``."""
+    stmts = list(start.stmts)
+    args = list(stmts[i].args)
+    args[a] = float(args[a]) * f
+    stmts[i] = stmts[i].__class__(stmts[i].target, stmts[i].op, tuple(args))
+    return start.replace(stmts=tuple(stmts)).text()
+
+
 def _rescaled_lr_gains_nothing_from_the_grid(pool, cal, start, li):
     """Under ``search.lr_grid: 3`` (``lr_grid.LrGrid``), as a child of the start is scored:
     mutants whose lr constant is 2x or 1/2x the start's must not beat the start's best grid
@@ -98,19 +101,14 @@ def _rescaled_lr_gains_nothing_from_the_grid(pool, cal, start, li):
     from optevo.search.core.lr_grid import LrGrid
     from optevo.search.core.scoring import Scorer
     from optevo.search.core.tuning import run_jobs
-    grid, factors, texts = LrGrid(3, 2.0), (0.5, 2.0), [start.text()]
-    for f in factors:
-        stmts = list(start.stmts)
-        args = list(stmts[li].args)
-        args[1] = float(args[1]) * f
-        stmts[li] = stmts[li].__class__(stmts[li].target, stmts[li].op, tuple(args))
-        texts.append(start.replace(stmts=tuple(stmts)).text())
+    grid, factors = LrGrid(3, 2.0), (0.5, 2.0)
+    texts = [start.text()] + [_rescaled(start, li, 1, f) for f in factors]
     jobs = [Job(JobId("grid", k), t, None, cal.lr_scale, grid.points)
             for k, t in enumerate(texts)]
     res = run_jobs(pool, jobs)
-    base, base_factor = grid.best(res[jobs[0].id], Scorer())
+    base, base_factor, _ = grid.best(res[jobs[0].id], Scorer())
     for f, j in zip(factors, jobs[1:]):
-        best, factor = grid.best(res[j.id], Scorer())
+        best, factor, _ = grid.best(res[j.id], Scorer())
         d = np.array(best.losses) - np.array(base.losses)
         assert d.mean() >= -2 * d.std(ddof=1) / np.sqrt(d.size), f
         assert f * factor in (0.5 * base_factor, base_factor, 2 * base_factor), f

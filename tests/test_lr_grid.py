@@ -28,8 +28,9 @@ def test_best_point_is_the_lowest_mean_and_ties_go_to_the_centre():
     grid = LrGrid(3, 2.0)
     assert grid.points == (0.5, 1.0, 2.0) and LrGrid(1).points == ()
     res = Result(JobId.child(5), [3.0, 3.0, 1.0, 2.0, 1.0, 2.0], [False] * 6, [0, 1] * 3)
-    best, factor = grid.best(res, Scorer())
+    best, factor, fit = grid.best(res, Scorer())
     assert (best.losses, best.seeds, factor) == ([1.0, 2.0], [0, 1], 1.0)  # tie: centre wins
+    assert fit.value == 1.5
     res = Result(JobId.child(5), [1.0, 1.0, 2.0, 2.0, math.inf, 1.0], [False] * 4 + [True, False],
                  [0, 1] * 3)
     assert grid.best(res, Scorer())[1] == 0.5

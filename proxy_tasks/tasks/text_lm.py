@@ -29,13 +29,17 @@ from .common import ScheduledTask, dense_init, softmax_cross_entropy
 _CORPUS_CACHE: Dict[tuple, tuple] = {}
 
 
+def _text(n_chars: int) -> str:
+    """The first ``n_chars`` characters of the help topics, joined in sorted-key order."""
+    from pydoc_data.topics import topics
+    return "".join(topics[k] for k in sorted(topics))[: int(n_chars)]
+
+
 def load_corpus(n_chars: int, min_count: int):
     """(ids as a uint8 numpy array, vocabulary string with '\\x00' standing for the rare id 0)."""
     cache_key = (n_chars, min_count)
     if cache_key not in _CORPUS_CACHE:
-        from pydoc_data.topics import topics
-
-        text = "".join(topics[k] for k in sorted(topics))[: int(n_chars)]
+        text = _text(n_chars)
         counts = collections.Counter(text)
         kept = sorted(c for c, n in counts.items() if n >= min_count)
         if len(kept) > 255:
@@ -55,9 +59,8 @@ def load_words(n_chars: int, vocab_size: int):
     cache_key = ("words", n_chars, vocab_size)
     if cache_key not in _CORPUS_CACHE:
         import re
-        from pydoc_data.topics import topics
 
-        text = "".join(topics[k] for k in sorted(topics))[: int(n_chars)]
+        text = _text(n_chars)
         tokens = re.findall(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9]", text)
         kept = [w for w, _ in collections.Counter(tokens).most_common(int(vocab_size) - 1)]
         table = {w: i + 1 for i, w in enumerate(kept)}

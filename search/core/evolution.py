@@ -187,8 +187,7 @@ class RegularizedEvolution:
             hurdle, stopped = self.scorer(result).value, True
             self.state.n_stopped += 1
         children, fp = self.flight.finish(ident)
-        result, factor = self.grid.best(result, self.scorer)
-        fit = self.scorer(result)
+        result, factor, fit = self.grid.best(result, self.scorer)
         entry = CacheEntry(fit.value, normalize(fit.value, self.state.baseline), fit.stderr,
                            fit.diverged, ident, hurdle, stopped, children[0].lr_mult * factor)
         self.state.cache.put(children[0].hash, entry, fp)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import List, Tuple, Union
 
 from .jobs import Result
+from .scoring import Fitness
 
 Scale = Union[float, List[float]]
 
@@ -41,12 +42,13 @@ class LrGrid:
             return base
         return [b * mult for b in base] if isinstance(base, (list, tuple)) else base * mult
 
-    def best(self, result: Result, score) -> Tuple[Result, float]:
-        """The result at the best point (by ``score(result).value``, ties to the centre) and
-        that point's factor on the inherited multiplier; a plain result is its own best."""
+    def best(self, result: Result, score) -> Tuple[Result, float, Fitness]:
+        """The result at the best point (by ``score(result).value``, ties to the centre),
+        that point's factor on the inherited multiplier and its fitness (``score`` of it);
+        a plain result is its own best."""
         if self.size == 1:
-            return result, 1.0
+            return result, 1.0, score(result)
         parts = [result.grid_point(i, self.size) for i in range(self.size)]
-        values = [score(p).value for p in parts]
-        i = min(range(self.size), key=lambda i: (values[i], abs(self.offsets[i])))
-        return parts[i], self.ratio ** self.offsets[i]
+        fits = [score(p) for p in parts]
+        i = min(range(self.size), key=lambda i: (fits[i].value, abs(self.offsets[i])))
+        return parts[i], self.ratio ** self.offsets[i], fits[i]

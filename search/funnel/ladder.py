@@ -61,17 +61,15 @@ def stage_batch(stage: Stage) -> Optional[int]:
     return getattr(stage.make_task(), "batch_size", None)
 
 
-def stage_tables(cfg: FunnelConfig, cands: Sequence[Candidate], results_path: Path
+def stage_tables(cfg: FunnelConfig, cands: Sequence[Candidate], done: Dict[str, Dict]
                  ) -> List[Dict[str, Dict]]:
-    """Each stage's rows (``report.stage_rows``) by candidate, from the finished jobs; a
-    candidate not settled on a stage is absent there."""
-    res = Results(results_path)
-    res.close()
+    """Each stage's rows (``report.stage_rows``) by candidate, from the finished jobs
+    ``done`` (``Results.by_key``); a candidate not settled on a stage is absent there."""
     out = []
     for stage in cfg.stages:
         decisions = {}
         for c in cands:
-            dec = plan(stage, c, res.by_key)[1]
+            dec = plan(stage, c, done)[1]
             if dec is not None:
                 decisions[c.name] = dec
         rows = rep.stage_rows(cfg, stage, decisions) if cfg.reference in decisions else []
@@ -157,15 +155,17 @@ def ladder_checks(cfg: FunnelConfig, cands: Sequence[Candidate], out: Path,
                   competitive: float = COMPETITIVE) -> Dict:
     """Every check, the per-stage table (paired diff vs the reference) and each stage's
     measured seconds per seed-run, from the funnel directory ``out``."""
-    tables = stage_tables(cfg, cands, Path(out) / "results.jsonl")
+    path = Path(out) / "results.jsonl"
+    res = Results(path)
+    res.close()
+    tables = stage_tables(cfg, cands, res.by_key)
     checks = check_known(cfg, tables)
     if len(cfg.stages) >= 2:
         checks.append(check_agreement(cfg, tables[-2], tables[-1], competitive))
     else:
         checks.append(_judge("d", "the upper stages agree", {}, None, "fewer than two stages"))
-    path = Path(out) / "results.jsonl"
-    measured = rep.measured_seconds(path, cands) if path.exists() else {}
-    per_opt = optimizer_seconds(path)
+    measured = rep.measured_seconds(path, cands)
+    per_opt = optimizer_seconds(res.by_key.values())
     rows = {c.name: [_row(t.get(c.name)) for t in tables] for c in cands}
     stages = [{"name": s.name, "describe": s.make_task().describe(),
                "s_per_seed_run": measured.get(s.name), "batch": stage_batch(s),
@@ -176,15 +176,13 @@ def ladder_checks(cfg: FunnelConfig, cands: Sequence[Candidate], out: Path,
             "passed": all(c["status"] == "pass" for c in checks)}
 
 
-def optimizer_seconds(path: Path) -> Dict[str, Dict[str, float]]:
+def optimizer_seconds(records) -> Dict[str, Dict[str, float]]:
     """Seconds of worker time each optimizer took on each stage (its tuning and fresh-seed
-    jobs, summed), by stage then optimizer."""
+    jobs, summed), by stage then optimizer, from the funnel's job records."""
     out: Dict[str, Dict[str, float]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            st = out.setdefault(r["stage"], {})
-            st[r["candidate"]] = st.get(r["candidate"], 0.0) + float(r["seconds"])
+    for r in records:
+        st = out.setdefault(r["stage"], {})
+        st[r["candidate"]] = st.get(r["candidate"], 0.0) + float(r["seconds"])
     return out
 
 
