@@ -28,6 +28,7 @@ import json
 import keyword
 import math
 import textwrap
+import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import ops
@@ -56,6 +57,11 @@ _HELPERS = {
 }
 
 
+def _nfkc(name: str) -> str:
+    """The name Python binds for identifier ``name`` (it normalises identifiers to NFKC)."""
+    return unicodedata.normalize("NFKC", name)
+
+
 def _camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in name.split("_") if p) or "Program"
 
@@ -66,14 +72,17 @@ class _Writer:
     def __init__(self, program: Program, taken=frozenset()):
         self.kinds: Dict[str, str] = dict(INPUT_KINDS)
         names = set(INPUTS) | {s.target for s in program.stmts}
-        reserved = _RESERVED | frozenset(taken)  # also the module's own names
+        reserved = {_nfkc(n) for n in _RESERVED | frozenset(taken)}  # also the module's own
+        # Python reads identifiers in NFKC ('ｊｎｐ' is jnp): a name that is not in that form
+        # is written in it, a reserved one or one with a leading '_' takes another
+        kept = {n for n in names if _nfkc(n) == n and n not in reserved and n[:1] != "_"}
         self.rename: Dict[str, str] = {}
-        for n in sorted(names):
-            if n in reserved or n.startswith("_"):
-                new = n.strip("_") or "x"
-                while new in names or new in reserved or new in self.rename.values():
-                    new += "_"
-                self.rename[n] = new
+        for n in sorted(names - kept):
+            new = _nfkc(n).strip("_")
+            new = new if new.isidentifier() else "x"
+            while new in kept or new in reserved or new in self.rename.values():
+                new += "_"
+            self.rename[n] = new
         self.helpers: List[str] = []
         self.defs: Dict[str, str] = {}  # per-leaf helpers copied from their source (per_leaf)
         self.lines: List[str] = []  # lines written by ``let`` for the current statement
@@ -170,9 +179,11 @@ def to_module_source(program: Program, name: str = "discovered",
             and lr_multiplier > 0):
         raise ValueError(f"the lr multiplier must be a finite number > 0, got {lr_multiplier}")
     lr_default = repr(float(lr_multiplier))
-    if not name.isidentifier() or keyword.iskeyword(name) or name in _RESERVED \
-            or name.startswith("_"):
-        raise ValueError(f"{name!r} is not a usable Python function name")
+    as_read = _nfkc(name) if isinstance(name, str) else name  # what Python binds
+    if not name.isidentifier() or not as_read.isidentifier() or keyword.iskeyword(as_read) \
+            or as_read in _RESERVED or as_read.startswith("_"):
+        also = f" (Python reads it as {as_read!r})" if as_read != name else ""
+        raise ValueError(f"{name!r} is not a usable Python function name{also}")
     check(program)
     missing = sorted({s.op for s in program.stmts if s.op not in SUPPORTED})
     if missing:

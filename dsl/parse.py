@@ -3,8 +3,10 @@
 Accepted: the paper's form (``def train(w, g, m, v, lr): ... return update, m, v``) and the
 spelling of the official release: ``interpolate`` for ``interp``, a parenthesised tuple
 return, type annotations, and any names for the five parameters (they are renamed by
-position to ``w, g, m, v, lr``). Each statement is one assignment of one call or one
-arithmetic operation (``+ - * / **`` or unary minus) on variables and numeric constants,
+position to ``w, g, m, v, lr``) except a name of another position's role: the engines call
+by position, so ``def train(w, m, v, gradient, lr)`` or ``return m, update, v`` is an error
+stating the order (``program.order_error``). Each statement is one assignment of one call
+or one arithmetic operation (``+ - * / **`` or unary minus) on variables and numeric constants,
 or of a numeric constant alone (``epsilon = 1e-8``, ``c = -0.5``: the ``literal`` op, a
 scalar). Names come from the op table (``ops.resolve``): a registered op parses with no
 edit here. Anything else is a :class:`ProgramError` naming the line.
@@ -18,8 +20,9 @@ import math
 from pathlib import Path
 from typing import Dict, List
 
+from .files import read_text
 from .ops import LITERAL_OP, callable_names, resolve
-from .program import INPUTS, Program, ProgramError, Stmt, check
+from .program import INPUTS, Program, ProgramError, Stmt, check, order_error
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "power"}
 
@@ -118,6 +121,9 @@ def _rename_map(fn: ast.FunctionDef, line) -> Dict[str, str]:
             f"(weights, gradient, m, v, lr)", line)
     if len(set(params)) != len(params):
         raise ProgramError("duplicate parameter names", line)
+    wrong = order_error(params, (), ())
+    if wrong:  # `def train(w, m, v, gradient, lr)`: the engines would pass g as m
+        raise ProgramError(wrong, line)
     names = dict(zip(params, INPUTS))
     used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | set(params)
     for canon in INPUTS:  # a body variable that would clash with a canonical input name
@@ -171,6 +177,11 @@ def _parse(text: str) -> Program:
     if elts is None or len(elts) != 3 or not all(isinstance(e, ast.Name) for e in elts):
         raise ProgramError("the return must name three variables: return update, m, v",
                            ret.lineno)
+    wrong = order_error([p.arg for p in fn.args.args], [e.id for e in elts],
+                        {n.id for s in nodes for n in ast.walk(s)
+                         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)})
+    if wrong:  # `return m, update, v`: checked on the names as written
+        raise ProgramError(wrong, ret.lineno)
     returns = tuple(names.get(e.id, e.id) for e in elts)
     program = Program(tuple(stmts), returns)
     try:
@@ -189,7 +200,7 @@ def load(path) -> Program:
     """Read and parse a program file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a leading UTF-8 BOM is allowed
+        text = read_text(path)  # a regular file only; a leading UTF-8 BOM is allowed
     except OSError as e:
         raise ProgramError(f"cannot read file: {e.strerror or e}", 0, str(path)) from None
     except UnicodeDecodeError:

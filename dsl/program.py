@@ -4,7 +4,9 @@ A program is ``def train(w, g, m, v, lr): ... return update, m, v``. Each statem
 one op applied to variables or constants. Inputs are ``w`` (weights), ``g`` (gradient),
 the ``STATE`` slots ``m`` and ``v`` (they start at zero and are loop-carried) and ``lr``
 (the schedule's value this step); the three returned names hold the update and the new
-``m`` and ``v``. ``INPUTS``, ``STATE`` and ``OUTPUTS`` are defined here and only here.
+``m`` and ``v``. ``INPUTS``, ``STATE`` and ``OUTPUTS`` are defined here and only here. The
+engines read them by position, so ``check`` refuses returned names that say another order
+(``return m, update, v``: :func:`order_error`, which ``parse`` applies to parameters too).
 
 A statement ``name = c`` (a number, as the official release writes ``epsilon = 1e-8``) is
 the ``literal`` op of ``dsl/ops.py``: ``name`` is a scalar holding exactly ``c`` (a Python
@@ -30,6 +32,22 @@ OUTPUTS: Tuple[str, ...] = ("update",) + STATE
 INPUT_BIT: Dict[str, int] = {name: 1 << i for i, name in enumerate(INPUTS)}  # read masks
 
 Arg = Union[str, float]  # a variable name or a constant
+
+# The engines call a program by position (the paper's loop): ``(w, g, m, v, lr) -> (update,
+# m, v)``. Names that say which role a value plays (case aside); a parameter, or a returned
+# variable the body assigns, named for another position is an error (:func:`order_error`).
+# Any other name is free. A returned *input* (``return m, t0, v``: the old m as the update)
+# is data, never a claim; so is a returned variable whose own position holds no other role.
+ORDER = "the order is train(w, g, m, v, lr) -> (update, m, v)"
+PARAM_ROLES: Tuple[Tuple[str, ...], ...] = (
+    ("w", "weight", "weights", "param", "params", "parameters"),
+    ("g", "grad", "grads", "gradient", "gradients"),
+    ("m", "momentum", "first_moment"),
+    ("v", "velocity", "second_moment"),
+    ("lr", "learning_rate", "step_size"),
+)
+_PARAM_WORDS = ("weights", "gradient", "state m", "state v", "learning rate")
+_RETURN_WORDS = ("update", "new m", "new v")
 
 
 class ProgramError(OptevoError, ValueError):
@@ -155,7 +173,36 @@ def check(program: Program) -> List[str]:
     for r in program.returns:
         if r not in env:
             raise ProgramError(f"returned variable {r!r} is never assigned")
+    wrong = order_error(INPUTS, program.returns, {s.target for s in program.stmts})
+    if wrong:
+        raise ProgramError(wrong)
     return kinds
+
+
+def _role(name: str, table) -> int:
+    return next((i for i, names in enumerate(table) if name.lower() in names), -1)
+
+
+def order_error(params, returns, assigned) -> str:
+    """What says the parameters or the returned values are in another order than the
+    engines' ``(w, g, m, v, lr) -> (update, m, v)`` ('' if nothing does). ``params``,
+    ``returns``: the names as written; ``assigned``: the names the body assigns. A parameter
+    named for another position is wrong; so is a returned variable the body assigns, named
+    for another output (``update``; ``m`` or the third parameter's name; ``v`` or the
+    fourth's), where that output's own position returns a name of yet another role (a swap:
+    ``return m, update, v``). ``program_hash``-equal rewrites (dead slots returning their
+    input, a fresh name for a decayed update) never make one."""
+    for i, p in enumerate(params):
+        role = _role(p, PARAM_ROLES)
+        if role >= 0 and role != i:
+            return f"parameter {i + 1} is named {p!r} but is the {_PARAM_WORDS[i]}: {ORDER}"
+    outs = tuple(tuple(n.lower() for n in names) for names in (
+        ("update",), PARAM_ROLES[2] + tuple(params[2:3]), PARAM_ROLES[3] + tuple(params[3:4])))
+    for q, r in enumerate(returns):
+        role = _role(r, outs) if r in assigned else -1
+        if role >= 0 and role != q and _role(returns[role], outs) not in (-1, role):
+            return f"return value {q + 1} is named {r!r} but is the {_RETURN_WORDS[q]}: {ORDER}"
+    return ""
 
 
 def inline_literals(program: Program) -> Program:

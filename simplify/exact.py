@@ -58,10 +58,16 @@ from .graph import CONST, Graph, f32
 # --- rewrites that need use counts (tried one at a time, kept if the program gets shorter) --
 
 def _product(g: Graph, n: int, uses) -> List[int]:
-    """Factors of ``n``, flattening products that nothing else reads."""
-    if g.ops[n] != "mul" or uses.get(n, 0) != 1:
-        return [n]
-    return [f for x in g.args[n] for f in _product(g, x, uses)]
+    """Factors of ``n``, flattening products that nothing else reads (left to right, with
+    an explicit stack: a product chain may be as long as the program)."""
+    out, stack = [], [n]
+    while stack:
+        x = stack.pop()
+        if g.ops[x] == "mul" and uses.get(x, 0) == 1:
+            stack.extend(reversed(g.args[x]))
+        else:
+            out.append(x)
+    return out
 
 
 def _prod_expr(g: Graph, factors: List[int]):

@@ -7,7 +7,9 @@ arguments), ``fold`` (constant folding), ``units`` (``x * 1``, ``x + 0``, ...),
 ``involution`` (``-(-x)``), ``idempotent`` (``sign(sign(x))``, ``max(x, x)``), ``absorbs``
 (``abs(-x)``, ``sqrt(|x|)``) and ``pyfloat`` (which nodes the reference executor holds as
 Python doubles); a literal ``name = c`` is its constant. Only the structural rewrites are
-written here: the sign rule (``x / sqrt(x * x)``) and merging interps."""
+written here: the sign rule (``x / sqrt(x * x)``) and merging interps. Every walk over the
+DAG iterates (an explicit stack, or post-order): a program of ``search.max_length``
+statements may be one chain that deep."""
 
 from __future__ import annotations
 
@@ -102,11 +104,21 @@ class Graph:
         an op whose row says ``pyfloat`` (``+ - * /``, ``interp``, ``reciprocal``, ``cube``,
         ``dot``: plain Python arithmetic, in double) of Python floats; everything else goes
         through jnp as float32."""
-        if n not in self._py:
-            op = self.ops[n]
-            self._py[n] = op == CONST or op != IN and OPS[op].pyfloat and all(
-                self.pyfloat(x) for x in self.args[n])
-        return self._py[n]
+        py, stack = self._py, [n]  # children first, without recursion (long programs)
+        while stack:
+            x = stack[-1]
+            if x in py:
+                stack.pop()
+                continue
+            op = self.ops[x]
+            kids = [] if op in (IN, CONST) else [y for y in self.args[x] if y not in py]
+            if kids:
+                stack.extend(kids)
+                continue
+            stack.pop()
+            py[x] = op == CONST or op != IN and OPS[op].pyfloat and all(
+                py[y] for y in self.args[x])
+        return py[n]
 
     def make(self, op: str, args, label: Optional[str] = None) -> int:
         args = tuple(args)
@@ -351,12 +363,23 @@ class Graph:
         roots = self.roots()
         mp = new.map
 
-        def build(e):
-            if isinstance(e, (int, np.integer)):
-                return mp[int(e)]
-            if e[0] == CONST:
-                return new.const(e[1])
-            return new.make(e[0], [build(x) for x in e[1:]])
+        def build(e):  # an override expression, innermost first (it may be a long chain)
+            stack, done = [(e, False)], []
+            while stack:
+                x, ready = stack.pop()
+                if isinstance(x, (int, np.integer)):
+                    done.append(mp[int(x)])
+                elif x[0] == CONST:
+                    done.append(new.const(x[1]))
+                elif ready:
+                    k = len(x) - 1
+                    args = done[len(done) - k:]
+                    del done[len(done) - k:]
+                    done.append(new.make(x[0], args))
+                else:
+                    stack.append((x, True))
+                    stack.extend((y, False) for y in reversed(x[1:]))
+            return done[0]
 
         for n in self.postorder([r for r, _ in roots]):
             if n in override:

@@ -50,6 +50,8 @@ from .graph import CONST, IN, Graph
 
 GRADIENT_MAPS = ("clip", "arcsin", "arctan", "tanh", "arcsinh", "sinh", "cbrt")
 MAX_TERMS = 32  # a product that expands to more terms stays one atom
+MAX_DEGREE = 32  # ... as does one with a monomial of more factors (x_k = x_{k-1} ** 2 chains)
+_EXPANDED = ("add", "sub", "negative", "mul", "div", "interp")  # ops whose arguments it reads
 
 
 class NotLionK(OptevoError, ValueError):
@@ -219,27 +221,38 @@ class _Reader:
         self.memo: Dict[int, Poly] = {}
 
     def poly(self, n: int) -> Poly:
-        if n not in self.memo:
-            self.memo[n] = self._poly(n)
+        """Node ``n`` expanded; the nodes it expands are read first with an explicit stack
+        (no recursion: a chain may be as long as the program)."""
+        stack = [n]
+        while stack:
+            x = stack[-1]
+            todo = [y for y in self.g.args[x] if y not in self.memo] \
+                if self.g.ops[x] in _EXPANDED else []
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            if x not in self.memo:
+                self.memo[x] = self._poly(x)
         return self.memo[n]
 
     def _poly(self, n: int) -> Poly:
-        g, op, a = self.g, self.g.ops[n], self.g.args[n]
+        g, op, a, p = self.g, self.g.ops[n], self.g.args[n], self.memo
         if op == CONST:
             return {(): float(a[0])} if a[0] != 0 else {}
         cs = [g.value(x) for x in a] if op not in (IN, CONST) else []
         if op in ("add", "sub"):
-            return _add(self.poly(a[0]), self.poly(a[1]), 1.0 if op == "add" else -1.0)
+            return _add(p[a[0]], p[a[1]], 1.0 if op == "add" else -1.0)
         if op == "negative":
-            return _scale(self.poly(a[0]), -1.0)
+            return _scale(p[a[0]], -1.0)
         if op == "mul":
-            out = _mul(self.poly(a[0]), self.poly(a[1]))
-            if len(out) <= MAX_TERMS:
+            out = _mul(p[a[0]], p[a[1]])
+            if len(out) <= MAX_TERMS and all(len(k) <= MAX_DEGREE for k in out):
                 return out
         if op == "div" and type(cs[1]) is float and cs[1] != 0:  # safe division: x / (c + 1e-8)
-            return _scale(self.poly(a[0]), 1.0 / (cs[1] + 1e-8))
+            return _scale(p[a[0]], 1.0 / (cs[1] + 1e-8))
         if op == "interp" and type(cs[2]) is float:
-            return _add(_scale(self.poly(a[0]), 1.0 - cs[2]), _scale(self.poly(a[1]), cs[2]))
+            return _add(_scale(p[a[0]], 1.0 - cs[2]), _scale(p[a[1]], cs[2]))
         return {(n,): 1.0}
 
 

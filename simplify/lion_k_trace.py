@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optevo.dsl.execute import update_fn
+from optevo.dsl.outfiles import save_figure
 from optevo.dsl.program import Program
 from optevo.simplify import simplify_exact
 from optevo.simplify.lion_k import LionK, NotLionK, recognize
@@ -121,10 +122,10 @@ def plot_trace(trace: Trace, out, title: str, quantity: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    try:
+        return save_figure(fig, out)  # checked: a failed write is an error, not a path
+    finally:
+        plt.close(fig)
 
 
 @dataclasses.dataclass

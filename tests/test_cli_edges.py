@@ -21,8 +21,8 @@ def _err(capsys, *argv):
 @pytest.mark.parametrize("sets, message", [
     (["search.max_length=3"], "search.max_length: the start program adam_style has 9 "
                               "statements, more than search.max_length (3)"),
-    (["task.options.max_abs_weight=-1"], "task digits_mlp: max_abs_weight must be a number "
-                                         "> 0, got -1.0"),
+    (["task.options.max_abs_weight=-1"], "--set task.options.max_abs_weight: task.options."
+                                         "max_abs_weight: expected a number > 0, got -1"),
     (["search.population=1000000000000"], "search.population: expected an integer >= 2 and "
                                           "<= 1,000,000, got 1000000000000")])
 def test_values_no_run_could_use_are_refused_up_front(tmp_path, capsys, sets, message):

@@ -154,7 +154,7 @@ def _prog(body, returns="update, m, v"):
     ("a = g * lr; b = lr * 2.0; b = b * w; update = a - b", False, 3),
     # outputs are named after their slot only where no later statement reads that input
     ("nv = interp(g, v, 0.9); update = nv + v | update, m, nv", True, 2),
-    ("update = v * lr; v = interp(g, v, 0.9) | v, update, v", True, 1),  # m slot dead
+    ("u = v * lr; v = interp(g, v, 0.9) | v, u, v", True, 1),  # m slot dead
     # properties read from the op rows: idempotent, involution, absorbs
     ("t = max(g, g); update = t * lr", True, 1), ("t = min(lr, lr); update = g * t", True, 1),
     ("t = max(0.9, 0.9); update = g * t", True, 2),  # a float32 max of a double: kept

@@ -29,6 +29,7 @@ string: how it was trained). Loaded with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import io
 from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, NamedTuple, Union
@@ -39,6 +40,7 @@ import numpy as np
 import optax
 
 from optevo.dsl.errors import OptevoError
+from optevo.dsl.outfiles import write_output
 
 HIDDEN = 20
 LAYERS = 2
@@ -166,9 +168,9 @@ def save(path: Union[str, Path], weights: Weights, info: str = "") -> Path:
     arrays["meta_p"] = np.float32(weights["meta_p"])
     arrays["meta_output_scale"] = np.float32(weights["meta_output_scale"])
     arrays["meta_info"] = np.array(str(info))
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-    return path
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_output(path, buf.getvalue())  # checked: a failed write is one line
 
 
 def load(spec: Union[str, Path] = PACKAGED) -> Weights:

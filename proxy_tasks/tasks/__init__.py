@@ -4,10 +4,11 @@ the search proxies ``digits_mlp``, ``text_lm``, ``quadratic``, ``rosenbrock`` an
 :mod:`.gradient_free` holds the programs that ignore the gradient, which every task must
 make lose (``tests/test_task_quality.py``)."""
 
-from .base import Task, TaskError, get_task, register, task_class, task_names, task_options
+from .base import (Rule, Task, TaskError, TaskOptionError, check_options, get_task, register,
+                   task_class, task_names, task_options)
 from . import digits, synthetic, text_lm  # noqa: F401  (import registers the tasks)
 from . import digits_cnn, lm_transformer  # noqa: F401  (larger tasks of the funnel)
 from . import gradient_free, schedules  # noqa: F401
 
-__all__ = ["Task", "TaskError", "register", "get_task", "task_class", "task_names",
-           "task_options", "gradient_free", "schedules"]
+__all__ = ["Task", "TaskError", "TaskOptionError", "Rule", "check_options", "register",
+           "get_task", "task_class", "task_names", "task_options", "gradient_free", "schedules"]

@@ -32,13 +32,24 @@ overrides :meth:`Task.instance` and takes the instance as the last argument of `
 
 Every constructor argument must have a default, so that ``get_task("my_task")`` works; a
 config or the CLI may override them as keyword arguments (``steps``, ``batch_size``, ...).
+
+**Options are checked by the task's own rules, written once.** A task class may declare
+``OPTIONS = {"hidden": Rule(int, ge=1), ...}`` (a subclass's entries override its bases');
+an option without one gets the rule of its default's type (int, float, str or bool; a
+float is finite). :func:`check_options` applies them, then the class's
+:meth:`Task.check_joint` (rules across options); the config layer calls it when a config is
+loaded (errors at the option's file and line) and the built-in constructors and
+:func:`get_task` call it before anything is built. A broken rule is a
+:class:`TaskOptionError` naming the option.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import inspect
+import math
+import numbers
 
 import jax.numpy as jnp
 
@@ -60,6 +71,7 @@ class Task:
     """
 
     name: str = "task"
+    OPTIONS: Dict[str, "Rule"] = {}  # option name -> its rule (see the module doc)
     steps: int = 100
     batch_size: int = 0
     seeds: int = 4
@@ -112,6 +124,11 @@ class Task:
         """One line for reports."""
         return f"{self.name}: {self.steps} steps, batch {self.batch_size}, {self.seeds} seeds"
 
+    @classmethod
+    def check_joint(cls, options: Dict[str, Any]) -> None:
+        """Rules across options (``options``: every option, defaults filled in, each already
+        valid by its own rule); raise :class:`TaskOptionError` naming one. Default: none."""
+
 
 _REGISTRY: Dict[str, Callable[..., Task]] = {}
 
@@ -121,6 +138,108 @@ class TaskError(OptevoError, KeyError):
 
     def __str__(self):
         return str(self.args[0]) if self.args else ""
+
+
+class TaskOptionError(TaskError, ValueError):
+    """A task option that breaks its rule: ``str(e)`` is ``task T: option O: PROBLEM``; the
+    config layer shows ``e.problem`` at the option's file, line and key (``e.option``)."""
+
+    def __init__(self, task: str, option: str, problem: str):
+        self.task, self.option, self.problem = task, option, problem
+        super().__init__(f"task {task}: option {option}: {problem}")
+
+
+def _show(value: Any) -> str:
+    """A value as YAML would read, on one short line."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, Mapping):
+        return "a mapping"
+    text = repr(value) if isinstance(value, (str, numbers.Number)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Rule(NamedTuple):
+    """The rule of one task option: its ``kind`` (``int``: an integer, never a bool;
+    ``float``: a finite number; ``str``; ``bool``; ``object``: anything), the bounds ``ge``,
+    ``gt``, ``le``, ``lt``, the allowed ``choices``, and ``test``: a further check, a callable
+    value -> the problem in words or None."""
+
+    kind: type = object
+    ge: Optional[float] = None
+    gt: Optional[float] = None
+    le: Optional[float] = None
+    lt: Optional[float] = None
+    choices: Tuple = ()
+    test: Optional[Callable[[Any], Optional[str]]] = None
+
+    def describe(self) -> str:
+        """What a valid value looks like: ``an integer >= 1``, ``one of 'unit', ...``."""
+        if self.choices:
+            return "one of " + ", ".join(_show(c) for c in self.choices)
+        text = {int: "an integer", float: "a number", bool: "true or false",
+                str: "a string"}.get(self.kind, "a value")
+        bounds = [f"{op} {b:,}" if isinstance(b, int) else f"{op} {b:g}" for op, b in (
+            (">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)) if b is not None]
+        return " ".join([text, " and ".join(bounds)]).strip()
+
+    def problem(self, value: Any) -> Optional[str]:
+        """None if ``value`` keeps the rule, else the problem in words."""
+        typed = {int: lambda v: isinstance(v, numbers.Integral),
+                 float: lambda v: isinstance(v, numbers.Real) and math.isfinite(v),
+                 bool: lambda v: isinstance(v, bool),
+                 str: lambda v: isinstance(v, str)}.get(self.kind, lambda v: True)
+        ok = typed(value) and (self.kind is bool or not isinstance(value, bool))
+        if ok and self.kind in (int, float):
+            ok = ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                  and (self.le is None or value <= self.le)
+                  and (self.lt is None or value < self.lt))
+        if ok and self.choices:
+            ok = any(type(value) is type(c) and value == c for c in self.choices)
+        if not ok:
+            return f"expected {self.describe()}, got {_show(value)}"
+        return self.test(value) if self.test else None
+
+
+def _parameters(cls) -> Dict[str, inspect.Parameter]:
+    """The keyword parameters of ``cls``'s constructor; empty if the signature cannot be
+    read or takes ``**kwargs``."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return {}
+    return {n: p for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                           p.KEYWORD_ONLY)}
+
+
+def option_rules(cls) -> Dict[str, Rule]:
+    """The rule of every option of task class ``cls``: its ``OPTIONS`` entry (a subclass's
+    overrides its bases'), else the rule of the default's type (options whose default is of
+    another type, or None, have none)."""
+    derived = {n: Rule(type(p.default)) for n, p in _parameters(cls).items()
+               if type(p.default) in (bool, int, float, str)}
+    for klass in reversed(getattr(cls, "__mro__", ())):
+        derived.update(vars(klass).get("OPTIONS", {}))
+    return derived
+
+
+def check_options(cls, options: Mapping[str, Any]) -> None:
+    """Check ``options`` (names without a rule, such as ``self``, are passed over) by the
+    rules of task class ``cls``, then by its :meth:`Task.check_joint` over the defaults;
+    the first problem is a :class:`TaskOptionError`. A constructor calls
+    ``check_options(type(self), locals())`` first."""
+    name = getattr(cls, "name", None) or getattr(cls, "__name__", "task")
+    rules = option_rules(cls)
+    for key, value in options.items():
+        problem = key in rules and rules[key].problem(value)
+        if problem:
+            raise TaskOptionError(name, key, problem)
+    joint, params = getattr(cls, "check_joint", None), _parameters(cls)
+    if joint is not None:
+        joint({**{n: p.default for n, p in params.items()},
+               **{k: v for k, v in options.items() if k in (params or rules)}})
 
 
 def register(name: str):
@@ -150,19 +269,26 @@ def task_class(name: str) -> Callable[..., Task]:
 def task_options(name: str) -> Dict[str, inspect.Parameter]:
     """The keyword options of task ``name``'s constructor (name -> parameter, with its
     default); empty if the signature cannot be read or takes ``**kwargs``."""
-    try:
-        params = inspect.signature(task_class(name)).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return {}
-    return {n: p for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
-                                                           p.KEYWORD_ONLY)}
+    return _parameters(task_class(name))
 
 
 def get_task(name: str, **overrides) -> Task:
-    """An instance of the registered task ``name``; ``overrides`` go to its constructor."""
-    return task_class(name)(**overrides)
+    """An instance of the registered task ``name``; ``overrides`` go to its constructor after
+    :func:`check_options`. Any error of the constructor (a plugin's own code, or a size too
+    large to build) is a :class:`TaskError` in one line."""
+    cls, params = task_class(name), _parameters(task_class(name))
+    for key in overrides:
+        if params and key not in params:
+            raise TaskOptionError(name, key, f"unknown option; allowed: {', '.join(params)}")
+    check_options(cls, overrides)
+    try:
+        return cls(**overrides)
+    except OptevoError:
+        raise
+    except Exception as e:  # the task's own code: reported like check_task's
+        text = (str(e).strip().splitlines() or [""])[0][:300]
+        raise TaskError(f"task {name}: cannot be built with these options "
+                        f"({type(e).__name__}: {text})") from None
 
 
 def check_task(task: Task) -> None:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from . import schedules
-from .base import Task
+from .base import Rule, Task
 
 
 def dense_init(key, fan_in: int, fan_out: int, gain: float = 1.0):
@@ -31,7 +31,12 @@ class ScheduledTask(Task):
     """A task with the run settings of every built-in task: ``steps``, ``batch_size``,
     ``seeds`` (ints), ``max_abs_weight`` (a float) and an lr ``schedule`` (a kind or mapping
     for :func:`.schedules.make`, built with ``schedule_options`` such as ``warmup`` and
-    ``total_steps``), which :meth:`lr_schedule` follows. Not registered: a base class."""
+    ``total_steps``), which :meth:`lr_schedule` follows. Not registered: a base class.
+    ``OPTIONS`` holds the rules of these settings (a data-free task may take batch 0)."""
+
+    OPTIONS = {"steps": Rule(int, ge=1), "batch_size": Rule(int, ge=0), "seeds": Rule(int, ge=1),
+               "max_abs_weight": Rule(float, gt=0), "schedule": Rule(test=schedules.problem),
+               "warmup": Rule(float, ge=0)}
 
     def __init__(self, steps, batch_size, seeds, schedule, max_abs_weight, **schedule_options):
         self.steps, self.batch_size, self.seeds = int(steps), int(batch_size), int(seeds)

@@ -13,10 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import register
+from .base import Rule, check_options, register
 from .common import ScheduledTask, dense_init, softmax_cross_entropy
 
 _DATA_CACHE: Dict[tuple, tuple] = {}
+N_IMAGES = 1797  # load_digits: the split keeps at least one image on each side
 
 
 def _load_split(n_val: int, split_seed: int, inputs: str = "standardize"):
@@ -54,6 +55,10 @@ class DigitsClassifier(ScheduledTask):
     :func:`_load_split` with images shaped ``image_shape`` (``x_train, y_train, x_val, y_val,
     n_train``), random mini-batches of the training split, softmax cross-entropy and
     accuracy. A subclass defines ``_logits(params, x)``."""
+
+    OPTIONS = {"batch_size": Rule(int, ge=1), "n_val": Rule(int, ge=1, le=N_IMAGES - 1),
+               "split_seed": Rule(int, ge=0, le=2**32 - 1),
+               "inputs": Rule(str, choices=("standardize", "unit"))}
 
     def __init__(self, *, n_val, split_seed, inputs, image_shape, **run):
         super().__init__(**run)
@@ -104,10 +109,13 @@ class DigitsMLP(DigitsClassifier):
     the default is 16 seeds (SE ~2%). One seed-run of 300 steps costs ~9-15 ms on one core.
     """
 
+    OPTIONS = {"hidden": Rule(int, ge=1), "depth": Rule(int, ge=0)}
+
     def __init__(self, steps: int = 300, batch_size: int = 32, hidden: int = 32, depth: int = 1,
                  seeds: int = 16, n_val: int = 597, split_seed: int = 0,
                  inputs: str = "unit", schedule: str = "cosine",
                  max_abs_weight: float = 1e3):
+        check_options(type(self), locals())
         super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
                          max_abs_weight=max_abs_weight, n_val=n_val, split_seed=split_seed,
                          inputs=inputs, image_shape=(64,))

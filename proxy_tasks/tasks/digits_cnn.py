@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import register
+from .base import Rule, check_options, register
 from .common import dense_init
 from .digits import DigitsClassifier
 
@@ -38,10 +38,13 @@ class DigitsCNN(DigitsClassifier):
     ~12x the FLOPs of ``digits_mlp``'s 300 steps (XLA cost analysis of the gradient step)
     and ~8x its time per seed-run on one core (AdamW start program, fast engine)."""
 
+    OPTIONS = {"c1": Rule(int, ge=1), "c2": Rule(int, ge=1), "hidden": Rule(int, ge=1)}
+
     def __init__(self, steps: int = 500, batch_size: int = 32, c1: int = 4, c2: int = 8,
                  hidden: int = 32, seeds: int = 8, n_val: int = 597, split_seed: int = 0,
                  inputs: str = "unit", schedule="warmup_cosine", warmup: float = 0.05,
                  max_abs_weight: float = 1e3):
+        check_options(type(self), locals())
         super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
                          max_abs_weight=max_abs_weight, warmup=warmup, total_steps=int(steps),
                          n_val=n_val, split_seed=split_seed, inputs=inputs,

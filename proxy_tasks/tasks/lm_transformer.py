@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import register
+from .base import Rule, TaskOptionError, check_options, register
 from .common import dense_init, softmax_cross_entropy
 from .text_lm import CharWindowLM
 
@@ -39,13 +39,22 @@ class LMTransformer(CharWindowLM):
     Defaults: the funnel's second stage (``configs/funnel.yaml``): ~14x the FLOPs and ~6-7x
     the time per seed-run of ``digits_cnn`` (~0.9 s on one core, AdamW start program)."""
 
+    OPTIONS = {"width": Rule(int, ge=1), "layers": Rule(int, ge=0), "heads": Rule(int, ge=1)}
+
+    @classmethod
+    def check_joint(cls, options):
+        width, heads = options.get("width"), options.get("heads")
+        if width % heads:
+            raise TaskOptionError(cls.name, "heads", f"expected a divisor of width ({width}), "
+                                  f"got {heads}")
+        super().check_joint(options)
+
     def __init__(self, steps: int = 300, batch_size: int = 8, context: int = 32,
                  width: int = 32, layers: int = 2, heads: int = 2, seeds: int = 4,
                  n_chars: int = 200_000, min_count: int = 100, val_frac: float = 0.1,
                  n_val_windows: int = 256, schedule="warmup_cosine", warmup: float = 0.05,
                  max_abs_weight: float = 1e3, words: int = 0):
-        if int(width) % int(heads):
-            raise ValueError(f"width {width} is not divisible by heads {heads}")
+        check_options(type(self), locals())
         super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
                          max_abs_weight=max_abs_weight, warmup=warmup, total_steps=int(steps),
                          context=context, n_chars=n_chars, min_count=min_count,

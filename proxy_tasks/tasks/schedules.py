@@ -10,11 +10,15 @@ A schedule is a jittable function ``(step, total_steps) -> float32 scalar``. Nam
   ``final``; the usual schedule of transformer language models.
 
 ``make("warmup_cosine", warmup=0.05)`` or ``make({"kind": "warmup_cosine", "warmup": 0.05})``.
+A bad kind, key or number (``warmup`` a finite number >= 0, ``final`` a finite number) is a
+ValueError in one line; :func:`problem` gives its text (the ``schedule`` option's rule).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Union
+import math
+import numbers
+from typing import Callable, Mapping, Optional, Union
 
 import jax.numpy as jnp
 
@@ -42,10 +46,19 @@ def warmup_steps(warmup: float, total_steps: int) -> int:
     return int(round(w * total_steps)) if w < 1 else int(w)
 
 
+def _number(name: str, x, low: Optional[float] = None) -> None:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) \
+            or (low is not None and x < low):
+        raise ValueError(f"{name} must be a finite number{'' if low is None else f' >= {low:g}'}"
+                         f", got {x!r}")
+
+
 def make(spec: Union[str, Mapping], warmup: float = 0.0, final: float = 0.0,
          total_steps: int = 0) -> Schedule:
     """A schedule from a kind name or a mapping ``{kind, warmup, final}``. ``total_steps`` is
     needed only to resolve a fractional ``warmup``."""
+    _number("warmup", warmup, 0.0)
+    _number("final", final)
     if isinstance(spec, Mapping):
         extra = set(spec) - {"kind", "warmup", "final"}
         if extra:
@@ -61,3 +74,12 @@ def make(spec: Union[str, Mapping], warmup: float = 0.0, final: float = 0.0,
         w = warmup_steps(warmup, total_steps) if total_steps else int(warmup)
         return lambda step, total: cosine_schedule(step, total, w, final)
     raise ValueError(f"unknown lr schedule {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def problem(spec) -> Optional[str]:
+    """None if :func:`make` takes ``spec``, else why not (one line)."""
+    try:
+        make(spec)
+    except ValueError as e:
+        return str(e)
+    return None

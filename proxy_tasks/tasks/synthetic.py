@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import register
+from .base import Rule, check_options, register
 from .common import ScheduledTask
 
 _OPT_KEY = 0x0715  # fold_in tag of the optimum's draw (independent of the start's draw)
@@ -49,12 +49,13 @@ class _Synthetic(ScheduledTask):
       factor enters through ``stop_gradient``).
     """
 
+    OPTIONS = {"dim": Rule(int, ge=1), "noise": Rule(float, ge=0), "floor": Rule(float, gt=0),
+               "spike_prob": Rule(float, ge=0, le=1), "spike_scale": Rule(float, ge=0),
+               "grad_scale": Rule(float, ge=0), "scale_noise": Rule(float, ge=0)}
+
     def __init__(self, dim, noise, steps, seeds, floor, schedule, max_abs_weight,
                  spike_prob=0.0, spike_scale=1.0, grad_scale=0.0, scale_noise=0.0,
                  batch_size=0):
-        for name, value in (("grad_scale", grad_scale), ("scale_noise", scale_noise)):
-            if not (float(value) >= 0.0 and np.isfinite(float(value))):
-                raise ValueError(f"{name} must be a number >= 0 (decades), got {value!r}")
         super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
                          max_abs_weight=max_abs_weight)
         self.spike_prob, self.spike_scale = float(spike_prob), float(spike_scale)
@@ -121,11 +122,16 @@ class Quadratic(_Synthetic):
     ratios here can be far from 1.
     """
 
+    OPTIONS = {"cond": Rule(float, ge=1), "lam_max": Rule(float, gt=0),
+               "init_scale": Rule(float, gt=0),  # 0: the start is the optimum
+               "problem_seed": Rule(int, ge=0, le=2**32 - 1)}
+
     def __init__(self, dim: int = 32, cond: float = 1e3, lam_max: float = 10.0,
                  noise: float = 0.01, init_scale: float = 1.0, steps: int = 300, seeds: int = 16,
                  problem_seed: int = 0, floor: float = 1e-6, schedule: str = "cosine",
                  max_abs_weight: float = 1e3, rotate: bool = True, spike_prob: float = 0.0,
                  spike_scale: float = 1.0, grad_scale: float = 0.0, scale_noise: float = 0.0):
+        check_options(type(self), locals())
         super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight,
                          spike_prob, spike_scale, grad_scale, scale_noise)
         self.rotate = bool(rotate)
@@ -180,13 +186,15 @@ class Rosenbrock(_Synthetic):
     from SGD (with shift 1 its seed-to-seed spread hid the difference).
     """
 
+    OPTIONS = {"dim": Rule(int, ge=2), "scale": Rule(float, gt=0),
+               "init_noise": Rule(float, ge=0), "shift": Rule(float, ge=0)}
+
     def __init__(self, dim: int = 8, scale: float = 1.0, init_noise: float = 0.1,
                  noise: float = 0.0, shift: float = 0.5, steps: int = 300, seeds: int = 16,
                  floor: float = 1e-6, schedule: str = "cosine", max_abs_weight: float = 1e3,
                  spike_prob: float = 0.0, spike_scale: float = 1.0, grad_scale: float = 0.0,
                  scale_noise: float = 0.0):
-        if dim < 2:
-            raise ValueError("rosenbrock needs dim >= 2")
+        check_options(type(self), locals())
         super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight,
                          spike_prob, spike_scale, grad_scale, scale_noise)
         self.scale = float(scale)
@@ -239,17 +247,19 @@ class BinaryRegression(_Synthetic):
     after ``m / sqrt_v`` and momentum 0.99 reaches 0.24; without the noise and with all rows, ``sign(g)`` plus the
     decay solves it as well as Lion, and a search found that instead of momentum; with
     both, ``sign(g)`` plus the decay reaches only 0.59. A program that ignores the
-    gradient cannot know the signs ``s`` (``sign(w)`` guesses half of them wrong)."""
+    gradient cannot know the signs ``s`` (``sign(w)`` guesses half of them wrong).
+    ``batch_size`` 0 trains on all rows."""
+
+    OPTIONS = {"rows": Rule(int, ge=1), "box": Rule(float, gt=0), "init_scale": Rule(float, ge=0)}
 
     def __init__(self, dim: int = 32, rows: int = 24, box: float = 100.0,
                  batch_size: int = 16, init_scale: float = 0.1, noise: float = 3.0,
                  steps: int = 300, seeds: int = 16, floor: float = 1e-6,
                  schedule: str = "cosine", max_abs_weight: float = 1e3,
                  grad_scale: float = 2.0):
+        check_options(type(self), locals())
         super().__init__(dim, noise, steps, seeds, floor, schedule, max_abs_weight,
                          grad_scale=grad_scale, batch_size=batch_size)
-        if int(rows) < 1 or not float(box) > 0:
-            raise ValueError("binary_regression needs rows >= 1 and box > 0")
         self.rows, self.box, self.init_scale = int(rows), float(box), float(init_scale)
 
     def init_params(self, key):

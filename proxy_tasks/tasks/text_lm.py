@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import register
+from .base import Rule, TaskOptionError, check_options, register
 from .common import ScheduledTask, dense_init, softmax_cross_entropy
 
 _CORPUS_CACHE: Dict[tuple, tuple] = {}
@@ -69,18 +69,30 @@ def load_words(n_chars: int, vocab_size: int):
     return _CORPUS_CACHE[cache_key]
 
 
+def _split_sizes(n: int, context: int, val_frac: float):
+    """(training, validation) lengths of a stream of ``n`` ids; each must hold a window of
+    ``context + 1`` ids (ValueError otherwise)."""
+    n_val = int(n * float(val_frac))
+    if n - n_val <= context + 1 or n_val <= context + 1:
+        raise ValueError("corpus too short for the context length")
+    return n - n_val, n_val
+
+
 def split_windows(ids, context: int, val_frac: float, n_val_windows: int):
     """The character stream split in two: training ids (windows of ``context + 1`` start
     anywhere in them) and ``n_val_windows`` fixed, evenly spaced validation windows.
     Returns (train ids, number of training window starts, validation windows)."""
-    n_val = int(len(ids) * float(val_frac))
-    train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+    n_train, _ = _split_sizes(len(ids), context, val_frac)
+    train, val = ids[:n_train], ids[n_train:]
     w = context + 1
-    if len(train) <= w or len(val) <= w:
-        raise ValueError("corpus too short for the context length")
     starts = np.linspace(0, len(val) - w, int(n_val_windows)).astype(np.int64)
     return (jnp.asarray(train, jnp.int32), len(train) - w + 1,
             jnp.asarray(val[starts[:, None] + np.arange(w)[None, :]], jnp.int32))
+
+
+def _ids(n_chars: int, min_count: int, words: int):
+    """(ids, vocabulary): words if ``words`` (the vocabulary size), else characters."""
+    return load_words(n_chars, words) if words else load_corpus(n_chars, min_count)
 
 
 class CharWindowLM(ScheduledTask):
@@ -90,17 +102,40 @@ class CharWindowLM(ScheduledTask):
     ``batch_size`` windows of ``context + 1`` characters starting at uniformly random positions
     of the training stream, ``loss`` and ``val_loss`` as ``_loss_on_windows`` on a batch and
     on the fixed validation windows, and bits per character. A subclass defines
-    ``_loss_on_windows(params, windows)``."""
+    ``_loss_on_windows(params, windows)``. What the text decides (a vocabulary of at least
+    two ids, a stream long enough for the windows) is a rule across options
+    (:meth:`check_joint`: it reads the text, which is cached)."""
+
+    OPTIONS = {"batch_size": Rule(int, ge=1), "context": Rule(int, ge=1),
+               "n_chars": Rule(int, ge=1), "min_count": Rule(int, ge=1),
+               "val_frac": Rule(float, gt=0, lt=1), "n_val_windows": Rule(int, ge=1),
+               "words": Rule(int, test=lambda w: None if w == 0 or 2 <= w <= 65536 else
+                             f"expected 0 (characters) or a vocabulary size in 2..65536, "
+                             f"got {w}")}
+
+    @classmethod
+    def check_joint(cls, o):
+        n_chars, min_count, words = o.get("n_chars"), o.get("min_count"), o.get("words", 0)
+        try:
+            ids, vocab = _ids(n_chars, min_count, words)
+        except ValueError as e:  # more than 255 characters kept
+            raise TaskOptionError(cls.name, "min_count", str(e)) from None
+        if len(vocab) < 2:  # every token shares id 0: the loss is 0 from the start
+            raise TaskOptionError(cls.name, "min_count" if not words else "n_chars",
+                                  f"a vocabulary of one: the first {n_chars} characters "
+                                  + (f"hold no character {min_count} times; lower min_count "
+                                     "or raise n_chars" if not words else "hold no word"))
+        try:
+            _split_sizes(len(ids), o.get("context"), o.get("val_frac"))
+        except ValueError as e:
+            raise TaskOptionError(cls.name, "n_chars", f"{e} ({o.get('context')}): raise "
+                                  "n_chars or val_frac, or lower context") from None
 
     def __init__(self, *, context, n_chars, min_count, val_frac, n_val_windows,
                  words: int = 0, **run):
         super().__init__(**run)
         self.context, self.words = int(context), int(words)
-        if self.words and not 2 <= self.words <= 65536:
-            raise ValueError(f"words must be 0 (characters) or a vocabulary size in 2..65536,"
-                             f" got {words}")
-        ids, self.vocab = load_words(n_chars, self.words) if self.words else \
-            load_corpus(n_chars, min_count)
+        ids, self.vocab = _ids(n_chars, min_count, self.words)
         self.vocab_size = len(self.vocab)
         self.train_ids, self.n_train_starts, self.val_windows = split_windows(
             ids, self.context, val_frac, n_val_windows)
@@ -143,10 +178,13 @@ class TextLM(CharWindowLM):
     costs ~0.1-0.15 ms on one core (a 300-step seed-run ~30-45 ms).
     """
 
+    OPTIONS = {"embed": Rule(int, ge=1), "hidden": Rule(int, ge=1)}
+
     def __init__(self, steps: int = 300, batch_size: int = 64, context: int = 8, embed: int = 8,
                  hidden: int = 64, seeds: int = 8, n_chars: int = 200_000, min_count: int = 100,
                  val_frac: float = 0.1, n_val_windows: int = 2048, schedule: str = "constant",
                  max_abs_weight: float = 1e3):
+        check_options(type(self), locals())
         super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
                          max_abs_weight=max_abs_weight, context=context, n_chars=n_chars,
                          min_count=min_count, val_frac=val_frac, n_val_windows=n_val_windows)

@@ -13,9 +13,16 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
-from optevo.dsl.errors import OptevoError
+# Nothing that imports JAX is imported before :func:`main` holds ``signals.interrupts``: a
+# Ctrl-C in the first second (while numpy and JAX load) is then honoured, not turned into an
+# ImportError traceback. The names of ``.common`` stay importable from here.
 
-from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError  # noqa: F401
+
+def __getattr__(name):
+    if name in ("EXIT_OK", "EXIT_USAGE", "UsageError"):
+        from . import common
+        return getattr(common, name)
+    raise AttributeError(f"module 'optevo.search.cli' has no attribute {name!r}")
 
 
 def _version() -> str:
@@ -81,7 +88,40 @@ def build_parser():
     return ap
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; the same as .common's, which imports JAX
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run one command; Ctrl-C at any moment (``signals``) ends it with "optevo: interrupted"
+    and status 130 (or as the command itself ends on it: a search), never a traceback."""
+    from optevo.search.core.signals import interrupts
+    try:
+        with interrupts() as sigint:
+            try:
+                rc = _main(argv)
+            except KeyboardInterrupt:
+                rc = None
+            except Exception:  # what an interrupt left behind, if one came
+                if sigint.received is None:
+                    raise
+                rc = None
+            if rc is None or (sigint.received is not None and not sigint.raised
+                              and rc != EXIT_INTERRUPTED):  # (not one the command handled)
+                return _interrupted()
+            return rc
+    except KeyboardInterrupt:  # as the command returned
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    print("optevo: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: Optional[List[str]]) -> int:
+    from optevo.dsl.errors import OptevoError
+
+    from .common import EXIT_OK, EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "fn", None) is None:  # bare `optevo`
@@ -92,9 +132,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except OptevoError as e:
         print(f"optevo: error: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("optevo: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
         return EXIT_OK

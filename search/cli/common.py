@@ -26,7 +26,8 @@ def add_set(p):
     """The repeatable ``--set KEY=VALUE`` flag (any dotted config key, a YAML scalar value)."""
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set search.max_evals=null "
-                        "--set task.options.batch_size=64 (repeatable)")
+                        "--set task.options.batch_size=64 (repeatable); on a suite (task: a "
+                        "list) a task.KEY is set in every task of it")
 
 
 def add_import(p):

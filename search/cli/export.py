@@ -31,7 +31,8 @@ def export_program(ref: str, fmt: str = "optax", output=None, name: str = "disco
         out = Path(output)
         if not out.parent.is_dir():
             raise UsageError(f"{out.parent}: no such directory")
-        out.write_text(source)
+        from optevo.search.core.files import write_output
+        write_output(out, source)  # checked: a failed write is one line, exit status 2
     return source
 
 

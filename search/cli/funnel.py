@@ -4,6 +4,7 @@ progressively larger tasks (``optevo.search.funnel``)."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -58,4 +59,4 @@ def run(args) -> int:
     print(f"optevo funnel: {out}; {sum(not c.baseline for c in cands)} candidates, "
           f"baselines {', '.join(c.name for c in cands if c.baseline)}; "
           f"{len(cfg.stages)} stages; {workers or 'no'} Ray workers", flush=True)
-    return Funnel(cfg, out, cands, workers, address).execute()
+    return Funnel(cfg, out, cands, workers, address, log=sys.stdout).execute()  # looked up now

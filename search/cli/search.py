@@ -1,7 +1,11 @@
-"""``optevo search CONFIG | --resume RUN_DIR``: run or continue an evolutionary search."""
+"""``optevo search CONFIG | --resume RUN_DIR``: run or continue an evolutionary search.
+
+``--resume`` is the one command that imports the plugins a run directory's ``config.yaml``
+names (commands that only read a run import none); it says which on stderr first."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +47,14 @@ def overrides(args):
     return values, sources
 
 
+def plugins_named(path) -> list:
+    """The ``plugins`` a config file lists, read as text (nothing imported)."""
+    from optevo.search.core.yaml_config import read_yaml
+    data = read_yaml(path)[0]
+    names = data.get("plugins") if isinstance(data, dict) else None
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
 def run(args) -> int:
     from optevo.search.core.config import load_config
     from optevo.search.core.run import check_new_run_dir, run_search
@@ -55,6 +67,10 @@ def run(args) -> int:
         run_dir = Path(args.resume)
         if not (run_dir / CONFIG).exists():
             raise UsageError(f"{run_dir}: not a run directory (no {CONFIG})")
+        named = list(dict.fromkeys(plugins_named(run_dir / CONFIG) + args.imports))
+        if named:
+            print(f"optevo search: --resume imports the plugins {run_dir / CONFIG} names: "
+                  f"{', '.join(named)}", file=sys.stderr, flush=True)
         cfg = load_config(run_dir / CONFIG, values, sources, args.imports)
     else:
         if not args.config:
@@ -68,11 +84,18 @@ def run(args) -> int:
         from optevo.search.core.rundir import RunDir
         from optevo.search.core.run import check_tasks
         check_tasks(cfg)
-        if args.resume:
+        if args.resume:  # the checks of a resume, the same lines
             state = check_resume(RunDir(run_dir), cfg.search.population)
             print(f"# {run_dir}: " + ("no checkpoint yet (resumes from the start)"
                                       if state is None else
-                                      f"checkpoint of {state.log_lines} logged children"))
+                                      f"{state.log_lines} logged children, checkpoint and "
+                                      "log of the same run"))
         print(config_text(cfg), end="")
         return 0
-    return run_search(cfg, run_dir, resume=bool(args.resume), holdout=not args.no_holdout)
+    try:
+        return run_search(cfg, run_dir, resume=bool(args.resume), holdout=not args.no_holdout)
+    except KeyboardInterrupt:  # before (or after) the loop, which takes Ctrl-C itself
+        if (run_dir / CONFIG).exists():
+            print(f"optevo search: interrupted; continue with: optevo search --resume {run_dir}",
+                  flush=True)
+        raise

@@ -2,10 +2,12 @@
 
 PROGRAM is a program file. RUN_DIR is a search run: its best program by loss in
 ``RUN_DIR/evaluations.jsonl`` is simplified on the run's task (``RUN_DIR/config.yaml``,
-section ``task``: name, steps, seeds, options), unless ``--task``/``--steps``/``--seeds`` say
-otherwise. Without ``--exact-only`` a task is needed (``--task`` for a file). The learning
-rate scale is tuned on the task first (``--lr-scale auto``, the default) so that a program
-whose own lr is wrong for the task still trains and its parts can be judged.
+section ``task``: name, steps, seeds, options; a suite's first task), unless
+``--task``/``--steps``/``--seeds`` say otherwise. The run's config is read only for the guided
+passes, and its ``plugins`` are never imported (reading a run runs none of its code). Without
+``--exact-only`` a task is needed (``--task`` for a file). The learning rate scale is tuned
+on the task first (``--lr-scale auto``, the default) so that a program whose own lr is wrong
+for the task still trains and its parts can be judged.
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ def best_of_run(run_dir: Path):
     return program, rec.loss, rec.id, run
 
 
+def run_task(run_dir):
+    """The task section of a run's config (a suite's first task; None without a config),
+    read without importing the run's plugins."""
+    from optevo.search.core.rundir import RunDir
+    cfg = RunDir.existing(run_dir).config()
+    return cfg.tasks[0] if cfg else None
+
+
 def evaluator_for(args, task_cfg):
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
@@ -96,21 +106,17 @@ def run(args, out=None) -> int:
             scale = -1.0
         if not (math.isfinite(scale) and scale > 0):
             raise UsageError(f"--lr-scale must be 'auto' or a positive number, got {args.lr_scale!r}")
-    target = Path(args.target)
-    task_cfg = None
+    target, run_dir = Path(args.target), None
     if target.is_dir():
-        program, loss, pid, run = best_of_run(target)
-        cfg = run.config()
-        task_cfg = cfg.task if cfg else None
+        program, loss, pid, _ = best_of_run(target)
+        run_dir = target
         say(f"# best program of {target}: id {pid}, loss {loss:.4f}")
     else:  # a file, a library name or RUN_DIR:ID (whose run's task is the default)
         from optevo.search.core.views import load_ref
-        from optevo.search.core.rundir import RunDir
         program = load_ref(args.target)[0]
         head, sep, _ = str(args.target).rpartition(":")
         if sep and Path(head).is_dir():
-            cfg = RunDir.existing(head).config()
-            task_cfg = cfg.task if cfg else None
+            run_dir = Path(head)
     say(f"# input: {len(program.stmts)} statements")
     exact, steps = simplify_exact_report(program, strict=args.strict)
     say(f"# exact passes{' (strict)' if args.strict else ''}: "
@@ -120,7 +126,7 @@ def run(args, out=None) -> int:
     if args.exact_only:
         out.write(exact.text())
         return 0
-    ev = evaluator_for(args, task_cfg)
+    ev = evaluator_for(args, run_task(run_dir) if run_dir is not None else None)
     say(f"# task {ev.task.name}: {ev.steps} steps, seeds {ev.seeds}, "
         f"tolerance {args.tolerance:g}")
     if scale is None:

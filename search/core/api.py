@@ -10,7 +10,8 @@
     opt = r.to_optax(1727, learning_rate=1.0)   # an optax.GradientTransformation
 
 Errors are the library's one-line :class:`~optevo.dsl.errors.OptevoError` subclasses
-(``ConfigError``, ``RunDirError``, ...).
+(``ConfigError``, ``RunDirError``, ...). Opening a run (:func:`load_run`) runs none of its code:
+the plugins its ``config.yaml`` names are imported only by ``run(..., resume=True)``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Run:
 
     @property
     def config(self) -> Optional[Config]:
+        """The run's config, validated without importing its plugins (``RunDir.config``)."""
         return self.rundir.config()
 
     def records(self):

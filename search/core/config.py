@@ -12,8 +12,9 @@ doc); missing sections and keys take their defaults (:data:`DEFAULTS`), and
 :class:`ConfigError`: ONE line with file and line (or an override's label), dotted key and
 allowed values; typing and override rules are those of :mod:`.yaml_config`. Checks across
 keys: ``search.tournament <= search.population``; ``task.options`` are keyword arguments of
-the task's constructor, of the defaults' types; ``search.start`` is a library program or a
-program file. Task names come from the task registry; mutation names and default weights
+the task's constructor that keep the task's own rules (``proxy_tasks.tasks.base.Rule``: the
+same checks as its constructor's); ``search.start`` is a library program or a program file.
+Task names come from the task registry; mutation names and default weights
 from the mutation registry (:mod:`.mutations`), read when a config is loaded, so a mutation
 registered before :func:`load_config` can be enabled in ``search.mutations``.
 """
@@ -33,7 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from . import yaml_config
 from . import mutations as _mutations
 from . import plugins as _plugins
-from .yaml_config import (ConfigError, Loc, Model, apply_overrides, describe, fail, read_yaml,
+from .yaml_config import (ConfigError, Loc, Model, apply_overrides, fail, read_yaml,
                          show, suggest, validate)
 
 MUTATIONS = _mutations.MUTATIONS.keys()  # names of the registered mutations (a live view)
@@ -52,16 +53,19 @@ def check_task_name(name: str) -> str:
     return name
 
 
-def check_task_options(task: str, options: Mapping[str, Any], reserved: Mapping[str, str]):
+def check_task_options(task: str, options: Mapping[str, Any], reserved: Mapping[str, str],
+                       given: Optional[Mapping[str, Any]] = None):
     """``options`` must map identifiers to numbers, strings or booleans that are keyword
-    arguments of ``task``'s constructor, of the defaults' types; ``reserved`` maps an option set
-    elsewhere to its key. Errors name ``options.NAME``."""
+    arguments of ``task``'s constructor and keep the task's own rules (``check_options``:
+    type, range, allowed values, rules across options); ``reserved`` maps an option set
+    elsewhere to its key, and ``given`` holds those that reach the task (checked with the
+    options). Errors name ``options.NAME``, or the key of a ``given`` one."""
     from optevo.proxy_tasks import task_options
+    from optevo.proxy_tasks.tasks.base import TaskOptionError, check_options, task_class
     params = task_options(task)
     allowed = [n for n in params if n not in reserved]
     for name, value in options.items():
-        at, default = (("options", name), "options"), getattr(params.get(name), "default", None)
-        ok = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(default))
+        at = (("options", name), "options")
         if not name.isidentifier():
             raise fail(f"option names must be identifiers, got {name!r}", *at)
         if value is None or not isinstance(value, (bool, int, float, str)):
@@ -71,10 +75,16 @@ def check_task_options(task: str, options: Mapping[str, Any], reserved: Mapping[
         if params and name not in allowed:
             raise fail(f"unknown option '{name}' of task {task}; allowed: {', '.join(allowed)}"
                        f"{suggest(name, allowed)}", *at)
-        if ok and (not isinstance(value, ok) or isinstance(value, bool) and bool not in ok):
-            want = describe(type(default)).replace("non-empty ", "")
-            raise fail(f"expected {want} (the default is {show(default)}), got {show(value)}",
-                       *at)
+    try:
+        check_options(task_class(task), {**options, **(given or {})})
+    except TaskOptionError as e:
+        raise option_failure(e, given or {}) from None
+
+
+def option_failure(e, given=()):
+    """A task's ``TaskOptionError`` as a validator's error at its key: ``options.NAME``, or
+    ``NAME`` for an option in ``given`` (one set by a key of its own)."""
+    return fail(e.problem, e.option if e.option in given else ("options", e.option), "options")
 
 
 class TaskConfig(Model):
@@ -252,9 +262,10 @@ def schema_rows(model=Config, prefix: str = ""):
     return yaml_config.schema_rows(model, prefix)
 
 
-def _import_plugins(data: dict, locs, source: str, imports: Sequence[str]):
+def _import_plugins(data: dict, locs, source: str, imports: Sequence[str], load: bool = True):
     """Import the config's ``plugins`` and ``--import`` modules before anything is validated
-    (a plugin's task and mutation names are then known); ``--import`` ones join the list."""
+    (a plugin's task and mutation names are then known); ``--import`` ones join the list.
+    ``load`` False: the list is checked, and nothing imported."""
     where = locs.get(("plugins",), Loc(source))
     names = data.get("plugins") if data.get("plugins") is not None else []
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -262,7 +273,7 @@ def _import_plugins(data: dict, locs, source: str, imports: Sequence[str]):
     names = list(dict.fromkeys(names + [n for n in imports if n not in names]))
     if names or "plugins" in data:
         data["plugins"] = names
-    for n in names:
+    for n in names if load else ():
         try:
             _plugins.resolve(n)
         except _plugins.PluginError as e:
@@ -270,26 +281,37 @@ def _import_plugins(data: dict, locs, source: str, imports: Sequence[str]):
                               else Loc("--import"), str(e), "plugins") from None
 
 
-def _resolve(data: Any, locs, source: str, overrides, sources, imports=()) -> Config:
+def _resolve(data: Any, locs, source: str, overrides, sources, imports=(),
+             import_plugins: bool = True) -> Config:
     if isinstance(data, dict):
         apply_overrides(Config, data, locs, overrides, sources)
-        _import_plugins(data, locs, source, imports)
-    cfg = validate(Config, data, locs, Loc(source))
+        _import_plugins(data, locs, source, imports, import_plugins)
+    try:
+        cfg = validate(Config, data, locs, Loc(source))
+    except ConfigError as e:
+        named = data.get("plugins") if isinstance(data, dict) and not import_plugins else None
+        if not named:
+            raise
+        raise ConfigError(e.where, f"{e.problem} (the config names the plugins "
+                          f"{', '.join(named)}, which are not imported here: a command that "
+                          "only reads a run runs none of its code)", e.key) from None
     stem = "" if source.startswith("<") else re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem)
     return cfg if cfg.name else cfg.model_copy(update={"name": stem.lstrip("._-") or "run"})
 
 
 def load_config(path, overrides: Optional[Mapping[str, Any]] = None,
-                sources: Optional[Mapping[str, str]] = None, imports: Sequence[str] = ()
-                ) -> Config:
+                sources: Optional[Mapping[str, str]] = None, imports: Sequence[str] = (),
+                import_plugins: bool = True) -> Config:
     """Read, validate and resolve a YAML config; raise :class:`ConfigError` on bad input.
 
     ``overrides`` maps dotted keys to values applied over the file; ``sources`` maps an
     override's key to the label its errors show (e.g. ``"--max-evals"``; default
     ``"override"``). A null ``name`` becomes the file's stem. ``imports`` (``--import``) are
-    plugins added to the config's ``plugins`` list; all are imported before validation."""
+    plugins added to the config's ``plugins`` list; all are imported before validation, unless
+    ``import_plugins`` is False (reading a run: a task or mutation name only a plugin registers
+    is then a ConfigError naming the plugins)."""
     path = yaml_config.find_config(path)
-    return _resolve(*read_yaml(path), str(path), overrides, sources, imports)
+    return _resolve(*read_yaml(path), str(path), overrides, sources, imports, import_plugins)
 
 
 def config_from_dict(d: Mapping[str, Any], source: str = "<dict>",

@@ -22,7 +22,10 @@ evaluator), the scorer and the mutator (which owns the op table the search draws
 Every child is logged (append-only, :meth:`log`) before the next checkpoint; a checkpoint is
 written atomically every ``checkpoint.every_seconds``. A killed driver loses only the
 children in flight, and resume trains no program twice. A search whose draws are all cached
-for a long while ends as ``stalled`` (``summary.json`` says so).
+for a long while ends as ``stalled`` (``summary.json`` says so); one that can never draw or
+score another child (``state.cannot_go_on``: the tuned start's fitness not positive and
+finite, or no member with a finite fitness left once the children in flight are back) ends
+as :attr:`halted`, with its final checkpoint.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ from .inflight import InFlight
 from .jobs import CHILD, Job, JobId, Result
 from .lr_grid import LrGrid
 from .mutations import MutationFailed
-from .population import CacheEntry, Member, Population
+from .population import CacheEntry, Member, NoFiniteMember
 from .rundir import Record
-from .state import EvolutionState, resumed
+from .state import EvolutionState, cannot_go_on, resumed
 from .tuning import calibrate_start
 
 STALL_FILLS = 200  # rounds in a row that drew only cached children, nothing in flight
@@ -53,6 +56,21 @@ STALL_FILLS = 200  # rounds in a row that drew only cached children, nothing in 
 
 def _fin(x):
     return x if x is not None and math.isfinite(x) else None
+
+
+def record(child: Member, entry: CacheEntry, result: Optional[Result], suite_fit,
+           elapsed: float, by_fingerprint: bool = False) -> Record:
+    """The log's record of ``child``: trained for ``result``, or cached (no result);
+    ``suite_fit``: a suite's fitness of it (each task's loss is logged), else None."""
+    return Record(
+        id=child.id, parent=child.parent, mutation=child.mutation, hash=child.hash,
+        program=child.program, loss=_fin(entry.loss), normalized=_fin(entry.normalized),
+        stderr=_fin(entry.stderr), diverged=entry.diverged, cached=result is None,
+        worker=result and result.worker, seconds=round(result.seconds, 4) if result else 0.0,
+        time=round(elapsed, 3), losses=result and [_fin(x) for x in result.losses],
+        task_losses=[_fin(x) for x in suite_fit.task_means] if suite_fit else None,
+        hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint,
+        lr_mult=entry.lr_mult)
 
 
 class RegularizedEvolution:
@@ -69,7 +87,8 @@ class RegularizedEvolution:
             if s.hurdle_seeds else None
         self.flight, self.grid = InFlight(), LrGrid(s.lr_grid, s.lr_grid_ratio)
         self.state: Optional[EvolutionState] = None  # made by init
-        self.stalled = self.stopped = False  # stopped: by a signal, before the budget was spent
+        self.stalled = self.stopped = self.starved = False  # see run and select
+        self.halted: Optional[str] = None  # why the search cannot go on (state.cannot_go_on)
         self._t0 = self.last_checkpoint = time.perf_counter()
 
     # --- clock and checkpoints ------------------------------------------------------------
@@ -89,10 +108,13 @@ class RegularizedEvolution:
         lines written after it (``state.resumed``)."""
         self.state = resumed(self.rundir, self.cfg.search.population, self._fingerprint,
                              self.cfg.search.restart_after) if resume else None
-        self.rundir.open_log()
-        self._t0 = time.perf_counter()
-        if self.state is None:
+        fresh = self.state is None
+        if fresh:
             self.state = EvolutionState.fresh(self.cfg.seed, self.cfg.search.population)
+            self.state.run_id = self.rundir.new_run_id(keep=True)
+        self.rundir.open_log(self.state.run_id)  # a new log's first line names the run
+        self._t0 = time.perf_counter()
+        if fresh:
             return self._start()
         if self.state.task_baselines:
             self.scorer = self.scorer.with_baselines(self.state.task_baselines)
@@ -102,26 +124,25 @@ class RegularizedEvolution:
                               self.scorer, self.cfg.search.start,
                               [t.name for t in self.cfg.tasks], JobId.child(0))
         start = Member(0, None, None, program_hash(parse(cal.program)), cal.program)
-        s, self.scorer = self.state, cal.scorer
-        s.lr_scale, s.task_baselines, s.calibration = cal.lr_scale, cal.task_baselines, cal.lines
-        fit, s.decay = self.scorer(cal.result), cal.decay
-        s.baseline, s.next_id = fit.value, 1
+        self.scorer, fit = cal.scorer, cal.scorer(cal.result)
         entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
         if self.hurdle:
             entry.hurdle = self.hurdle.figure(cal.result, self.scorer)
-        s.cache.put(start.hash, entry, self._fingerprint(start.program))
+        self.state.cache.put(start.hash, entry, self._fingerprint(start.program))
         self.log(start, entry, cal.result, fit)
-        s.population = Population(self.cfg.search.population,
-                                  [start.scored(entry)] * self.cfg.search.population)
-        s.best, s.n_trained = start.scored(entry), 1
+        self.state.begin(start.scored(entry), cal, fit.value)
 
     def _fingerprint(self, program: str) -> Optional[str]:  # the second cache key, if on
         return fingerprint(parse(program)) if self.cfg.search.fingerprint else None
 
     # --- select, mutate, evaluate ---------------------------------------------------------
-    def select(self) -> Member:
-        """Tournament selection: the best of T members drawn without replacement."""
-        return self.state.population.tournament(self.state.rng, self.cfg.search.tournament)
+    def select(self) -> Optional[Member]:
+        """Tournament selection: the best of T members drawn without replacement (None, and
+        :attr:`starved` set, where no member has a finite fitness)."""
+        try:
+            return self.state.population.tournament(self.state.rng, self.cfg.search.tournament)
+        except NoFiniteMember:
+            self.starved = True
 
     def mutate(self, parent: Member) -> Optional[Member]:
         """A valid child of ``parent`` that computes something else, or None if the mutation
@@ -146,7 +167,10 @@ class RegularizedEvolution:
         for _ in range(50 * self.cfg.workers.batch):
             if len(batch) >= n:
                 break
-            child = self.mutate(self.select())
+            parent = self.select()
+            if parent is None:
+                break
+            child = self.mutate(parent)
             if child is None:
                 continue
             entry, fp = s.cache.get(child.hash), None
@@ -200,18 +224,9 @@ class RegularizedEvolution:
     def log(self, child: Member, entry: CacheEntry, result: Optional[Result] = None,
             fit=None, by_fingerprint: bool = False):
         """Append ``child`` to the log: trained for ``result``, or cached (no result)."""
-        self.rundir.append(Record(
-            id=child.id, parent=child.parent, mutation=child.mutation, hash=child.hash,
-            program=child.program, loss=_fin(entry.loss), normalized=_fin(entry.normalized),
-            stderr=_fin(entry.stderr), diverged=entry.diverged, cached=result is None,
-            worker=result and result.worker, seconds=round(result.seconds, 4) if result else 0.0,
-            time=round(self.elapsed(), 3),
-            losses=result and [_fin(x) for x in result.losses],
-            task_losses=[_fin(x) for x in fit.task_means] if fit and self.scorer.suite else None,
-            hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint,
-            lr_mult=entry.lr_mult))
-        self.state.log_lines += 1
-        self.state.log_last_id = child.id
+        self.rundir.append(record(child, entry, result, fit if self.scorer.suite else None,
+                                  self.elapsed(), by_fingerprint))
+        self.state.log_lines, self.state.log_last_id = self.state.log_lines + 1, child.id
 
     # --- run ------------------------------------------------------------------------------
     def budget_left(self) -> int:
@@ -223,15 +238,19 @@ class RegularizedEvolution:
     def run(self, resume: bool = False, stop=None) -> "RegularizedEvolution":
         """Run (or resume) the search until its budget is spent, or until ``stop`` (``Stop``)
         is requested: the step in progress ends whole, a final checkpoint is written and
-        :attr:`stopped` is set (children in flight are not logged; a resume redraws them)."""
+        :attr:`stopped` is set (children in flight are not logged; a resume redraws them); or
+        until it cannot go on (:attr:`halted`, the reason; a final checkpoint)."""
         self.init(resume)
         self.checkpoint()
         s, idle_fills = self.state, 0
+        self.halted = cannot_go_on(s)
+        s.done = s.done or bool(self.halted)
         try:
             while not s.done:
                 if stop is not None and stop.requested:
                     self.stopped = True
                     break
+                self.starved = False
                 while self.pool.free_slots and self.budget_left() > 0:
                     if not self.evaluate(self.budget_left()):
                         idle_fills += 1
@@ -240,7 +259,10 @@ class RegularizedEvolution:
                 self.stalled = idle_fills > STALL_FILLS and not len(self.flight)
                 for r in self._poll():
                     self.apply(r)
-                s.done = self.stalled or (self.budget_left() <= 0 and not len(self.flight))
+                if self.starved and not len(self.flight):
+                    self.halted = cannot_go_on(s)
+                s.done = bool(self.halted) or self.stalled or (self.budget_left() <= 0
+                                                               and not len(self.flight))
                 if time.perf_counter() - self.last_checkpoint >= self.cfg.checkpoint.every_seconds:
                     self.checkpoint()
                 if self.progress:

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .files import save_figure
 from .views import fmt
 from .rundir import RunDir
 
@@ -98,7 +99,8 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
     fig.tight_layout(rect=(0, 0.13, 1, 1))  # the legend below the axes, off the data
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
                frameon=False)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    try:
+        return save_figure(fig, out)  # checked: a failed write is an error, not a path
+    finally:
+        plt.close(fig)
 

@@ -2,7 +2,8 @@
 
 Regularized evolution (Real et al. 2019, as used by Chen et al. 2023): sample ``T`` members
 uniformly, the one with the lowest loss is the parent; a child joins and the OLDEST member
-leaves. A member whose loss is not finite never wins a tournament.
+leaves. A member whose loss is not finite never wins a tournament; a population without one
+that has a finite loss has no parent to give (:class:`NoFiniteMember`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import math
 from typing import Deque, Dict, List, Optional
 
 import numpy as np
+
+from optevo.dsl.errors import OptevoError
+
+
+class NoFiniteMember(OptevoError):
+    """No member of the population has a finite fitness: there is no parent to draw."""
 
 
 @dataclasses.dataclass
@@ -90,7 +97,7 @@ class Population:
         if not sample:
             sample = [m for m in self.members if math.isfinite(m.loss)]
         if not sample:
-            raise RuntimeError("no member of the population has a finite fitness")
+            raise NoFiniteMember("no member of the population has a finite fitness")
         return min(sample, key=lambda m: m.loss)
 
     def best(self) -> Member:
@@ -103,7 +110,7 @@ class Population:
         return float(np.quantile(xs, quantile)) if xs else math.inf
 
     def median_loss(self) -> float:
-        return float(np.median([m.loss for m in self.members]))
+        return float(np.median([m.loss for m in self.members])) if self.members else math.nan
 
     def to_json(self) -> List[Dict]:
         return [m.to_json() for m in self.members]

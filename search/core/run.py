@@ -1,7 +1,17 @@
-"""Run a configured search end to end: workers, evolution, held-out re-check, report."""
+"""Run a configured search end to end: workers, evolution, held-out re-check, report.
+
+A new run writes its config and its id (``run.json``) first. A search that cannot go on (the
+start diverges at every lr multiplier, its tuned fitness is not positive and finite, or no
+member of the population has a finite fitness: ``state.cannot_go_on``) stops: a final
+checkpoint where there is a state to keep, ``summary.json`` saying why (``stopped``:
+``cannot_go_on``, ``stop_reason``: the line), the report, and then the one-line error
+(``state.CannotGoOn`` or ``tuning.SearchError``, exit status 2 in the CLI). Its resume says
+the same line: before it starts anything, or, for a start that cannot be calibrated (no
+checkpoint), after calibrating it again."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -12,8 +22,9 @@ from .mutations import Mutator
 from .progress import Progress, snapshot
 from .rundir import RunDir, RunDirError, exclusive
 from .scoring import Scorer
-from .state import check_resume
+from .state import CannotGoOn, check_resume, halt_line
 from .stopping import Stop
+from .tuning import SearchError
 from .workers import WorkerError, eval_spec, make_pool
 from .yaml_config import ConfigError, Loc
 
@@ -75,24 +86,29 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
         check_resume(RunDir(run_dir), cfg.search.population)
     else:
         RunDir(run_dir).write_config(config_text(cfg))
+        RunDir(run_dir).new_run_id()
     print(f"optevo search: run directory {run_dir}", file=out, flush=True)
     stop = Stop()
     pool = make_pool(eval_spec(cfg), cfg.workers.count, cfg.workers.address,
                      cfg.workers.pin_cores)
     progress = Progress(cfg.progress.enabled)
     search = build_search(cfg, run_dir, pool, progress)
-    rows = []
+    rows, failed = [], None
     try:
         with stop.installed():  # after Ray started: its own SIGTERM handler dumps a stack
             with stop.deferred():
-                search.run(resume=resume, stop=stop)
-            progress(search, force=True)
+                try:
+                    search.run(resume=resume, stop=stop)
+                except SearchError as e:  # the start cannot be calibrated: nothing to keep
+                    failed, search.halted = e, str(e)
+            if not failed:
+                progress(search, force=True)
             progress.close()
             if search.stopped:
                 print(f"optevo search: stopped by {stop.name}; checkpoint written"
                       + (", held-out re-check of what was trained (a second signal skips "
                          "it)" if holdout else ""), file=out, flush=True)
-            if holdout:
+            if holdout and not search.halted:
                 try:
                     rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k,
                                             cfg.holdout.seeds, search.state.lr_scale,
@@ -109,6 +125,10 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
         pool.shutdown()
     text = report(search.rundir, rows, _summary(cfg, run_dir, search, pool, rows))
     print(text, file=out)
+    if failed:
+        raise failed
+    if search.halted:
+        raise CannotGoOn(halt_line(run_dir, search.halted))
     if search.stopped:
         print(f"optevo search: stopped by {stop.name} before its budget was spent; continue "
               f"with: optevo search --resume {run_dir}", file=out, flush=True)
@@ -131,6 +151,12 @@ def _summary(cfg, run_dir: Path, search, pool, rows) -> dict:
                "selection_best_id": s.best.id if s.best else None,
                "selection_best_fitness": d["best"], "selection_best_normalized": d["best_norm"],
                "stopped_by_signal": search.stopped, "stalled": search.stalled,
+               "stopped": "cannot_go_on" if search.halted else "signal" if search.stopped
+               else "stalled" if search.stalled else "budget",
+               "stop_reason": search.halted,
+               "run_id": s.run_id,
                **summary_figures(rows)}
+    summary = {k: None if isinstance(v, float) and not math.isfinite(v) else v
+               for k, v in summary.items()}  # JSON has no NaN: a start that never trained
     search.rundir.write_summary({**summary, "holdout": rows})
     return summary

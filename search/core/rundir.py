@@ -1,6 +1,7 @@
 """The run directory: the ONLY code that reads or writes a search run's files.
 
     RUN_DIR/config.yaml          the resolved config the run used
+    RUN_DIR/run.json             the run's id (``run_id``, random, written at creation)
     RUN_DIR/evaluations.jsonl    one :class:`Record` per child that joined the population
                                  (append-only; ``cached: true`` marks a child that took the
                                  fitness of an equivalent program trained before)
@@ -10,11 +11,15 @@
     RUN_DIR/holdout.jsonl        the best programs re-evaluated on fresh seeds
     RUN_DIR/report.md, summary.json   the final report
 
-Invariants: one writer per file; ``evaluations.jsonl`` is only appended to, each line flushed
-as it is written, and the checkpoint is written only after the log is synced, so the log is
+Invariants: one writer per file; the id in ``run.json`` is also in the checkpoint and in the
+log's first line (``"run": ID`` beside the start's record; record readers ignore it), so that
+resume (``state.check_resume``) tells this run's files from another's (a run written before
+run ids has none anywhere); ``evaluations.jsonl`` is only appended to, each line flushed as
+it is written, and the checkpoint is written only after the log is synced, so the log is
 never behind the checkpoint; a line torn by a kill (no final newline) is dropped by
 :meth:`JsonLines.repair` before anything is appended. Nothing here is ever unpickled or
-executed: every file is JSON, YAML or program text. A missing or unreadable file raises
+executed: every file is JSON, YAML or program text, and the plugins ``config.yaml`` names
+are not imported when it is read (:meth:`RunDir.config`). A missing or unreadable file raises
 :class:`RunDirError` (one line naming the file and, for the log, the line).
 
 :class:`JsonLines` is the append-only log both the search and the funnel (``results.jsonl``)
@@ -27,15 +32,20 @@ import collections
 import dataclasses
 import json
 import math
-import os
+import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-from .files import LOCK, RunDirError, atomic_write, exclusive  # noqa: F401 (re-exported)
+from optevo.dsl.files import read_text
+
+from . import rowcheck
+from .files import LOCK, JsonLines, RunDirError, atomic_write, exclusive  # noqa: F401
+from .rowcheck import checked_rows
 
 LOG = "evaluations.jsonl"
 CHECKPOINT = "checkpoint.json"
 CONFIG = "config.yaml"
+META = "run.json"
 HOLDOUT = "holdout.jsonl"
 REPORT = "report.md"
 SUMMARY = "summary.json"
@@ -49,62 +59,6 @@ LEGACY_SUMMARY = {  # summary.json keys before 0.2 -> the names that say whose f
     "diff_vs_tuned_adamw_stderr": "holdout_best_diff_vs_tuned_adamw_stderr",
     "best_diff_vs_baselines": "holdout_best_diff_vs_baselines",
     "best_fitness": "selection_best_fitness", "best_normalized": "selection_best_normalized"}
-
-
-class JsonLines:
-    """An append-only file of JSON objects, one per line, each flushed as it is written."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self._f = None
-
-    def repair(self) -> int:
-        """Drop a torn last line (a write cut by a kill); returns the number of full lines."""
-        if not self.path.exists():
-            return 0
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end != len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-        return data[:end].count(b"\n")
-
-    def read(self) -> Iterator[Dict]:
-        """Every complete line as a dict (a torn last line is skipped, not repaired)."""
-        if not self.path.exists():
-            return
-        with open(self.path) as f:
-            for i, line in enumerate(f, 1):
-                if not line.endswith("\n"):
-                    return
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    raise RunDirError(f"{self.path}:{i}: unreadable line ({e})") from None
-                if not isinstance(rec, dict):
-                    raise RunDirError(f"{self.path}:{i}: not a JSON object")
-                yield rec
-
-    def open(self):
-        self._f = open(self.path, "a", buffering=1)
-        return self
-
-    def append(self, obj: Dict):
-        self._f.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        self._f.flush()
-
-    def sync(self):
-        if self._f is not None:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-
-    def close(self):
-        if self._f is not None:
-            self.sync()
-            self._f.close()
-            self._f = None
 
 
 def _finite(x):
@@ -249,6 +203,7 @@ class RunDir:
         self.path = Path(path)
         self.log = JsonLines(self.path / LOG)
         self._pids: Dict[str, int] = {}  # workers.json as this process last wrote it
+        self._stamp: Optional[str] = None  # the run id a new log's first line carries
 
     @classmethod
     def existing(cls, path) -> "RunDir":
@@ -275,12 +230,22 @@ class RunDir:
     def repair_log(self) -> int:
         return self.log.repair()
 
-    def open_log(self):
+    def open_log(self, run_id: Optional[str] = None):
+        """Open the log to append to; the first line of a new (empty) log carries ``run_id``."""
         self.log.open()
+        self._stamp = run_id if self.log.path.stat().st_size == 0 else None
 
     def append(self, record: Record):
         """Append one record; flushed at once so a killed driver loses nothing written."""
-        self.log.append(record.to_json())
+        d = record.to_json()
+        if self._stamp:
+            d, self._stamp = {"run": self._stamp, **d}, None
+        self.log.append(d)
+
+    def log_run_id(self):
+        """The run id in the log's first line (None where it has none, or no line)."""
+        first = next(self.log.read(), None)
+        return None if first is None else first.get("run")
 
     def close(self):
         self.log.close()
@@ -329,19 +294,36 @@ class RunDir:
         if not p.exists():
             return None
         try:
-            return json.loads(p.read_text())
+            return json.loads(read_text(p, "utf-8"))
+        except OSError as e:
+            raise RunDirError(f"{p}: unreadable {what} ({e.strerror or e})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RunDirError(f"{p}: unreadable {what} ({e})") from None
 
-    # --- config, workers, held-out results, reports ------------------------------------------
+    # --- the run id, config, workers, held-out results, reports -----------------------------
+    def run_id(self) -> Optional[str]:
+        """The run's id (``run.json``); None for a run written before run ids."""
+        d = self._read_json(META, "run.json")
+        if d is None or isinstance(d, dict) and isinstance(d.get("run_id"), str) and d["run_id"]:
+            return None if d is None else d["run_id"]
+        raise RunDirError(f"{self.file(META)}: damaged (expected {{\"run_id\": TEXT}})")
+
+    def new_run_id(self, keep: bool = False) -> str:
+        """Write a new random id to ``run.json``, returned (``keep``: the one there, if any)."""
+        run_id = (self.run_id() if keep else None) or uuid.uuid4().hex[:16]
+        atomic_write(self.create().file(META), json.dumps({"run_id": run_id}) + "\n")
+        return run_id
+
     def write_config(self, text: str):
         atomic_write(self.file(CONFIG), text)
 
     def config(self):
-        """The run's validated config, or None if it has no ``config.yaml``."""
+        """The run's validated config, or None if it has no ``config.yaml``. Its ``plugins``
+        are never imported (reading a run runs none of its code): a config that names a task
+        or mutation only a plugin registers is a one-line ``ConfigError`` naming the plugin."""
         from .config import load_config
         p = self.file(CONFIG)
-        return load_config(p) if p.exists() else None
+        return load_config(p, import_plugins=False) if p.exists() else None
 
     def note_worker(self, name: str, pid: int):
         """Keep ``workers.json`` (worker name -> pid) current, for users and tests."""
@@ -356,7 +338,8 @@ class RunDir:
         atomic_write(self.file(HOLDOUT), "".join(json.dumps(r) + "\n" for r in rows))
 
     def holdout_rows(self) -> List[Dict]:
-        return list(JsonLines(self.file(HOLDOUT)).read())
+        path = self.file(HOLDOUT)
+        return checked_rows(path, JsonLines(path).read(), rowcheck.HOLDOUT)
 
     def write_report(self, text: str):
         atomic_write(self.file(REPORT), text)

@@ -42,7 +42,8 @@ class Scorer:
 
     def __init__(self, weights: Sequence[float] = (1.0,),
                  baselines: Optional[Sequence[float]] = None):
-        self.weights = [float(w) for w in weights]
+        top = max(float(w) for w in weights)  # relative weights: no sum overflows to inf
+        self.weights = [float(w) / top for w in weights]
         self.baselines = None if baselines is None else [float(b) for b in baselines]
         if self.baselines is not None and len(self.baselines) != len(weights):
             raise ValueError(f"{len(self.baselines)} baselines for a suite of {len(weights)} "

@@ -3,8 +3,17 @@
 Everything a search needs to continue after a kill is here, and nothing else: the population
 (regularized evolution's queue), the equivalence cache (hash -> fitness), the RNG, the id
 counter and the statistics. :meth:`EvolutionState.to_json` / :meth:`from_json` round-trip it
-exactly (the RNG state included), which is what ``checkpoint.json`` holds. Children in
-flight are not part of the state: a killed driver loses them, and none is ever logged twice.
+exactly (the RNG state included), which is what ``checkpoint.json`` holds, with the run's id
+(``run.json``). Children in flight are not part of the state: a killed driver loses them, and
+none is ever logged twice.
+
+Resume trusts nothing it did not write (:func:`check_resume`): the checkpoint, the log's first
+line and ``run.json`` must name the same run; the checkpoint's counts must be its own
+(``n_trained + n_cached == log_lines``, every logged child counted once), its record count and
+last id those of the log, its members the log's records; no id may be logged twice. Anything
+else is a one-line :class:`RunDirError`, raised before any file is touched. A search that can
+never draw or score another child (:func:`cannot_go_on`) stops with a one-line
+:class:`CannotGoOn`, and its resume says the same line.
 """
 
 from __future__ import annotations
@@ -22,8 +31,13 @@ from optevo.dsl.parse import parse
 from .population import CacheEntry, FitnessCache, Member, Population
 from .rundir import CHECKPOINT, Record, RunDir, RunDirError
 
-CHECKPOINT_VERSION = 2  # 1: cache entries held a count of sharing children (read too)
-VERSIONS = (1, 2)
+CHECKPOINT_VERSION = 3  # 1: cache entries held a count of sharing children; 3: the run id
+VERSIONS = (1, 2, 3)  # 1 and 2 (no run id) resume a run written before run ids
+
+
+class CannotGoOn(OptevoError):
+    """A search that can never draw or score another child (one line, see
+    :func:`cannot_go_on`): it stops with a final checkpoint and a summary that says why."""
 
 
 @dataclasses.dataclass
@@ -53,10 +67,21 @@ class EvolutionState:
     log_lines: int = 0  # records of evaluations.jsonl this state includes
     log_last_id: Optional[int] = None  # the id of the last of them (checked on resume)
     done: bool = False
+    run_id: Optional[str] = None  # the run's id (run.json); None: written before run ids
 
     @classmethod
     def fresh(cls, seed: int, population_size: int) -> "EvolutionState":
         return cls(Population(population_size), FitnessCache(), np.random.default_rng(seed))
+
+    def begin(self, start: Member, cal, baseline: float):
+        """The state of a new run once its start program was calibrated (``cal``: a
+        ``tuning.Calibration``), scored (``start``, its fitness ``baseline``) and logged: the
+        population is P copies of it."""
+        self.lr_scale, self.task_baselines, self.calibration = (cal.lr_scale, cal.task_baselines,
+                                                                cal.lines)
+        self.decay, self.baseline, self.next_id = cal.decay, baseline, 1
+        self.population = Population(self.population.size, [start] * self.population.size)
+        self.best, self.n_trained = start, 1
 
     def join(self, member: Member, trained: bool, restart_after: Optional[int] = None):
         """A child joins the population (the oldest member leaves); after ``restart_after``
@@ -105,14 +130,15 @@ class EvolutionState:
             "elapsed": self.elapsed, "log_lines": self.log_lines,
             "log_last_id": self.log_last_id,
             "failed_mutations": self.failed_mutations, "done": self.done,
+            "run_id": self.run_id,
         }
 
     @classmethod
     def from_json(cls, s: Dict, population_size: int) -> "EvolutionState":
         """The state of a checkpoint; ``population_size`` comes from the (possibly resumed
         with a new budget) config. Raises ValueError for an unknown checkpoint version, and
-        KeyError, TypeError, ... for a damaged one (``evolution.check_resume`` turns them into
-        one line)."""
+        KeyError, TypeError, ... for a damaged one (:func:`check_resume` turns them into one
+        line)."""
         if not isinstance(s, dict) or s.get("version") not in VERSIONS:
             raise ValueError(f"checkpoint version {s.get('version') if isinstance(s, dict) else None}"
                              " is not supported")
@@ -133,19 +159,58 @@ class EvolutionState:
             best=Member.from_json(s["best"]) if s["best"] else None,
             since_improvement=s["since_improvement"], restarts=s["restarts"],
             elapsed=float(s["elapsed"]), log_lines=int(s["log_lines"]),
-            log_last_id=s.get("log_last_id"), done=bool(s.get("done", False)))
+            log_last_id=s.get("log_last_id"), done=bool(s.get("done", False)),
+            run_id=_text_or_none(s.get("run_id"), "run_id"))
+
+
+def _text_or_none(v, key: str):
+    if v is not None and not isinstance(v, str):
+        raise TypeError(f"{key} must be text or null, got {type(v).__name__}")
+    return v
 
 
 _DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
-def check_resume(rundir: RunDir, population_size: int) -> Optional[EvolutionState]:
-    """The checkpoint of ``rundir`` as a state, checked against its log, or None if it has no
-    checkpoint; a damaged checkpoint, or a log that lacks records the checkpoint counts (a
-    torn or cut line it already included), is a one-line :class:`RunDirError`: resume never
-    drifts from what the log holds. Reads only; called before anything is started."""
+def cannot_go_on(state: EvolutionState) -> Optional[str]:
+    """Why the search of ``state`` can never draw or score another child, or None: the tuned
+    start's fitness is not a positive finite number (every child is scored relative to it),
+    or no member of the population has a finite fitness (only members with one are parents,
+    and only children of parents join)."""
+    b = state.baseline
+    if not (isinstance(b, (int, float)) and math.isfinite(b) and b > 0):
+        return (f"the tuned start's fitness is {b!r}, and every child is scored relative to "
+                "it (loss / the start's): use a task whose loss at the start is positive and "
+                "finite")
+    if not any(math.isfinite(m.loss) for m in state.population.members):
+        return ("no member of its population has a finite fitness (each diverged or scored "
+                "NaN), so no parent can ever be drawn; start a new run, e.g. with a larger "
+                "search.population or other task weights")
+    return None
+
+
+def halt_line(path, reason: str) -> str:
+    """The one line of :class:`CannotGoOn` for the run in ``path``."""
+    return f"{path}: the search cannot go on: {reason}"
+
+
+def check_resume(rundir: RunDir, population_size: int,
+                 fingerprint_of: Callable[[str], Optional[str]] = lambda program: None,
+                 restart_after: Optional[int] = None) -> Optional[EvolutionState]:
+    """The state to resume ``rundir`` from: its checkpoint, checked against ``run.json`` and
+    the log (module doc), with the log lines written after it replayed exactly as the loop
+    applied them; or None where the run stopped before its first checkpoint (during the
+    start's calibration: at most the start was logged, and it starts again). Reads only: a
+    refusal (a one-line :class:`RunDirError`, or :class:`CannotGoOn`) leaves every file as it
+    was. A torn last line of the log is not counted (``resumed`` drops it)."""
+    run_id = rundir.run_id()
+    records = rundir.records()
+    _check_log(rundir, records, run_id)
     saved = rundir.read_checkpoint()
     if saved is None:
+        if len(records) > 1:
+            raise RunDirError(f"{rundir.path}: no checkpoint, but its log holds {len(records)} "
+                              "records; nothing resumes from a log alone")
         return None
     path = rundir.file(CHECKPOINT)
     try:
@@ -154,40 +219,89 @@ def check_resume(rundir: RunDir, population_size: int) -> Optional[EvolutionStat
             if not isinstance(m.program, str) or not isinstance(m.id, int):
                 raise TypeError(f"member {m.id!r}: program or id of the wrong type")
             parse(m.program)
+        _check_against_log(rundir, state, records, run_id)
+        for rec in records[state.log_lines:]:
+            state.replay(rec, fingerprint_of, restart_after)
+    except RunDirError:
+        raise
     except OptevoError as e:
         raise RunDirError(f"{path}: damaged checkpoint ({e})") from None
     except _DAMAGE as e:
         raise RunDirError(f"{path}: damaged checkpoint ({type(e).__name__}: {e}); start a "
                           "new run, or restore the file") from None
-    records = rundir.records()  # a torn last line is not counted
-    n = len(records)
+    reason = cannot_go_on(state)
+    if reason:
+        raise CannotGoOn(halt_line(rundir.path, reason))
+    return state
+
+
+def _check_log(rundir: RunDir, records: List[Record], run_id: Optional[str]):
+    """No id logged twice, and the log's first line names the run of ``run.json``."""
+    first: Dict[int, int] = {}
+    for r in records:
+        if r.id in first:
+            raise RunDirError(f"{rundir.log.path}:{r.line}: id {r.id} is logged a second time "
+                              f"(first at line {first[r.id]}): a duplicated record; nothing "
+                              "resumes from a log that holds one")
+        first[r.id] = r.line
+    logged = rundir.log_run_id() if records else run_id
+    if logged != run_id:
+        raise RunDirError(f"{rundir.log.path}: {_written(logged)}, but {_this(run_id)}: not "
+                          "this run's log")
+
+
+def _written(run_id) -> str:
+    return "names no run id" if run_id is None else f"written by run {run_id!r}"
+
+
+def _this(run_id) -> str:
+    return (f"this run directory is run {run_id!r} (run.json)" if run_id is not None else
+            "this run directory has no run.json (only a run written before run ids has no id "
+            "anywhere)")
+
+
+def _check_against_log(rundir: RunDir, state: EvolutionState, records: List[Record],
+                       run_id: Optional[str]):
+    """The checkpoint is this run's and counts the first ``log_lines`` records of the log."""
+    ckpt, log, n = rundir.file(CHECKPOINT), rundir.log.path, len(records)
+    if state.run_id != run_id:
+        raise RunDirError(f"{ckpt}: {_written(state.run_id)}, but {_this(run_id)}: a "
+                          "checkpoint from another run; restore this run's own")
+    if state.log_lines < 1 or state.n_trained + state.n_cached != state.log_lines:
+        raise RunDirError(f"{ckpt}: counts {state.log_lines} logged records, but "
+                          f"{state.n_trained} trained and {state.n_cached} cached children "
+                          "(the start is logged before the first checkpoint): a damaged or "
+                          "edited checkpoint; restore this run's own")
     if n < state.log_lines:
-        raise RunDirError(f"{rundir.log.path}: holds {n} complete records but the checkpoint "
+        raise RunDirError(f"{log}: holds {n} complete records but the checkpoint "
                           f"counts {state.log_lines}: the log lost records the checkpoint "
                           "includes; nothing resumes from a log behind its checkpoint")
-    if state.log_last_id is not None and state.log_lines and \
-            records[state.log_lines - 1].id != state.log_last_id:
-        raise RunDirError(f"{rundir.log.path}: record {state.log_lines} has id "
+    if records[state.log_lines - 1].id != state.log_last_id:
+        raise RunDirError(f"{log}: record {state.log_lines} has id "
                           f"{records[state.log_lines - 1].id}, the checkpoint's last is "
                           f"{state.log_last_id}: the log does not match its checkpoint")
-    return state
+    if not len(state.population):
+        raise RunDirError(f"{ckpt}: the population is empty, though the start fills it before "
+                          "the first checkpoint: a damaged or edited checkpoint")
+    logged = {r.id: r.hash for r in records[:state.log_lines]}
+    for m in list(state.population.members) + ([state.best] if state.best else []):
+        if logged.get(m.id) != m.hash:
+            raise RunDirError(f"{ckpt}: its member id {m.id} (hash {m.hash}) is not the log's"
+                              f" record {m.id}: the log does not match its checkpoint")
+    if state.next_id <= max(logged):
+        raise RunDirError(f"{ckpt}: next id {state.next_id}, but the log holds id "
+                          f"{max(logged)}: a damaged or edited checkpoint")
 
 
 def resumed(rundir: RunDir, population_size: int,
             fingerprint_of: Callable[[str], Optional[str]],
             restart_after: Optional[int] = None) -> Optional[EvolutionState]:
-    """The state of a run to resume: its checkpoint (:func:`check_resume`) with the log lines
-    written after it replayed, or None where the run stopped before its first checkpoint
-    (during the start's calibration: at most the start was logged, and it starts again)."""
-    saved = check_resume(rundir, population_size)
-    n_lines = rundir.repair_log()
-    if saved is None:
-        if n_lines > 1:
-            raise RunDirError(f"{rundir.path}: no checkpoint, but its log holds {n_lines} "
-                              "records; nothing resumes from a log alone")
+    """The state of a run to resume (:func:`check_resume`), after which a torn last line of
+    the log is dropped; None where the run starts again (its log removed)."""
+    state = check_resume(rundir, population_size, fingerprint_of, restart_after)
+    rundir.repair_log()
+    if state is None:
         rundir.log.path.unlink(missing_ok=True)
         return None
-    for rec in rundir.records()[saved.log_lines:n_lines]:
-        saved.replay(rec, fingerprint_of, restart_after)
-    saved.done = False  # a finished run goes on if its budget was raised
-    return saved
+    state.done = False  # a finished run goes on if its budget was raised
+    return state

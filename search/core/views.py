@@ -33,6 +33,9 @@ def load_ref(ref: str):
     if sep and Path(head).is_dir():
         rec = RunDir.existing(head).record(tail)
         return parse(rec.program), f"{head}:{rec.id}"
+    if Path(ref).exists() and not Path(ref).is_file() and not Path(ref).is_dir():
+        raise RunDirError(f"{ref}: not a regular file (a FIFO or a device?); name a program "
+                          "file, a library program or RUN_DIR:ID")
     if not Path(ref).is_file() and str(ref) not in library_names():
         close = difflib.get_close_matches(str(ref), library_names(), n=1, cutoff=0.6)
         raise RunDirError(f"{ref}: no such program file, library program or RUN_DIR:ID"

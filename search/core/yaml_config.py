@@ -4,8 +4,11 @@ The layer under the search config (:mod:`.config`) and the funnel's. A config is
 :class:`Model`: frozen, unknown keys forbidden, strict types, a ``null`` section meaning its
 defaults. :func:`read_yaml` composes a file so that every key keeps its line; duplicate keys
 are errors naming both lines; anchors and aliases are refused while composing (an "alias
-bomb" fails at once), as is a file of more than ``MAX_NODES`` nodes. :func:`validate` turns
-the FIRST pydantic error (unknown keys first) into a :class:`ConfigError`::
+bomb" fails at once), as is a file of more than ``MAX_NODES`` nodes or nested more than
+``MAX_DEPTH`` deep (composing recurses: 10,000 ``[`` would exhaust the stack). A file is
+read only if it is a regular file (``optevo.dsl.files.read_text``: a FIFO would block).
+:func:`validate` turns the FIRST pydantic error (unknown keys first) into a
+:class:`ConfigError`::
 
     configs/x.yaml:12: search.tournament: expected an integer >= 1, got 'ten'
     configs/x.yaml:7: unknown key 'search.tournamnet'; allowed: population, ... (did you mean tournament?)
@@ -17,7 +20,8 @@ texts come from the field: annotation, ``Optional``, ``Field(ge=, gt=)``, and
 ``json_schema_extra={"expected": ..., "type": ...}`` (message, README type). Validators
 raise :func:`fail` with their final text. Overrides (:func:`apply_overrides`) are dotted keys
 located at a label (``--max-evals``); a string for a non-string key is read as a YAML scalar
-(for a string key, ``null``/``~`` mean null where allowed); a mapping merges into a mapping.
+(for a string key, ``null``/``~`` mean null where allowed); a mapping merges into a mapping;
+a key below a list of mappings (``task.seeds`` on a suite) is set in each of them.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, Validati
 from pydantic_core import PydanticCustomError
 
 from optevo.dsl.errors import OptevoError
+from optevo.dsl.files import read_text
 
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # configs nest 4 deep; composing recurses once per level
 Row = NamedTuple("Row", [("type", str), ("default", Any), ("doc", str)])  # a README row
 
 
@@ -98,14 +104,22 @@ def dotted(path: Tuple) -> str:
 
 
 class _Loader(yaml.SafeLoader):
+    depth = 0  # collections open around the node being composed
+
     def compose_node(self, parent, index):  # refuses anchors and aliases before any use
         event, self.count = self.peek_event(), getattr(self, "count", 0) + 1
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             problem = "YAML anchors and aliases (&name, *name) are not supported"
         elif self.count > MAX_NODES:
             problem = f"too large: more than {MAX_NODES} YAML nodes"
+        elif self.depth >= MAX_DEPTH:
+            problem = f"nested too deeply: more than {MAX_DEPTH} levels of lists and mappings"
         else:
-            return super().compose_node(parent, index)
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
         raise ConfigError(Loc(self.name, event.start_mark.line + 1), problem)
 
 
@@ -179,7 +193,7 @@ def find_config(name) -> Path:
 def read_yaml(path) -> Tuple[Any, Dict[Tuple, Loc]]:
     """:func:`parse_yaml` of a file; an unreadable file is a one-line error too."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # a leading BOM is allowed
+        text = read_text(path)  # a regular file only (a FIFO would block); a BOM is allowed
     except (OSError, UnicodeDecodeError) as e:
         why = {FileNotFoundError: "no such file", UnicodeDecodeError: "not a UTF-8 text file",
                IsADirectoryError: "is a directory, not a config file"}.get(type(e))
@@ -295,7 +309,11 @@ def describe_schema(model) -> str:
 
 def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, sources) -> None:
     """Set each dotted key of ``overrides`` in ``data`` and its Loc (a label from ``sources``,
-    default ``override``) in ``locs``; unknown keys are left to :func:`validate`."""
+    default ``override``) in ``locs``; unknown keys are left to :func:`validate`. Through a
+    :func:`one_or_many` key that holds a list (``task.seeds`` on a suite) the key is set in
+    every element; a mapping merged into such a list is refused (which element?). A key
+    through a value that is not a mapping leaves it as it is, for :func:`validate` to
+    report."""
     def merge(old, new):
         if isinstance(old, dict) and isinstance(new, dict):
             return {**old, **{k: merge(old.get(k), v) for k, v in new.items()}}
@@ -306,18 +324,34 @@ def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, source
         for k, v in value.items() if isinstance(value, dict) else ():
             mark(path + (str(k),), v)
 
+    def place(node: dict, i: int, path: Tuple) -> None:
+        part, child = parts[i], node.get(parts[i])
+        if isinstance(child, list) and i in many and (i < len(parts) - 1
+                                                      or isinstance(value, dict)):
+            if i == len(parts) - 1:
+                raise ConfigError(where, f"'{key}' is a list here (one entry each); set "
+                                  f"{key}.KEY to change every entry, or give the whole list")
+            for j, element in enumerate(child):
+                if isinstance(element, dict):
+                    place(element, i + 1, path + (part, j))
+        elif i == len(parts) - 1:
+            node[part] = merge(child, value)
+            mark(path + (part,), value)
+        elif child is None or isinstance(child, dict):
+            node[part] = {} if child is None else child
+            place(node[part], i + 1, path + (part,))
+
     for key, value in (overrides or {}).items():
         where, parts = Loc((sources or {}).get(key, "override")), str(key).split(".")
-        node, ann = data, model
+        ann, many = model, set()  # many: the parts that are one_or_many keys
         for i, part in enumerate(parts):
             below = ann and _below(ann, part)
             if ann is not None and below is None and not hasattr(ann, "model_fields"):
                 raise ConfigError(where, f"unknown key '{key}'; '{'.'.join(parts[:i])}' is "
                                   "not a mapping")
             ann = below and below[0]
-            if i < len(parts) - 1:
-                node[part] = node[part] if isinstance(node.get(part), dict) else {}
-                node = node[part]
+            if ann is not None and _branches(_unwrap(ann)[0]):
+                many.add(i)
         kind, _, nullable = _unwrap(ann)
         if isinstance(value, str) and kind is str:
             value = None if nullable and value.strip() in ("null", "~") else value
@@ -329,8 +363,7 @@ def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, source
                 value = value if isinstance(parsed, (dict, list)) and not whole else parsed
             except ConfigError:
                 pass
-        node[parts[-1]] = merge(node.get(parts[-1]), value)
-        mark(tuple(parts), value)
+        place(data, 0, ())
 
 
 def _error(model, err: dict, locs: Dict[Tuple, Loc], where: Loc) -> ConfigError:

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..core.files import save_figure
 from ..core.plot import progress_series
 from ..core.rundir import RunDir
 
@@ -126,10 +127,10 @@ def plot_progress(out: Path, names: List[str], state: Dict) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8, framealpha=0.9)
     fig.tight_layout()
-    path = out / "progress.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, out / "progress.png")
+    finally:
+        plt.close(fig)
 
 
 def ratio_se(row: Dict) -> Optional[float]:
@@ -173,7 +174,7 @@ def plot_funnel(out: Path, stages: List[Dict], reference: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    path = out / "funnel.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, out / "funnel.png")
+    finally:
+        plt.close(fig)

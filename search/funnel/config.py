@@ -12,7 +12,8 @@ first). Checks:
 ``eval_seeds`` is a multiple of ``tune_seeds``; ranges are ``[lo, hi]`` with ``lo <= 0 <=
 hi``; ratios are > 1; stage names are distinct; the task accepts the options; a baseline is
 ``{optax: adamw|lion, <hyperparameters>}`` or ``{program: library name or file}``;
-``reference`` names a baseline.
+``reference`` names a baseline. A stage's task is built when the config is loaded: its
+options, ``steps`` and ``batch_size`` keep the task's own rules (errors at their key).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Dict, Optional, Tuple
 
+from optevo.proxy_tasks.tasks.base import TaskOptionError
 from optevo.proxy_tasks.tuning import OFF, LineRule
 from pydantic import BeforeValidator, Field, create_model, field_validator, model_validator
 
-from ..core.config import Text, WorkersConfig, check_task_name, check_task_options
+from ..core.config import (Text, WorkersConfig, check_task_name, check_task_options,
+                           option_failure)
 from ..core.jobs import baseline_name
 from ..core.yaml_config import Loc, Model, fail, read_yaml, show, suggest, validate
 
@@ -81,11 +84,14 @@ class Stage(Model):
         if self.eval_seeds % self.tune_seeds:
             raise fail("must be a multiple of tune_seeds (eval jobs use the same batch of "
                        "seeds)", "eval_seeds")
+        given = {k: v for k, v in self.task_options().items() if k not in self.options}
         check_task_options(self.task, self.options, {"steps": "steps", "batch_size":
-                                                     "batch_size"})
+                                                     "batch_size"}, given)
         try:
             self.make_task()
-        except (TypeError, ValueError, KeyError) as e:  # e.g. a width not divisible by heads
+        except TaskOptionError as e:  # a rule the task checks only once it is built
+            raise option_failure(e, given) from None
+        except (TypeError, ValueError, KeyError) as e:  # a plugin task's own refusal
             raise fail(f"task {self.task!r} rejects its options: {e}", "options") from None
         return self
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from optevo.proxy_tasks.fitness import stats
 
+from ..core.files import save_figure
 from ..core.rundir import atomic_write
 
 
@@ -181,10 +182,10 @@ def plot(out: Path, cfg, stage_rows_list) -> Path:
     ax.axhline(1.0, color="gray", lw=0.5)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    path = out / "funnel.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, out / "funnel.png", dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def write_report(out: Path, cfg, cands, stage_rows_list, results_path: Path, elapsed: float):
