@@ -84,8 +84,8 @@ def test_float_keys_accept_ints_and_mutations_merge(tmp_path):
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
 def test_presets_load(path):
     cfg = load_config(path)
-    # the full preset's task was chosen by scripts/experiments/proxy_fidelity.py (BENCHMARKS.md)
-    expected = {"quick": "digits_mlp", "search": "text_lm"}[path.stem]
+    # the full preset's task was chosen by scripts/experiments/proxy_fidelity_ladder.py
+    expected = {"quick": "digits_mlp", "search": "digits_mlp"}[path.stem]
     assert cfg.name == path.stem and cfg.task.name == expected
     text = path.read_text()
     for line in text.splitlines():  # every key is commented
@@ -364,9 +364,8 @@ def test_node_count_is_bounded(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"batch_size": 0}, "task digits_mlp: a training batch is empty (batch_size 0); set "
-                        "task.options.batch_size >= 1"),
-    ({"batch_size": -4}, "task digits_mlp: batch_size must be an integer >= 0, got -4")])
+    ({"batch_size": 0}, "{cfg}:4: task.options.batch_size: expected an integer >= 1, got 0"),
+    ({"batch_size": -4}, "{cfg}:4: task.options.batch_size: expected an integer >= 1, got -4")])
 def test_task_options_are_checked_before_a_run_creates_anything(tmp_path, capsys, options,
                                                                 message):
     """A task that cannot run with its options is one line (exit 2) before the run directory
@@ -377,5 +376,5 @@ def test_task_options_are_checked_before_a_run_creates_anything(tmp_path, capsys
                                    "workers": {"count": 0}}))
     for extra in ([], ["--check"]):
         assert main(["search", str(cfg), "--run-dir", str(tmp_path / "run"), *extra]) == 2
-        assert capsys.readouterr().err == f"optevo: error: {message}\n"
+        assert capsys.readouterr().err == f"optevo: error: {message.format(cfg=cfg)}\n"
         assert not (tmp_path / "run").exists()
