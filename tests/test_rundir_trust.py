@@ -234,3 +234,16 @@ def test_a_run_written_before_run_ids_still_resumes(runs, tmp_path, capsys):
     # the same files with the run id of another run put back in one of them: refused
     (run / "run.json").write_text(json.dumps({"run_id": "0123456789abcdef"}))
     _refused(capsys, run, "evaluations.jsonl", "names no run id", "0123456789abcdef")
+
+
+def test_discover_resume_names_the_plugins_it_would_import(tmp_path, capsys):
+    """``discover --resume`` says which plugins its saved config names before loading it (here
+    the rest of the state is damaged, so it stops in one line right after)."""
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "discover.json").write_text(json.dumps({"config": {"plugins": ["lab_tasks.py"]}}))
+    rc, _, err = _optevo(capsys, "discover", "--resume", out)
+    lines = err.splitlines()
+    assert rc == 2 and len(lines) == 2, err
+    assert "--resume imports the plugins" in lines[0] and "lab_tasks.py" in lines[0]
+    assert lines[1].startswith("optevo: error: ")

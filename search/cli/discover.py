@@ -4,7 +4,12 @@ simplified and exported, one report (``optevo.search.discover``)."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+
+from optevo.dsl.files import read_text
+from optevo.search.discover.layout import STATE
 
 from .common import UsageError, add_import, add_set, at_least, set_overrides
 
@@ -51,6 +56,10 @@ def run(args) -> int:
             raise UsageError(f"--resume takes only --workers; {', '.join(given)} "
                              "are saved in the run")
         out = Path(args.resume)
+        named = _saved_plugins(out / STATE)
+        if named:
+            print(f"optevo discover: --resume imports the plugins {out / STATE} names: "
+                  f"{', '.join(named)}", file=sys.stderr, flush=True)
     else:
         if not args.config:
             raise UsageError("give a CONFIG file, or --resume DIR")
@@ -68,3 +77,13 @@ def run(args) -> int:
     enable_compile_cache()
     print(f"optevo discover: {out}", flush=True)
     return Discover(out, workers=args.workers).execute()
+
+
+def _saved_plugins(path) -> list:
+    """The plugins a discover run's saved config lists, read as data (nothing imported; a
+    damaged file is left to the run's own loader, which says what is wrong in one line)."""
+    try:
+        names = json.loads(read_text(path, "utf-8"))["config"]["plugins"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [str(n) for n in names] if isinstance(names, list) else []
