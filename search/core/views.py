@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from optevo.dsl import parse
+from optevo.dsl.files import check_regular
 from optevo.dsl.library import find_program, library_names
 from optevo.simplify import simplify_exact
 
@@ -33,9 +34,12 @@ def load_ref(ref: str):
     if sep and Path(head).is_dir():
         rec = RunDir.existing(head).record(tail)
         return parse(rec.program), f"{head}:{rec.id}"
-    if Path(ref).exists() and not Path(ref).is_file() and not Path(ref).is_dir():
-        raise RunDirError(f"{ref}: not a regular file (a FIFO or a device?); name a program "
-                          "file, a library program or RUN_DIR:ID")
+    if not Path(ref).is_dir():
+        try:
+            check_regular(ref)  # a FIFO would block the read for ever
+        except OSError as e:
+            raise RunDirError(f"{ref}: {e.strerror}; name a program file, a library program "
+                              "or RUN_DIR:ID") from None
     if not Path(ref).is_file() and str(ref) not in library_names():
         close = difflib.get_close_matches(str(ref), library_names(), n=1, cutoff=0.6)
         raise RunDirError(f"{ref}: no such program file, library program or RUN_DIR:ID"
