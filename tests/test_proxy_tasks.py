@@ -12,7 +12,8 @@ import pytest
 from optevo.proxy_tasks import Task, fitness, get_task, register, task_names
 from optevo.proxy_tasks import base as tasks_base
 
-BUILTIN = ["digits_mlp", "text_lm", "quadratic", "rosenbrock", "binary_regression"]
+BUILTIN = ["digits_mlp", "text_lm", "quadratic", "rosenbrock", "binary_regression",
+           "deep_linear", "diagonal_scales"]
 # Small settings so the whole file stays fast; the checks do not depend on the defaults.
 SMALL = {
     "digits_mlp": dict(steps=5, batch_size=16, hidden=8),
@@ -20,10 +21,12 @@ SMALL = {
     "quadratic": dict(steps=5, dim=8),
     "rosenbrock": dict(steps=5, dim=4),
     "binary_regression": dict(steps=5, dim=8, rows=6),
+    "deep_linear": dict(steps=5, dim=6, depth=2, init_scale=1.0),
+    "diagonal_scales": dict(steps=5, dim=8),
 }
 # Plain gradient-descent step sizes that reliably lower each task's training loss.
 GD_LR = {"digits_mlp": 0.5, "text_lm": 0.5, "quadratic": 0.05, "rosenbrock": 1e-4,
-         "binary_regression": 1e-3}
+         "binary_regression": 1e-3, "deep_linear": 0.05, "diagonal_scales": 0.5}
 
 _TASKS = {}
 

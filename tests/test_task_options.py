@@ -22,7 +22,7 @@ from optevo.search.core.config import ConfigError, load_config
 from optevo.search.funnel.config import load_funnel_config
 
 BUILTIN = ["digits_mlp", "text_lm", "quadratic", "rosenbrock", "binary_regression",
-           "digits_cnn", "lm_transformer"]
+           "deep_linear", "diagonal_scales", "digits_cnn", "lm_transformer"]
 
 BAD = [  # (task, option, YAML value, what the one line says after "task.options.OPTION: ")
     ("digits_mlp", "n_val", "-5", "expected an integer >= 1 and <= 1,796, got -5"),
@@ -50,6 +50,9 @@ BAD = [  # (task, option, YAML value, what the one line says after "task.options
     ("rosenbrock", "scale", "-1", "expected a number > 0, got -1"),
     ("binary_regression", "rows", "0", "expected an integer >= 1, got 0"),
     ("binary_regression", "box", "-1.0", "expected a number > 0, got -1.0"),
+    ("deep_linear", "depth", "0", "expected an integer >= 1, got 0"),
+    ("deep_linear", "noise", "-0.5", "expected a number >= 0, got -0.5"),
+    ("diagonal_scales", "spread", "-1", "expected a number >= 0, got -1"),
     ("text_lm", "min_count", "1000000000", "a vocabulary of one: the first 200000 characters "
                                           "hold no character 1000000000 times; lower "
                                           "min_count or raise n_chars"),

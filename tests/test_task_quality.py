@@ -42,7 +42,9 @@ COARSE = LineRule(16.0, -2, 2, max_extend=0, centre=4.0)  # the small tasks: 2^-
 # The planted-rediscovery task (configs/planted.yaml) is built to reward one family of
 # optimizers, not to separate AdamW from SGD; it only has to be impossible to game. Its box
 # has radius 100, so the start's lr multiplier sits far above the proxies' grid.
-PLANTED = {"binary_regression": LineRule(16.0, 1, 4, max_extend=0)}  # 2^4 .. 2^16
+# The Muon and Adam planted tasks (proxy_tasks/tasks/planted.py) are checked on GRID.
+PLANTED = {"binary_regression": LineRule(16.0, 1, 4, max_extend=0),  # 2^4 .. 2^16
+           "deep_linear": GRID, "diagonal_scales": GRID}
 
 
 def z(a, b):

@@ -24,9 +24,11 @@ from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
+from optevo.dsl.liveness import live_state, update_mask
 from optevo.dsl.matrix_ops import set_searchable
-from optevo.dsl.program import Program, ProgramError, Stmt, check
-from optevo.dsl.random import defined_before, random_const, random_statement, searchable_ops
+from optevo.dsl.program import INPUTS, STATE, Program, ProgramError, Stmt, check
+from optevo.dsl.random import (defined_before, fresh_name, random_const, random_statement,
+                               searchable_ops)
 
 MutationFn = Callable[[np.random.Generator, Program], Program]
 MUTATIONS: Dict[str, MutationFn] = {}
@@ -135,6 +137,61 @@ def wrap(rng, program):
     x = program.stmts[i].target
     stmts = list(program.stmts)
     stmts.insert(i + 1, Stmt(x, unary[int(rng.integers(len(unary)))].name, (x,)))
+    return program.replace(stmts=stmts)
+
+
+# the ema mutation's choices: what is averaged (f(g); None: g itself), its decays, and how a
+# value that feeds the update uses the average (op, h(s); None: s itself)
+EMA_OF = ("square", "abs", None)
+EMA_DECAYS = (0.9, 0.99, 0.999)
+EMA_USE = (("div", "sqrt"), ("div", None), ("mul", "sqrt"), ("mul", None))
+
+
+def _pick(rng, items):
+    return items[int(rng.integers(len(items)))]
+
+
+@register_mutation("ema")
+def ema(rng, program):
+    """Give a free state slot ``s`` (one the update does not read) a running average of a
+    function of ``g``, and make a value ``x`` that feeds the update use it, right after the
+    statement that assigns ``x``::
+
+        t = f(g)                 # f: square, abs, or g itself (EMA_OF)
+        s = interp(t, s, beta)   # beta: 0.9, 0.99 or 0.999
+        u = h(s)                 # h: sqrt, or s itself
+        x = x op u               # op: div or mul (EMA_USE)
+
+    A subprogram inserted at once, as ``wrap`` inserts ``x = op(x)``: from SGD with momentum,
+    Adam's normalization (``square``, ``div``, ``sqrt``) is one draw in 24 times the
+    statements feeding the update, where ``insert`` needs four coordinated statements, each
+    worthless alone. Off unless a config gives it a weight (measured in BENCHMARKS.md,
+    "Planted rediscovery")."""
+    free = [slot for slot in STATE if slot not in live_state(program)
+            and program.returns[1 + STATE.index(slot)] == slot]
+    feeds = update_mask(program)
+    sites = [i for i, st in enumerate(program.stmts) if feeds[i]]
+    if not free or not sites:
+        raise NoSite("no free state slot, or nothing feeds the update")
+    slot, i = _pick(rng, free), _pick(rng, sites)
+    if any(st.target == slot for st in program.stmts[i + 1:]):
+        raise NoSite(f"{slot} is assigned after the site")  # it would not be returned
+    used = list(INPUTS) + [st.target for st in program.stmts]
+    f, (op, h) = _pick(rng, EMA_OF), _pick(rng, EMA_USE)
+    new = []
+    avg = "g"
+    if f is not None:
+        avg = fresh_name(used)
+        new.append(Stmt(avg, f, ("g",)))
+    new.append(Stmt(slot, "interp", (avg, slot, float(_pick(rng, EMA_DECAYS)))))
+    scale = slot
+    if h is not None:
+        scale = fresh_name(used + [avg])
+        new.append(Stmt(scale, h, (slot,)))
+    x = program.stmts[i].target
+    new.append(Stmt(x, op, (x, scale)))
+    stmts = list(program.stmts)
+    stmts[i + 1:i + 1] = new
     return program.replace(stmts=stmts)
 
 
