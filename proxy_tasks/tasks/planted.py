@@ -53,7 +53,7 @@ class DeepLinear(ScheduledTask):
     the same step. The noise makes momentum pay: orthogonalising the raw gradient loses to
     the tuned AdamW start here. Defaults: 3 layers of 16, ``s`` from 1 to 0.1, noise 0.3,
     batches of 16, 300 steps, cosine lr. Measured on 16 fresh seeds, each tuned on learning
-    rate and decay: Muon beats the AdamW start by 8.6 standard errors, ``orthogonalize(g)``
+    rate and decay: Muon beats the AdamW start by 8.8 standard errors, ``orthogonalize(g)``
     and signum lose to it (BENCHMARKS.md)."""
 
     OPTIONS = {"dim": Rule(int, ge=2), "depth": Rule(int, ge=1), "spread": Rule(float, ge=0),
@@ -129,7 +129,7 @@ class DiagonalScales(ScheduledTask):
     takes full steps where the gradient is only noise (near the answer), where Adam's step
     shrinks with the signal-to-noise ratio. Defaults: 32 coordinates, 3 decades, noise 1,
     300 steps, cosine lr. Measured on 16 fresh seeds, each tuned on learning rate and decay:
-    Adam beats the SGD-with-momentum start by 8.6 standard errors, signum reaches 1.9x
+    Adam beats the SGD-with-momentum start by 8.2 standard errors, signum reaches 1.7x
     Adam's loss (BENCHMARKS.md)."""
 
     OPTIONS = {"dim": Rule(int, ge=1), "spread": Rule(float, ge=0), "noise": Rule(float, ge=0),
