@@ -50,7 +50,8 @@ def test_good_config_and_inherited_defaults(tmp_path):
     ("    task: digits_mlp", "    taks: digits_mlp",
      ":10: unknown key 'stages[0].taks'; allowed: name, task, "),
     ("    task: digits_mlp", "    task: digits_mpl",
-     ":10: stages[0].task: expected one of binary_regression, digits_cnn, digits_mlp, "),
+     ":10: stages[0].task: expected one of binary_regression, deep_linear, diagonal_scales, "
+     "digits_cnn, "),
     ("  eval_seeds: 2", "  eval_seeds: 2\n  lr_range: [1, 3]",
      ":8: defaults.lr_range: expected two integers [lo, hi] with lo <= 0 <= hi"),
     ("    steps: 10", "    steps: 10\n    wd_range: [0, -1]",

@@ -24,6 +24,8 @@ START_HASH = program_hash(START)
 def test_each_mutation_changes_one_thing_and_never_the_return():
     rng = np.random.default_rng(0)
     for name, fn in MUTATIONS.items():
+        if name == "ema":  # no free state slot in the AdamW start: tests/test_ema_mutation.py
+            continue
         for _ in range(50):
             child = fn(rng, START)
             assert child.returns == START.returns

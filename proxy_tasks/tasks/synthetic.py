@@ -239,8 +239,9 @@ class BinaryRegression(_Synthetic):
     constrained optimization"), so with ``lambda = 1 / box`` it finds ``x*``; AdamW's decay
     does not bound the weights that way.
 
-    Defaults (the planted-rediscovery task, configs/planted.yaml): ``box = 100``, the box
-    that the AdamW start's weight decay 0.01 implies once its update is a sign; 32
+    Defaults: ``box = 100``, the box that the AdamW start's weight decay 0.01 implies once
+    its update is a sign (the planted check, configs/planted.yaml, runs the same problem
+    scaled by 1/81: ``box = 100/81``, ``noise = 3/81``, far from float32 overflow); 32
     dimensions, 24 rows, batches of 16 rows, gradient noise 3 (``noise * xi . x``), and
     ``grad_scale = 2``. Every part pays (BENCHMARKS.md, 16 fresh seeds, lr-tuned): tuned
     optax AdamW reaches 0.37, Lion 0.28, the AdamW start with ``update = sign(update)``
