@@ -164,3 +164,23 @@ def test_sigkill_driver_then_resume_loses_and_duplicates_nothing(tmp_path):
     max_id_before = max(logged_before)
     missing = set(range(max_id_before + 1)) - set(ids)
     assert len(missing) <= 2 * 2 * 2 * 4, missing
+
+
+def test_a_ray_shut_down_on_purpose_leaves_no_raylet_watch_running():
+    """The funnel's pattern: the first stage's pool starts the local Ray (and watches its
+    raylet), later stages' pools join it, the last one shuts it down. The first pool's watch
+    must stop too: left running, it saw the raylet go and ended ``optevo discover`` 20 s
+    later, after its funnel and before its report."""
+    import threading
+
+    from optevo.search.core import raylet
+    cfg = config_from_dict(CFG)
+    first = RayPool(eval_spec(cfg), 1)
+    assert first.watch is not None and raylet._ACTIVE == [first.watch]
+    first.release_workers()
+    last = RayPool(eval_spec(cfg), 1)  # Ray is up: this pool watches nothing
+    assert last.watch is None
+    last.shutdown()
+    time.sleep(2.5)  # a watch polls every second
+    assert raylet._ACTIVE == []
+    assert not [t for t in threading.enumerate() if t.name == "raylet-watch"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Tuple
 
+_ACTIVE: List["RaylWatch"] = []  # the watches running, closed before Ray is shut down
+
 
 def _children(pid: int) -> List[Tuple[int, str]]:
     """(pid, command line) of the live child processes of ``pid`` (Linux ``/proc``)."""
@@ -46,6 +48,7 @@ class RaylWatch:
         self.error = error  # the exception class :meth:`check` raises
         self.message = f"the local Ray stopped (its raylet, pid {raylet}, is gone)"
         self._stop = threading.Event()
+        _ACTIVE.append(self)
         threading.Thread(target=self._watch, daemon=True, name="raylet-watch").start()
 
     @classmethod
@@ -71,3 +74,14 @@ class RaylWatch:
 
     def close(self):
         self._stop.set()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+
+
+def close_watches():
+    """Stop every watch before this process shuts its Ray down on purpose: a watch left
+    running sees the raylet go and, 20 s later, ends the process (it did: ``optevo discover``
+    died after its funnel, whose first stage's pool started Ray and whose last stage's pool
+    shut it down, before the report was written)."""
+    for watch in list(_ACTIVE):
+        watch.close()

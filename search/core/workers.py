@@ -28,7 +28,7 @@ from optevo.proxy_tasks.engine import buckets_for
 
 from . import plugins
 from .jobs import Job, Result
-from .raylet import RaylWatch
+from .raylet import RaylWatch, close_watches
 
 # A search's children are rarely under 16 live statements (the AdamW start has 10, its
 # children grow), so its workers compile buckets from 16: one compile fewer per worker.
@@ -344,9 +344,8 @@ class RayPool:
                 self.ray.kill(w)
             except Exception:
                 pass
+        close_watches()  # this pool's, and one an earlier pool of this Ray started
         self.ray.shutdown()
-        if self.watch:
-            self.watch.close()
 
 
 def make_pool(spec, workers: int, address: Optional[str] = None, pin: bool = True):
@@ -363,6 +362,7 @@ def shutdown_ray():
     if "ray" in sys.modules:
         import ray
         if ray.is_initialized():
+            close_watches()
             ray.shutdown()
 
 
