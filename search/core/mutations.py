@@ -162,10 +162,11 @@ def ema(rng, program):
         u = h(s)                 # h: sqrt, or s itself
         x = x op u               # op: div or mul (EMA_USE)
 
-    A subprogram inserted at once, as ``wrap`` inserts ``x = op(x)``: from SGD with momentum,
-    Adam's normalization (``square``, ``div``, ``sqrt``) is one draw in 24 times the
-    statements feeding the update, where ``insert`` needs four coordinated statements, each
-    worthless alone. Off unless a config gives it a weight (measured in BENCHMARKS.md,
+    A subprogram inserted at once, as ``wrap`` inserts ``x = op(x)``: Adam's normalization
+    (``square``, ``div``, ``sqrt``) is 1 of the 12 choices of (f, op, h), at a site that
+    feeds the update, where ``insert`` needs four coordinated statements, each worthless
+    alone; from SGD with momentum about 1 draw in 12 is judged Adam-like
+    (``tests/test_ema_mutation.py``). Off unless a config gives it a weight (BENCHMARKS.md,
     "Planted rediscovery")."""
     free = [slot for slot in STATE if slot not in live_state(program)
             and program.returns[1 + STATE.index(slot)] == slot]
