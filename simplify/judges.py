@@ -48,6 +48,13 @@ def _differs(a, b) -> bool:
     return not bool(np.all(same))
 
 
+def _draw(rng, name: str):
+    """A random value of input ``name``: ``lr`` a scalar in [0.5, 1.5], the others one
+    :data:`SHAPE` leaf of N(0, 1)."""
+    return np.float32(rng.uniform(0.5, 1.5)) if name == "lr" else \
+        [rng.standard_normal(SHAPE).astype(np.float32)]
+
+
 def reads_kind(program: Program, op: str) -> str:
     """What feeds the update through an ``op(...)`` statement (``sign``, ``orthogonalize``),
     judged by what its argument computes: ``"momentum"`` when it depends on ``g`` and on a
@@ -56,14 +63,9 @@ def reads_kind(program: Program, op: str) -> str:
     ``interp(g, g, v)`` is ``g``, so ``sign(interp(g, g, v))`` is ``"gradient"``."""
     p = simplify_exact(program)
     rng = np.random.default_rng(0)
-
-    def draw(name):
-        return np.float32(rng.uniform(0.5, 1.5)) if name == "lr" else \
-            [rng.standard_normal(SHAPE).astype(np.float32)]
-
-    base = [draw(n) for n in INPUTS]
+    base = [_draw(rng, n) for n in INPUTS]
     envs = trace(p, *base)
-    moved = {n: trace(p, *[draw(n) if k == j else base[j] for j in range(len(INPUTS))])
+    moved = {n: trace(p, *[_draw(rng, n) if k == j else base[j] for j in range(len(INPUTS))])
              for k, n in enumerate(INPUTS)}
     returned = dict(zip(("update", "m", "v"), p.returns))
     carries = {slot for slot in ("m", "v")  # state slots whose new value depends on g
@@ -85,12 +87,8 @@ def depends_on(program: Program, name: str) -> bool:
     """Whether the update of one step depends on input ``name`` (``"lr"``: does the program
     read its learning rate at all?), by redrawing it on random ``5 x 7`` leaves."""
     rng = np.random.default_rng(0)
-
-    def draw(n):
-        return np.float32(rng.uniform(0.5, 1.5)) if n == "lr" else \
-            [rng.standard_normal(SHAPE).astype(np.float32)]
-    base = [draw(n) for n in INPUTS]
-    moved = [draw(n) if n == name else x for n, x in zip(INPUTS, base)]
+    base = [_draw(rng, n) for n in INPUTS]
+    moved = [_draw(rng, n) if n == name else x for n, x in zip(INPUTS, base)]
     with np.errstate(all="ignore"):
         return _differs(run(program, *base)[0], run(program, *moved)[0])
 

@@ -46,3 +46,9 @@ class ScheduledTask(Task):
 
     def lr_schedule(self, step, total_steps):
         return self._sched(step, total_steps)
+
+    def _default_instance(self, inst):
+        """``inst``, or for direct calls (tests, notebooks) without one, seed 0's instance
+        (a task with :meth:`instance`)."""
+        return self.instance(jax.random.split(jax.random.PRNGKey(0))[0]) if inst is None \
+            else inst

@@ -94,13 +94,13 @@ class DeepLinear(ScheduledTask):
         return p
 
     def loss(self, params, batch, inst=None):
-        inst = self.instance(jax.random.PRNGKey(0)) if inst is None else inst
+        inst = self._default_instance(inst)
         x = batch["x"]
         r = x @ self._product(params) - x @ inst["T"] - self.noise * batch["e"]
         return 0.5 * jnp.mean(jnp.sum(r * r, axis=-1))
 
     def val_loss(self, params, inst=None):
-        inst = self.instance(jax.random.PRNGKey(0)) if inst is None else inst
+        inst = self._default_instance(inst)
         d = inst["U"].T @ (self._product(params) - inst["T"]) @ inst["V"] / self.s[None, :]
         return jnp.sum(d * d) / self.dim + self.floor
 
@@ -158,13 +158,13 @@ class DiagonalScales(ScheduledTask):
         return jax.random.normal(key, (self.dim,), jnp.float32)
 
     def loss(self, params, batch, inst=None):
-        inst = self.instance(jax.random.PRNGKey(0)) if inst is None else inst
+        inst = self._default_instance(inst)
         x = params["x"]
         d = x - inst["x_star"]
         return jnp.sum(inst["lam"] * (0.5 * d * d + self.noise * batch * x))
 
     def val_loss(self, params, inst=None):
-        inst = self.instance(jax.random.PRNGKey(0)) if inst is None else inst
+        inst = self._default_instance(inst)
         d = params["x"] - inst["x_star"]
         return jnp.mean(d * d) + self.floor
 

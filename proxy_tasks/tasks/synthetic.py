@@ -65,11 +65,6 @@ class _Synthetic(ScheduledTask):
     def _f(self, x, inst):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def _default_instance(self, inst):
-        """Direct calls (tests, notebooks) without an instance use seed 0's."""
-        return self.instance(jax.random.split(jax.random.PRNGKey(0))[0]) if inst is None \
-            else inst
-
     @staticmethod
     def _times_scale(loss, inst):
         """The training loss times the seed's ``grad_scale`` factor, where there is one."""

@@ -10,7 +10,7 @@ the target, ``orthogonalize`` of the raw gradient where Muon is) score below it.
 
 Tuning: each program's lr multiplier on the task's fitness seeds (the calibration's rule,
 2^-4..2^8 grown at an edge), then its decay sites scaled (decoupled decay added where it
-has none, or off) by x3 steps, in coordinate passes (``search.core.tuning.tune_both``);
+has none, or off) by x3 steps, in coordinate passes (``search.core.tuning.calibrate_start``);
 optax AdamW by ``tune_baseline``. The first program named is the start the others are
 paired against.
 
@@ -33,20 +33,23 @@ from optevo.proxy_tasks.seeds import fresh_seeds
 from optevo.search.core.config import load_config
 from optevo.search.core.jobs import Job, JobId
 from optevo.search.core.scoring import Scorer
-from optevo.search.core.tuning import (CALIBRATION, run_jobs, tune_baseline, tune_both,
-                                       tune_tasks)
+from optevo.search.core.tuning import calibrate_start, run_jobs, tune_baseline
 from optevo.search.core.views import load_ref
 from optevo.search.core.workers import EvalSpec, InProcessPool
 
 
-def tune_program(pool, name: str, text: str):
-    """``text`` tuned on lr and decay by the calibration's rule: (text, lr multiplier,
-    decay factor, whether decay was added)."""
-    def tune_lr(current, key):
-        (t,) = tune_tasks(pool, key, current, 1, rule=CALIBRATION)
-        return t.best, t.results[t.line.best], [t], Scorer()
-    scale, _, dec = tune_both(pool, text, name, tune_lr)
-    return dec.text, scale, dec.factor, dec.added
+def task_pool(cfg) -> InProcessPool:
+    """An in-process pool on the config's task, options, steps and fitness seeds."""
+    task = cfg.task
+    return InProcessPool(EvalSpec(task.name, dict(task.options), task.steps,
+                                  tuple(range(task.seeds)), buckets_for(cfg.search.max_length)))
+
+
+def tune_program(pool, task_name: str, name: str, text: str):
+    """``text`` tuned on lr and decay as a search calibrates its start
+    (``calibrate_start``): (text, lr multiplier, decay factor, whether decay was added)."""
+    cal = calibrate_start(pool, text, Scorer(), name, [task_name], JobId("tuned", name))
+    return cal.program, cal.lr_scale, cal.decay["factor"], cal.decay["added"]
 
 
 def fresh_losses(pool, name: str, text: str, scale, n: int):
@@ -65,9 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the rows here too")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
-    task = cfg.task
-    pool = InProcessPool(EvalSpec(task.name, dict(task.options), task.steps,
-                                  tuple(range(task.seeds)), buckets_for(cfg.search.max_length)))
+    task, pool = cfg.task, task_pool(cfg)
 
     def fresh_run(name, text, scale):
         return fresh_losses(pool, name, text, scale, args.fresh)
@@ -76,7 +77,8 @@ def main(argv=None) -> int:
     rows = [{"program": "optax adamw (tuned)", "lr": adamw_scale, "decay": wd.best,
              "result": fresh_run("adamw", adamw_text, adamw_scale)}]
     for name in args.programs:
-        text, scale, factor, added = tune_program(pool, name, load_ref(name)[0].text())
+        text, scale, factor, added = tune_program(pool, task.name, name,
+                                                  load_ref(name)[0].text())
         rows.append({"program": name, "lr": scale, "decay": factor, "added": added,
                      "result": fresh_run(name, text, scale)})
     ref, start = (np.array(rows[i]["result"]) for i in (0, 1))

@@ -54,7 +54,7 @@ from optevo.simplify.judges import (depends_on, normalization_kind, orthogonaliz
                                     sign_kind)
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planted_premise import fresh_losses, tune_program  # noqa: E402  (the sibling script)
+from planted_premise import fresh_losses, task_pool, tune_program  # noqa: E402  (sibling)
 
 # check -> (config, start's target program, judge, the judge's verdict for "found", words)
 CHECKS = {
@@ -83,14 +83,10 @@ def simplify_on_task(program, cfg, tolerance: float = 0.01):
 def against_target(cfg, program_text: str, target: str, n_fresh: int):
     """The found program and the check's target, each tuned on lr and decay on the task's
     fitness seeds, trained on the held-out fresh seeds: (mean, SE) of found - target."""
-    from optevo.proxy_tasks.engine import buckets_for
     from optevo.proxy_tasks.fitness import stats
     from optevo.search.core.views import load_ref
-    from optevo.search.core.workers import EvalSpec, InProcessPool
-    task = cfg.task
-    pool = InProcessPool(EvalSpec(task.name, dict(task.options), task.steps,
-                                  tuple(range(task.seeds)), buckets_for(cfg.search.max_length)))
-    x = [fresh_losses(pool, key, *tune_program(pool, key, text)[:2], n_fresh)
+    pool = task_pool(cfg)
+    x = [fresh_losses(pool, key, *tune_program(pool, cfg.task.name, key, text)[:2], n_fresh)
          for key, text in (("found", program_text), ("target", load_ref(target)[0].text()))]
     d = stats(np.asarray(x[0]) - np.asarray(x[1]))
     return [d.mean, d.se]
