@@ -5,7 +5,12 @@
 
 * ``DiscoveredState``: a NamedTuple with the step count and **one slot per live state
   variable** (``dsl.liveness``): a program that never reads ``v`` (Lion) stores only ``m``;
-* ``discovered(learning_rate=1.0) -> optax.GradientTransformation``.
+* ``discovered(learning_rate=..., b1=..., ..., weight_decay=...) ->
+  optax.GradientTransformation``: ``learning_rate`` in optax's units (the program's lr unit
+  folded in) and every constant a named hyperparameter (``dsl.hyper``), so
+  ``optax.inject_hyperparams(discovered)`` sets any of them; the defaults are the program as
+  written, or a run's tuning (``codegen_tuning.Tuning``: the tuned peak and the schedule it
+  was tuned under, written as ``tuned_schedule()``).
 
 Dead statements are removed first (``liveness.strip_dead``). Each remaining statement becomes
 one line of ``jax.tree.map``/``jnp`` code written by its op's row (``Op.export`` in
@@ -32,6 +37,8 @@ import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import ops
+from .codegen_tuning import Schedule, Tuning, arg_doc, schedule_lines  # noqa: F401 (API)
+from .hyper import named_hyperparameters
 from .liveness import live_state, strip_dead
 from .ops import OPS, SCALAR, TENSOR, OpSet
 from .program import INPUT_KINDS, INPUTS, STATE, Program, check, format_const
@@ -87,14 +94,19 @@ class _Writer:
         self.defs: Dict[str, str] = {}  # per-leaf helpers copied from their source (per_leaf)
         self.lines: List[str] = []  # lines written by ``let`` for the current statement
         self.tmp = 0
+        self.named: Dict[Tuple[int, int], Tuple[str, Optional[float]]] = {}
 
     def name(self, var: str) -> str:
         return self.rename.get(var, var)
 
-    def arg(self, a) -> Tuple[str, str]:
-        """(code, kind) of a statement argument."""
+    def arg(self, a, site=None) -> Tuple[str, str]:
+        """(code, kind) of a statement argument (``site``: its (statement, argument), for
+        a constant that is a named hyperparameter, ``dsl.hyper``)."""
         if isinstance(a, str):
             return self.name(a), self.kinds[a]
+        if site in self.named:
+            hp, scale = self.named[site]
+            return (hp if scale is None else f"({format_const(scale)} * {hp})"), SCALAR
         return format_const(a), SCALAR
 
     def need(self, helper: str):
@@ -150,10 +162,11 @@ class _Writer:
             return f"_global_norm({x[0]})"
         return f"jnp.sqrt(jnp.square({x[0]}))"
 
-    def stmt(self, s) -> List[str]:
-        """The lines of statement ``s``: its op's export, by rule (see the module docstring)."""
+    def stmt(self, s, i: int = -1) -> List[str]:
+        """The lines of statement ``s`` (the ``i``-th): its op's export, by rule (see the
+        module docstring)."""
         op = OPS[s.op]
-        args = [self.arg(a) for a in s.args]
+        args = [self.arg(a, (i, k)) for k, a in enumerate(s.args)]
         kind = op.out_kind([k for _, k in args])
         self.lines = []
         if callable(op.export):
@@ -169,29 +182,42 @@ def _docstring_program(program: Program) -> str:
     return "\n".join("    " + line for line in program.text().rstrip("\n").split("\n"))
 
 
-def to_module_source(program: Program, name: str = "discovered",
-                     source: Optional[str] = None, lr_multiplier: float = 1.0) -> str:
-    """The text of a self-contained Python module defining ``name(learning_rate=M)``, an
-    ``optax.GradientTransformation`` that runs ``program`` (see the module docstring); ``M``
-    (``lr_multiplier``, default 1: the program as written) is a tuned multiplier of its
-    ``lr`` input, e.g. the search's calibration or the funnel's choice."""
-    if not (isinstance(lr_multiplier, (int, float)) and math.isfinite(lr_multiplier)
-            and lr_multiplier > 0):
-        raise ValueError(f"the lr multiplier must be a finite number > 0, got {lr_multiplier}")
-    lr_default = repr(float(lr_multiplier))
+def _check_function_name(name) -> None:
     as_read = _nfkc(name) if isinstance(name, str) else name  # what Python binds
     if not name.isidentifier() or not as_read.isidentifier() or keyword.iskeyword(as_read) \
             or as_read in _RESERVED or as_read.startswith("_"):
         also = f" (Python reads it as {as_read!r})" if as_read != name else ""
         raise ValueError(f"{name!r} is not a usable Python function name{also}")
+
+
+def exported_defaults(program: Program, tuning: Optional[Tuning] = None) -> Dict[str, float]:
+    """The keyword defaults of the exported function (``learning_rate``: its peak, in true
+    units; the named hyperparameters of ``dsl.hyper``), as the module writes them."""
+    hp = named_hyperparameters(strip_dead(program))
+    return {"learning_rate": (tuning or Tuning()).lr_multiplier * hp.unit, **hp.defaults()}
+
+
+def to_module_source(program: Program, name: str = "discovered",
+                     source: Optional[str] = None, tuning: Optional[Tuning] = None) -> str:
+    """The text of a self-contained Python module defining ``name(learning_rate=..., b1=...,
+    ...)``, an ``optax.GradientTransformation`` that runs ``program`` (see the module
+    docstring), with ``tuning``'s defaults (none: the program as written, at a constant
+    learning rate)."""
+    tuning = tuning or Tuning()
+    mult = tuning.lr_multiplier
+    if not (isinstance(mult, (int, float)) and math.isfinite(mult) and mult > 0):
+        raise ValueError(f"the lr multiplier must be a finite number > 0, got {mult}")
+    _check_function_name(name)
     check(program)
     missing = sorted({s.op for s in program.stmts if s.op not in SUPPORTED})
     if missing:
         raise ValueError(f"codegen does not support {', '.join(missing)}")
     live = strip_dead(program)
+    hp = named_hyperparameters(live)
     slots = [s for s in STATE if s in live_state(program)]
     state_cls = _camel(name) + "State"
-    wr = _Writer(live, taken={state_cls, name})
+    wr = _Writer(live, taken={state_cls, name, *hp.defaults()})
+    wr.named = hp.arg_names()
     read = {a for s in live.stmts for a in s.vars()} | {live.returns[0]} | \
         {live.returns[1 + STATE.index(s)] for s in slots}
 
@@ -203,8 +229,14 @@ def to_module_source(program: Program, name: str = "discovered",
     for var, src in sources.items():
         if var in read:
             body.append(f"{wr.name(var)} = {src}")
-    for s in live.stmts:
-        body += wr.stmt(s)
+    for i, s in enumerate(live.stmts):
+        if i == hp.unit_stmt:  # x = lr * unit: learning_rate is that product
+            wr.kinds[s.target] = SCALAR
+            if wr.name(s.target) != wr.name("lr"):
+                body.append(f"{wr.name(s.target)} = {wr.name('lr')}  # learning_rate is lr * "
+                            f"{format_const(hp.unit)}")
+            continue
+        body += wr.stmt(s, i)
 
     def out(var: str, neg: str = "") -> str:
         code, kind = wr.name(var), wr.kinds[var]
@@ -221,6 +253,54 @@ def to_module_source(program: Program, name: str = "discovered",
                        [f"{s}=new_{s}" for s in slots])
     body.append(f"return new_updates, {state_cls}({fields})")
 
+    lines = _module_head(program, live, slots, name, state_cls, source, hp, tuning)
+    for h in ("_total", "_global_norm"):
+        if h in wr.helpers:
+            lines += [_HELPERS[h], ""]
+    for src in wr.defs.values():
+        lines += [src, ""]
+    lines += schedule_lines(tuning.schedule, mult * hp.unit)
+    lr_default = "None" if tuning.schedule else repr(float(mult * hp.unit))
+    params = ", ".join([f"learning_rate={lr_default}"] +
+                       [f"{h.name}={format_const(h.value)}" for h in hp.named])
+    lines += [
+        f"def {name}({params}) -> optax.GradientTransformation:",
+        '    """The program as a GradientTransformation (``update`` needs ``params``).',
+        "",
+        *["    " + x for x in arg_doc(hp, tuning, mult)],
+        '    """',
+    ]
+    if tuning.schedule:
+        lines += ["    if learning_rate is None:", "        learning_rate = tuned_schedule()"]
+    lines += [
+        "",
+        "    def init_fn(params):",
+        f"        return {state_cls}(",
+        "            count=jnp.zeros([], jnp.int32),",
+        *[f"            {s}=jax.tree.map(jnp.zeros_like, params)," for s in slots],
+        "        )",
+        "",
+        "    def update_fn(updates, state, params=None):",
+        "        if params is None:",
+        '            raise ValueError("this optimizer reads the weights: pass params to update()")',
+        *["        " + b for b in body],
+        "",
+        "    return optax.GradientTransformation(init_fn, update_fn)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def module_function(source: str, name: str = "discovered", filename: str = "<optevo export>"):
+    """The function ``name`` of a module text :func:`to_module_source` wrote, run in a
+    fresh module (the API's ``to_optax`` uses the very module ``optevo export`` writes)."""
+    import types
+    module = types.ModuleType(name)
+    exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - our own output
+    return getattr(module, name)
+
+
+def _module_head(program, live, slots, name, state_cls, source, hp, tuning) -> List[str]:
     removed = len(program.stmts) - len(live.stmts)
     dropped = [s for s in STATE if s not in slots]
     slot_text = ", ".join(slots) if slots else "none"
@@ -232,8 +312,8 @@ def to_module_source(program: Program, name: str = "discovered",
     # text from outside (a file name, a run directory) enters the docstring escaped as a JSON
     # string body: no quote, backslash or newline of it can end or break the literal
     src = f" from {json.dumps(str(source))[1:-1]}" if source else ""
-
-    lines = [
+    tuned = [json.dumps(tuning.note)[1:-1]] if tuning.note else []
+    return [
         f'"""An optimizer program{src}, exported as an optax transformation.',
         "",
         "Generated by optevo (``optevo export --format optax``); self-contained: it needs only",
@@ -243,6 +323,7 @@ def to_module_source(program: Program, name: str = "discovered",
         _docstring_program(program),
         "",
         f"Program hash {program_hash(program)}. " + " ".join(notes),
+        *tuned,
         f"Safe forms as in the search: division adds {ops.EPS!r} to the denominator, sqrt and",
         "log act on |x|; constants are Python floats, so constant arithmetic is in double.",
         '"""',
@@ -262,33 +343,3 @@ def to_module_source(program: Program, name: str = "discovered",
         "",
         "",
     ]
-    for h in ("_total", "_global_norm"):
-        if h in wr.helpers:
-            lines += [_HELPERS[h], ""]
-    for src in wr.defs.values():
-        lines += [src, ""]
-    lines += [
-        f"def {name}(learning_rate={lr_default}) -> optax.GradientTransformation:",
-        '    """The program as a GradientTransformation (``update`` needs ``params``).',
-        "",
-        "    ``learning_rate`` (a float or an optax schedule of the step count) is the program's",
-        "    ``lr`` input; the program scales it itself, so 1.0 runs it as written."
-        + ("" if lr_default == "1.0" else f"\n    The default, {lr_default}, is its tuned lr "
-           "multiplier."),
-        '    """',
-        "",
-        "    def init_fn(params):",
-        f"        return {state_cls}(",
-        "            count=jnp.zeros([], jnp.int32),",
-        *[f"            {s}=jax.tree.map(jnp.zeros_like, params)," for s in slots],
-        "        )",
-        "",
-        "    def update_fn(updates, state, params=None):",
-        "        if params is None:",
-        '            raise ValueError("this optimizer reads the weights: pass params to update()")',
-        *["        " + b for b in body],
-        "",
-        "    return optax.GradientTransformation(init_fn, update_fn)",
-        "",
-    ]
-    return "\n".join(lines)

@@ -92,6 +92,14 @@ def with_decoupled_decay(program: Program, c: float = DECOUPLED) -> Program:
     return program.replace(stmts=tuple(stmts), returns=(out, *program.returns[1:]))
 
 
+def at_factor(program: Program, factor: float) -> Tuple[Program, bool]:
+    """``program`` at decay factor ``factor`` as every tuner applies it: its sites scaled, or
+    decoupled decay added and scaled where it has none, except that factor 0 of added decay
+    is the program as it was; and whether decay was added."""
+    p, added = tunable_decay(program)
+    return (program if factor == 0 and added else scale_decay(p, factor)), added
+
+
 def tunable_decay(program: Program) -> Tuple[Program, bool]:
     """``program`` ready for the decay axis: itself if it has a decay site, else with
     decoupled decay added (whose constant is then a site: checked); and whether it was

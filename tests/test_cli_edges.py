@@ -103,14 +103,16 @@ def test_os_errors_are_one_line(tmp_path, capsys):
 
 
 def test_export_carries_a_tuned_lr_multiplier(tmp_path, capsys):
-    """``--lr-multiplier X`` makes X the default learning_rate: the module then trains as
-    the program at X times its lr input (checked against the library's reference path)."""
+    """``--lr-multiplier X`` makes X times the program's lr unit the default learning_rate
+    (optax's units: signum's ``lr * 0.001`` is folded in): the module then trains as the
+    program at X times its lr input (checked against the library's reference path)."""
     import importlib.util
 
     import jax.numpy as jnp
     import numpy as np
 
     from optevo.dsl.export import to_optax
+    from optevo.dsl.hyper import lr_unit
     from optevo.dsl.library import find_program
     out = tmp_path / "m.py"
     assert main(["export", "signum", "-o", str(out), "--lr-multiplier", "4"]) == 0
@@ -119,13 +121,15 @@ def test_export_carries_a_tuned_lr_multiplier(tmp_path, capsys):
     spec.loader.exec_module(mod)
     params = {"w": jnp.arange(3.0)}
     grads = {"w": jnp.array([0.5, -1.0, 2.0])}
-    tx, ref, one = mod.discovered(), to_optax(find_program("signum"), 4.0), mod.discovered(1.0)
+    unit = lr_unit(find_program("signum"))[0]
+    assert unit == 0.0001  # signum's lr * 0.0001
+    tx, ref, one = mod.discovered(), to_optax(find_program("signum"), 4.0), mod.discovered(unit)
     u, _ = tx.update(grads, tx.init(params), params)
     r, _ = ref.update(grads, ref.init(params), params)
     u1, _ = one.update(grads, one.init(params), params)
     np.testing.assert_allclose(u["w"], r["w"], rtol=1e-6)
     np.testing.assert_allclose(u["w"], 4 * u1["w"], rtol=1e-6)  # signum: update ~ lr
-    assert "learning_rate=4.0" in out.read_text()
+    assert f"learning_rate={4 * unit!r}" in out.read_text()
     rc, err = _err(capsys, "export", "signum", "--lr-multiplier", "nan")
     assert rc == 2 and "finite number > 0" in err
 

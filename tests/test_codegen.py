@@ -18,6 +18,7 @@ from sklearn.datasets import load_digits
 
 from optevo.dsl import OPS, Program, parse, update_fn
 from optevo.dsl.codegen import SUPPORTED, to_module_source
+from optevo.dsl.hyper import lr_unit
 from optevo.dsl.library import library, library_program
 from optevo.dsl.liveness import STATE, live_state, strip_dead
 
@@ -178,8 +179,10 @@ def _assert_equal(a, b):
 
 def check_against_reference(tmp_path, program: Program, steps: int = 4, lr=0.5):
     """Run the exported module and the reference executor side by side (eagerly) for a few
-    steps from zero state; updates and live state must be equal."""
-    opt = export(tmp_path, program)(learning_rate=lr)
+    steps from zero state; updates and live state must be equal. The module's
+    ``learning_rate`` is the lr input times the program's lr unit (``dsl.hyper``); ``lr`` a
+    power of two keeps that product exact."""
+    opt = export(tmp_path, program)(learning_rate=lr * lr_unit(strip_dead(program))[0])
     ref = update_fn(program)
     live = live_state(program)
     w = _tree(jax.random.PRNGKey(0))
@@ -291,7 +294,7 @@ def _train(opt, steps=300):
 
 
 def test_lion_module_trains_like_optax_lion(tmp_path):
-    ours = _train(export(tmp_path, library_program("lion"))(learning_rate=1.0))
+    ours = _train(export(tmp_path, library_program("lion"))(learning_rate=1e-4))
     theirs = _train(optax.lion(1e-4, b1=0.9, b2=0.99, weight_decay=0.01))
     assert np.all(np.isfinite(ours)) and ours[-1] < ours[0]
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=0)

@@ -140,7 +140,7 @@ def test_exported_muon_equals_optax_contrib_muon(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     params, loss = _matrix_task()
-    ours = _train(mod.discovered(learning_rate=1.0), params, loss)
+    ours = _train(mod.discovered(learning_rate=0.02), params, loss)  # optax units: lr * 0.02
     ref = _train(optax.contrib.muon(learning_rate=0.02, beta=0.95, weight_decay=0.01,
                                     nesterov=False), params, loss)
     assert ref[-1] < 0.75 * ref[0]  # it trains

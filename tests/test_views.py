@@ -157,7 +157,9 @@ def test_subcommands_and_export_from_run(run, tmp_path, capsys):
     out = tmp_path / "opt.py"
     assert _cli(["export", f"{run}:4", "--format", "optax", "-o", str(out)]) == 0
     source = out.read_text()
-    assert "def discovered(learning_rate=1.0)" in source and "import optevo" not in source
+    # the run's tuning travels: its task's cosine schedule is the default learning rate
+    assert "def discovered(learning_rate=None" in source and "import optevo" not in source
+    assert "def tuned_schedule(" in source and "TOTAL_STEPS = 300" in source
     assert f"from {run}:4" in source
     assert _cli(["export", f"{run}:4", "--name", "mine"]) == 0
     assert "def mine(" in capsys.readouterr().out

@@ -42,6 +42,7 @@ class ScheduledTask(Task):
         self.steps, self.batch_size, self.seeds = int(steps), int(batch_size), int(seeds)
         self.schedule = schedule
         self.max_abs_weight = float(max_abs_weight)
+        self.schedule_options = dict(schedule_options)
         self._sched = schedules.make(schedule, **schedule_options)
 
     def lr_schedule(self, step, total_steps):

@@ -76,6 +76,38 @@ def make(spec: Union[str, Mapping], warmup: float = 0.0, final: float = 0.0,
     raise ValueError(f"unknown lr schedule {kind!r}; use one of {', '.join(KINDS)}")
 
 
+def for_export(task, steps: int):
+    """The schedule ``task`` feeds its ``lr`` input over runs of ``steps`` steps, as an
+    exported module writes it (``dsl.codegen.Schedule``); None for a constant one, and for a
+    task whose ``lr_schedule`` is its own (a plugin's): the export then says so."""
+    from optevo.dsl.codegen import Schedule
+    from .base import Task
+    if type(task).lr_schedule is Task.lr_schedule:
+        return None
+    spec, opts = getattr(task, "schedule", None), getattr(task, "schedule_options", None)
+    if spec is None or opts is None:
+        return None
+    if isinstance(spec, Mapping):
+        opts = {**opts, **{k: v for k, v in spec.items() if k != "kind"}}
+        spec = spec.get("kind", "constant")
+    final = float(opts.get("final", 0.0))
+    to = "0" if final == 0 else f"{final:g} x the peak"
+    if spec == "constant":
+        return None
+    if spec == "cosine":
+        return Schedule(cosine_schedule, steps, f"cosine decay from the peak to {to} over "
+                        f"{steps} steps", (0, final),
+                        "optax.cosine_decay_schedule({peak}, {steps}" +
+                        (f", alpha={final!r})" if final else ")"))
+    if spec == "warmup_cosine":
+        total = opts.get("total_steps") or steps
+        w = warmup_steps(opts.get("warmup", 0.0), total) if total else int(opts.get("warmup", 0))
+        return Schedule(cosine_schedule, steps, f"linear warm-up to the peak over {w} steps "
+                        f"(step t at (t + 1) / {w} of it), then cosine decay to {to} by step "
+                        f"{steps}", (w, final))
+    return None
+
+
 def problem(spec) -> Optional[str]:
     """None if :func:`make` takes ``spec``, else why not (one line)."""
     try:

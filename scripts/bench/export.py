@@ -44,7 +44,7 @@ def exported_lion():
     spec = importlib.util.spec_from_file_location("lion_exported", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.lion_exported(learning_rate=1.0)
+    return module.lion_exported(learning_rate=1e-4)  # optax.lion(1e-4)'s
 
 
 def make_problem(width, layers, batch, n_in=256, n_out=10):

@@ -38,8 +38,9 @@ def add_parser(sub):
     p.add_argument("--task", required=True, help="proxy task name (e.g. digits_mlp)")
     p.add_argument("--steps", type=int, help="training steps (default: the task's)")
     p.add_argument("--seeds", type=int, help="number of seeds, 0..K-1 (default: the task's)")
-    p.add_argument("--lr-scale", type=float, default=1.0,
-                   help="multiply the program's lr input by this (default 1)")
+    p.add_argument("--lr-scale", type=float, default=None,
+                   help="multiply the programs' lr input by this (default: a RUN_DIR:ID "
+                        "program's tuned multiplier, with its tuned decay; otherwise 1)")
     p.add_argument("--engine", choices=["fast", "jit"], default="fast",
                    help="fast interpreter (default) or per-program jax.jit reference path")
     p.add_argument("--baseline", action="append", default=[], metavar="NAME",
@@ -60,7 +61,7 @@ def run(args) -> int:
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
-    from optevo.search.core.views import load_ref
+    from optevo.search.core.tuned import load_tuned
     from optevo.search.core.plugins import import_plugins
     from optevo.proxy_tasks.engine import buckets_for
     enable_compile_cache()
@@ -68,11 +69,14 @@ def run(args) -> int:
     if not args.program and not args.baseline:
         raise UsageError("give programs, --baseline NAME, or both")
     specs = [_baseline(b) for b in args.baseline]
-    programs = [load_ref(p)[0] for p in args.program]
+    tuned = [load_tuned(p).with_multiplier(args.lr_scale) for p in args.program]
+    programs = [t.program for t in tuned]
     task = get_task(args.task)
+    from optevo.proxy_tasks.tasks.base import check_task
+    check_task(task)  # a broken (plugin) task is one line here, not a traceback in training
     at_least("--seeds", args.seeds)
     at_least("--steps", args.steps)
-    if not (math.isfinite(args.lr_scale) and args.lr_scale > 0):
+    if args.lr_scale is not None and not (math.isfinite(args.lr_scale) and args.lr_scale > 0):
         raise UsageError(f"--lr-scale must be a finite number > 0, got {args.lr_scale}")
     from optevo.dsl.decay import ADDED
     longest = max([len(encoded_form(p).stmts) for p in programs] + [0]) + ADDED * args.tune
@@ -80,28 +84,41 @@ def run(args) -> int:
         return _tuned(args, task, programs, buckets_for(max(32, longest)))
     ev = Evaluator(task, steps=args.steps, seeds=args.seeds, engine=args.engine,
                    buckets=buckets_for(max(32, longest)))  # a long program gets its bucket
-    scores = ev.evaluate(programs, lr_scales=args.lr_scale) if programs else []
+    scores = [None] * len(programs)
+    for scale in sorted({t.lr_multiplier for t in tuned}):  # one batch per multiplier
+        idx = [i for i, t in enumerate(tuned) if t.lr_multiplier == scale]
+        for i, sc in zip(idx, ev.evaluate([programs[i] for i in idx], lr_scales=scale)):
+            scores[i] = sc
+    base_scale = 1.0 if args.lr_scale is None else args.lr_scale
     if specs:
         from optevo.proxy_tasks.engine import OptaxEngine
-        runs = OptaxEngine(task, args.steps).run(specs, ev.seeds, args.lr_scale)
+        runs = OptaxEngine(task, args.steps).run(specs, ev.seeds, base_scale)
         scores += [ev.score_runs(r, ev.seeds) for r in runs]
     names = list(args.program) + specs
+    scales = [t.lr_multiplier for t in tuned] + [base_scale] * len(specs)
     if args.json:
-        for path, s in zip(names, scores):
+        for path, s, scale in zip(names, scores, scales):
             rec = {"file": path, "task": task.name, "steps": ev.steps, "engine": args.engine,
-                   "lr_scale": args.lr_scale, **s.to_json()}
+                   "lr_scale": scale, **s.to_json()}
             print(json.dumps(rec))
         return 0
-    print(f"task {task.name}: {ev.steps} steps, seeds {ev.seeds}, engine {args.engine}, "
-          f"lr scale {args.lr_scale}; AdamW start mean loss {ev.baseline():.4f}")
+    print(f"task {task.name}: {ev.steps} steps, seeds {ev.seeds}, engine {args.engine}; "
+          f"'vs start': the ratio to the AdamW start program (configs/programs/adamw.py as "
+          f"written, lr x1, not tuned: {ev.baseline():.4f}); for figures against tuned optax "
+          f"AdamW use --tune")
+    for t in tuned:
+        if t.from_run:
+            other = "" if t.task in (None, task.name) else f" (tuned on {t.task}, not {task.name})"
+            print(f"  {t.describe()}{other}")
     width = max(len(p) for p in names)
-    print(f"{'program':<{width}}  {'loss':>9}  {'stderr':>8}  {'vs AdamW':>8}")
-    for path, s in zip(names, scores):
+    print(f"{'program':<{width}}  {'lr x':>7}  {'loss':>9}  {'stderr':>8}  {'vs start':>8}")
+    for path, s, scale in zip(names, scores, scales):
         if s.diverged:
-            print(f"{path:<{width}}  {'diverged':>9}  {'':>8}  {'':>8}  "
+            print(f"{path:<{width}}  {scale:7.4g}  {'diverged':>9}  {'':>8}  {'':>8}  "
                   f"({s.n_diverged}/{len(s.seeds)} seeds)")
         else:
-            print(f"{path:<{width}}  {s.loss:9.4f}  {s.stderr:8.4f}  {s.normalized:8.3f}")
+            print(f"{path:<{width}}  {scale:7.4g}  {s.loss:9.4f}  {s.stderr:8.4f}  "
+                  f"{s.normalized:8.3f}")
     return 0
 
 
@@ -120,7 +137,7 @@ def _tuned(args, task, programs, buckets) -> int:
     cands = [Record(id=i, parent=None, mutation=None, hash=program_hash(p), program=p.text(),
                     loss=None, normalized=None, stderr=None, diverged=False, cached=False)
              for i, p in enumerate(programs, 1)]
-    rows = fresh_check(pool, cands, args.fresh, args.lr_scale, None,
+    rows = fresh_check(pool, cands, args.fresh, args.lr_scale or 1.0, None,
                        [b for b in args.baseline if b != "adamw"], CALIBRATION)
     names = dict(enumerate(args.program, 1))
     for r in rows:

@@ -13,18 +13,18 @@ FORMATS = ("optax",)
 
 
 def export_program(ref: str, fmt: str = "optax", output=None, name: str = "discovered",
-                   lr_multiplier: float = 1.0) -> str:
-    """Write (or return) the module for the program ``ref``; returns the source text."""
+                   lr_multiplier=None) -> str:
+    """Write (or return) the module for the program ``ref``; returns the source text.
+    ``RUN_DIR:ID`` carries its run's tuning (``search.core.tuned``); ``lr_multiplier``
+    (None: the tuned one, or 1 as written) overrides its lr multiplier."""
     from optevo.dsl.codegen import to_module_source
-    from optevo.search.core.views import load_ref
+    from optevo.search.core.tuned import load_tuned
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
-    program, label = load_ref(ref)
+    tuned = load_tuned(ref).with_multiplier(lr_multiplier)
     try:
-        if lr_multiplier != 1.0:
-            label = f"{label}, with its lr multiplied by {lr_multiplier:g} (--lr-multiplier)"
-        source = to_module_source(program, name=name, source=label,
-                                  lr_multiplier=lr_multiplier)
+        source = to_module_source(tuned.program, name=name, source=tuned.label,
+                                  tuning=tuned.tuning())
     except ValueError as e:
         raise UsageError(str(e)) from None
     if output:
@@ -36,13 +36,28 @@ def export_program(ref: str, fmt: str = "optax", output=None, name: str = "disco
     return source
 
 
+def summary_line(ref: str, name: str, lr_multiplier=None) -> str:
+    """What the exported function's defaults are, in one line (printed with ``-o``)."""
+    from optevo.dsl.codegen import exported_defaults
+    from optevo.dsl.hyper import named_hyperparameters
+    from optevo.dsl.liveness import strip_dead
+    from optevo.search.core.tuned import load_tuned
+    tuned = load_tuned(ref).with_multiplier(lr_multiplier)
+    d = exported_defaults(tuned.program, tuned.tuning())
+    args = ", ".join(f"{k}={v:.6g}" for k, v in d.items())
+    hp = named_hyperparameters(strip_dead(tuned.program))
+    sched = f" ({tuned.schedule.text}: tuned_schedule())" if tuned.schedule else ""
+    warn = "" if hp.reads_lr else "; WARNING: the program never reads lr, so learning_rate " \
+        "has no effect"
+    return f"{name}({args}){sched}; {tuned.describe()}{warn}"
+
+
 def run(args) -> int:
     source = export_program(args.program, args.format, args.output, args.name,
                             args.lr_multiplier)
     if args.output:
-        print(f"wrote {args.output}: import it and call {args.name}() (learning_rate "
-              f"{args.lr_multiplier:g} by default)",
-              file=sys.stderr)
+        print(f"wrote {args.output}: import it and call "
+              + summary_line(args.program, args.name, args.lr_multiplier), file=sys.stderr)
     else:
         sys.stdout.write(source)
     return 0
@@ -52,14 +67,14 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "export", help="write a program as a self-contained optax module")
     p.add_argument("program", help="program file, library name, or RUN_DIR:ID")
-    p.add_argument("--lr-multiplier", type=float, default=1.0,
-                   help="the default learning_rate of the exported function: a tuned "
-                        "multiplier of the program's lr input (e.g. the search's calibrated "
-                        "start_lr_scale, or the funnel's lr multiplier); default 1 (as written)")
+    p.add_argument("--lr-multiplier", type=float, default=None,
+                   help="the exported default learning rate is this multiplier times the "
+                        "program's lr unit (default: the run's tuned multiplier for "
+                        "RUN_DIR:ID, else 1, the program as written)")
     p.add_argument("--format", choices=FORMATS, default="optax",
                    help="what to write (optax: a GradientTransformation module)")
     p.add_argument("-o", "--output", help="output .py file (default: print)")
     p.add_argument("--name", default="discovered",
-                   help="name of the function returning the transformation (discovered)")
+                   help="name of the function returning the transformation")
     p.set_defaults(fn=run)
     return p

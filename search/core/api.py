@@ -7,7 +7,7 @@
     r.best(3)           # best distinct programs, simplified, with held-out figures
     r.holdout()         # the held-out re-check rows (fresh seeds)
     r.rows()            # one dict per evaluation: pandas.DataFrame(r.rows())
-    opt = r.to_optax(1727, learning_rate=1.0)   # an optax.GradientTransformation
+    opt = r.to_optax(1727)   # an optax.GradientTransformation, with the run's tuning
 
 Errors are the library's one-line :class:`~optevo.dsl.errors.OptevoError` subclasses
 (``ConfigError``, ``RunDirError``, ...). Opening a run (:func:`load_run`) runs none of its code:
@@ -62,10 +62,23 @@ class Run:
         from optevo.dsl import parse
         return parse(self.rundir.record(ident).program)
 
-    def to_optax(self, ident, learning_rate=1.0):
-        """The program ``ident`` as an ``optax.GradientTransformation``."""
-        from optevo.dsl import to_optax
-        return to_optax(self.program(ident), learning_rate)
+    def tuned(self, ident):
+        """The program ``ident`` with the tuning it was reported at (``tuned.TunedProgram``:
+        the re-check's lr multiplier and decay, else the search's; the task's schedule)."""
+        from .tuned import load_tuned
+        return load_tuned(f"{self.path}:{ident}")
+
+    def to_optax(self, ident, **hyperparameters):
+        """The program ``ident`` as an ``optax.GradientTransformation``: the module
+        ``optevo export RUN_DIR:ID`` writes, called with ``hyperparameters``. Its defaults
+        are the run's tuning: ``learning_rate`` the tuned schedule, in optax's units (the
+        program's lr unit folded in), the tuned decay, the program's ``b1``, ``b2``, ...;
+        live state slots only."""
+        from optevo.dsl.codegen import module_function, to_module_source
+        t = self.tuned(ident)
+        fn = module_function(to_module_source(t.program, source=t.label, tuning=t.tuning()),
+                             filename=f"<optevo export {t.label}>")
+        return fn(**hyperparameters)
 
 
 def load_run(run_dir) -> Run:

@@ -280,6 +280,7 @@ def tune_decay(pool, key: str, text: str, seeds, scales: Scales, scorer: Scorer,
         JobId(TUNE, key, wd=j), scale_decay(program, rule.value(j)).text(), seeds, scales),
         scorer, None if at_one is None else {0: at_one})
     line, best = Tuned(found, rule), found.best
+    # the program's text as trained (dsl.decay.at_factor computes the same program)
     chosen = text if best == OFF and added else scale_decay(program, line.best).text()
     return Decayed(chosen, line.best, added, line, raw[best])
 

@@ -26,12 +26,19 @@ from optevo.simplify import simplify_exact
 from .rundir import RunDir, RunDirError, best_distinct, hash_counts
 
 
+def split_ref(ref: str):
+    """(RUN_DIR, ID) of a reference ``RUN_DIR:ID``; (None, None) for anything else."""
+    head, sep, tail = str(ref).rpartition(":")
+    return (head, tail) if sep and Path(head).is_dir() else (None, None)
+
+
 def load_ref(ref: str):
     """The one way to name a program everywhere (eval, show, simplify, export, diff, analyze,
     funnel): a program file, a library name (``lion``) or ``RUN_DIR:ID``; returns (program,
-    label). Anything else is one line listing what it could have been."""
-    head, sep, tail = str(ref).rpartition(":")
-    if sep and Path(head).is_dir():
+    label). Anything else is one line listing what it could have been. Its run's tuning:
+    ``tuned.load_tuned``."""
+    head, tail = split_ref(ref)
+    if head is not None:
         rec = RunDir.existing(head).record(tail)
         return parse(rec.program), f"{head}:{rec.id}"
     if not Path(ref).is_dir():

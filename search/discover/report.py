@@ -4,7 +4,9 @@ Survivors are the funnel candidates that passed every stage (a candidate that pa
 last stage passed all before it: only passers go on). If none did, the best candidate (by
 mean loss) at the deepest stage any candidate reached is exported instead and marked as not
 a survivor. Each is simplified bit-exactly (``simplify_exact(strict=True)``) and written as
-``survivors/NAME.py`` defining ``discovered(learning_rate=1.0)``. Everything here is a pure
+``survivors/NAME.py`` defining ``discovered(...)`` whose defaults are the tuning of the
+last stage it ran (:func:`survivor_tuning`: learning rate in optax's units and that stage's
+schedule, decay, named constants). Everything here is a pure
 function of the files of OUT (search summaries, the funnel's ``summary.json`` and stage
 tables), so a resumed pipeline rewrites the same report.
 """
@@ -73,11 +75,34 @@ def survivors(out: Path) -> Dict:
             "stages": stages, "reference": json.loads(p.read_text())["reference"]}
 
 
+def survivor_tuning(out: Path, s: Dict):
+    """(program, ``codegen.Tuning``) of survivor ``s``: its text at the decay factor of the
+    last stage it ran, simplified bit-exactly, with that stage's lr multiplier and task
+    schedule as the module's defaults; the other stages' choices are named in the note."""
+    from optevo.dsl.codegen import Tuning
+    from optevo.dsl.decay import at_factor
+    from optevo.proxy_tasks.tasks.schedules import for_export
+    cfg, cands = saved_funnel(out / FUNNEL_DIR)
+    last = s["stages"][-1]
+    stage = next(st for st in cfg.stages if st.name == last["stage"])
+    task = stage.make_task()
+    text = next(c.text for c in cands if c.name == s["name"])
+    program = simplify_exact(at_factor(parse(text), last["wd_factor"])[0], strict=True)
+    each = "; ".join(f"{r['stage']} lr x{r['lr_mult']:g}, decay "
+                     + ("off" if r["wd_factor"] == 0 else f"x{r['wd_factor']:g}")
+                     for r in s["stages"])
+    note = (f"Defaults: tuned by the funnel's last stage, {stage.name} ({task.name}, "
+            f"{stage.steps or task.steps} steps); each stage's tuning: {each}.")
+    return program, Tuning(float(last["lr_mult"]),
+                           for_export(task, stage.steps or task.steps), note)
+
+
 def export(out: Path, programs: List[Dict]):
     (out / SURVIVORS).mkdir(exist_ok=True)
     for s in programs:
-        src = to_module_source(parse(s["program"]), name=FUNCTION,
-                               source=f"optevo discover ({s['name']})")
+        program, tuning = survivor_tuning(out, s)
+        src = to_module_source(program, name=FUNCTION,
+                               source=f"optevo discover ({s['name']})", tuning=tuning)
         atomic_write(out / s["file"], src)
 
 
