@@ -13,7 +13,7 @@ from typing import FrozenSet, List, Set, Tuple
 
 from .program import INPUTS, STATE, Program
 
-__all__ = ["STATE", "live_mask", "live_state", "strip_dead", "update_mask"]
+__all__ = ["STATE", "live_mask", "live_state", "reads_lr", "strip_dead", "update_mask"]
 
 
 def _backward(program: Program, needed: Set[str]) -> Tuple[List[bool], Set[str]]:
@@ -62,3 +62,16 @@ def strip_dead(program: Program) -> Program:
     returns = (program.returns[0],) + tuple(
         program.returns[1 + i] if s in state else s for i, s in enumerate(STATE))
     return Program(stmts, returns)
+
+
+def reads_lr(program: Program) -> bool:
+    """Whether the learning rate can reach an update, now or later: a live statement reads
+    the ``lr`` input (before anything reassigns ``lr``), or an output is that input. A
+    program for which this is False trains alike at every learning rate and schedule."""
+    live = strip_dead(program)
+    for s in live.stmts:
+        if "lr" in s.vars():
+            return True
+        if s.target == "lr":
+            return False
+    return "lr" in live.returns

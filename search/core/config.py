@@ -26,7 +26,7 @@ import os
 import re
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
 import yaml
 from pydantic import Field, field_validator, model_validator
@@ -135,6 +135,10 @@ class SearchConfig(Model):
                        "on to its children; 1: the parent's multiplier only)", ge=1, le=9)
     lr_grid_ratio: float = key(2.0, "ratio between neighbouring points of search.lr_grid",
                                gt=1, le=16)
+    ignores_lr: Literal["keep", "reject"] = key(
+        "keep", "a child whose update never reads lr (it trains alike at every learning rate "
+        "and schedule, so its exported learning_rate does nothing): keep it, flagged in the "
+        "live display, report and export, or reject it (counted as ignores_lr)")
     hurdle_quantile: float = key(0.5, "the hurdle: this quantile of the population's hurdle "
                                  "figures (a child worse than it is not trained further)",
                                  gt=0, le=1)

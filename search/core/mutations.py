@@ -24,7 +24,7 @@ from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
-from optevo.dsl.liveness import live_state, update_mask
+from optevo.dsl.liveness import live_state, reads_lr, update_mask
 from optevo.dsl.matrix_ops import set_searchable
 from optevo.dsl.program import INPUTS, STATE, Program, ProgramError, Stmt, check
 from optevo.dsl.random import (defined_before, fresh_name, random_const, random_statement,
@@ -211,10 +211,12 @@ class MutationFailed(Exception):
 def mutate(rng: np.random.Generator, parent: Program, parent_hash: str,
            weights: Mapping[str, float], hash_fn: Callable[[Program], str],
            max_length: int, max_tries: int,
-           rejected: Optional[collections.Counter] = None) -> MutationResult:
+           rejected: Optional[collections.Counter] = None,
+           refuse: Optional[Callable[[Program], Optional[str]]] = None) -> MutationResult:
     """A child of ``parent`` that is valid, at most ``max_length`` statements long, and whose
     hash differs from ``parent_hash``. Rejections are counted in ``rejected`` by reason:
-    ``invalid``, ``too_long``, ``same_hash`` (e.g. an edit of dead code) and ``no_site``."""
+    ``invalid``, ``too_long``, ``same_hash`` (e.g. an edit of dead code) and ``no_site``;
+    ``refuse(child)`` may name one more (``ignores_lr``: ``search.ignores_lr: reject``)."""
     names = [n for n, w in weights.items() if w > 0]
     unknown = [n for n in names if n not in MUTATIONS]
     if unknown:
@@ -241,6 +243,10 @@ def mutate(rng: np.random.Generator, parent: Program, parent_hash: str,
         if h == parent_hash:
             rejected["same_hash"] += 1
             continue
+        reason = refuse(child) if refuse else None
+        if reason:
+            rejected[reason] += 1
+            continue
         return MutationResult(child, name, h, tries)
     raise MutationFailed(f"no valid, different child in {max_tries} tries")
 
@@ -256,6 +262,7 @@ class Mutator:
     max_length: int
     max_tries: int
     matrix_ops: bool = False
+    ignores_lr: str = "keep"  # "reject": a child whose update never reads lr is refused
 
     def __post_init__(self):
         set_searchable(self.matrix_ops)
@@ -264,4 +271,9 @@ class Mutator:
                  hash_fn: Callable[[Program], str],
                  rejected: Optional[collections.Counter] = None) -> MutationResult:
         return mutate(rng, parent, parent_hash, self.weights, hash_fn, self.max_length,
-                      self.max_tries, rejected)
+                      self.max_tries, rejected,
+                      _refuse_lr_free if self.ignores_lr == "reject" else None)
+
+
+def _refuse_lr_free(child: Program) -> Optional[str]:
+    return None if reads_lr(child) else "ignores_lr"

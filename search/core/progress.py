@@ -19,8 +19,23 @@ def snapshot(loop) -> dict:
         "median": s.population.median_loss(), "hit_rate": s.cache.hit_rate,
         "invalid": s.rejected.get("invalid", 0), "rejected": rejected,
         "restarts": s.restarts, "in_flight": len(loop.flight), "elapsed": t,
+        "best_ignores_lr": bool(s.best) and _ignores_lr(s.best.program),
         **_budget(loop, t, s.n_trained / t),
     }
+
+
+def _ignores_lr(text: str, _cache={}) -> bool:
+    """Whether the program ``text`` never reads lr (``liveness.reads_lr``), remembered."""
+    if text not in _cache:
+        from optevo.dsl.liveness import reads_lr
+        from optevo.dsl.parse import parse
+        if len(_cache) > 1000:
+            _cache.clear()
+        _cache[text] = not reads_lr(parse(text))
+    return _cache[text]
+
+
+NO_LR = " [never reads lr]"  # the flag of a program whose update ignores the learning rate
 
 
 def _budget(loop, t: float, rate: float) -> dict:
@@ -65,7 +80,8 @@ def _eta(d: dict) -> str:
 def line(d: dict) -> str:
     return (f"[{d['elapsed']:7.1f}s] trained {d['trained']} ({d['evals_per_s']:.2f}/s)  "
             f"cached {d['cached']}  hit rate {d['hit_rate']:.0%}  best {d['best']:.4f} "
-            f"({d['best_norm']:.3f} x tuned start)  median {d['median']:.4f}  "
+            f"({d['best_norm']:.3f} x tuned start){NO_LR if d['best_ignores_lr'] else ''}  "
+            f"median {d['median']:.4f}  "
             f"rejected {d['rejected']} (invalid {d['invalid']})  restarts {d['restarts']}  "
             f"ETA {_eta(d)}")
 
@@ -103,7 +119,8 @@ class Progress:
                 ("trained", f"{d['trained']}  ({d['evals_per_s']:.2f} evals/s, "
                             f"{d['in_flight']} in flight)"),
                 ("cache", f"{d['cached']} hits, hit rate {d['hit_rate']:.1%}"),
-                ("best", f"{d['best']:.4f}  ({d['best_norm']:.3f} x the lr-tuned start)"),
+                ("best", f"{d['best']:.4f}  ({d['best_norm']:.3f} x the tuned start)"
+                         + (NO_LR if d["best_ignores_lr"] else "")),
                 ("median", f"{d['median']:.4f}"),
                 ("rejected", f"{d['rejected']}  (invalid {d['invalid']})"),
                 ("restarts", str(d["restarts"])),
@@ -119,7 +136,8 @@ class Progress:
         for col in ("id", "loss", "x start", "length", "program"):
             hof.add_column(col, overflow="fold")
         for pid, loss, norm, n, text in fame:
-            body = "; ".join(ln.strip() for ln in text.splitlines()[1:-1])
+            body = "; ".join(ln.strip() for ln in text.splitlines()[1:-1]) + \
+                (NO_LR if _ignores_lr(text) else "")
             hof.add_row(str(pid), f"{loss:.4f}", f"{norm:.3f}", str(n), body)
         view = Group(t, hof)
         if self.live is None:

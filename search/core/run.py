@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from pathlib import Path
 
 from .config import config_text
@@ -34,7 +35,8 @@ def build_search(cfg, run_dir, pool, progress=None) -> RegularizedEvolution:
     run directory, the scorer (a suite's weights; its baselines come from the calibration)
     and the mutator (mutation weights, limits, and the op table: ``search.matrix_ops``)."""
     s = cfg.search
-    mutator = Mutator(dict(s.mutations), s.max_length, s.max_mutation_tries, s.matrix_ops)
+    mutator = Mutator(dict(s.mutations), s.max_length, s.max_mutation_tries, s.matrix_ops,
+                      s.ignores_lr)
     return RegularizedEvolution(cfg, RunDir(run_dir), pool, Scorer([t.weight for t in cfg.tasks]),
                                 mutator, progress)
 
@@ -53,7 +55,10 @@ def run_search(cfg, run_dir, resume: bool = False, out=None, holdout: bool = Tru
     resolved config first. Prints where it runs and the final report to ``out``. Ctrl-C or
     SIGTERM stops it cleanly (``stopping``): a final checkpoint, the report from what was
     trained (the held-out re-check too, unless ``holdout`` is False or a second signal comes),
-    Ray ended; the return value is then 130 (SIGINT) or 143 (SIGTERM), else 0."""
+    Ray ended; the return value is then 130 (SIGINT) or 143 (SIGTERM), else 0. A signal
+    after the search spent its budget (in its last step or the re-check) raises
+    ``KeyboardInterrupt``: no summary is written, and a resume runs the re-check; so does an
+    error raised in the re-check once a signal came (JAX or Ray turned the interrupt into it)."""
     out = out or sys.stdout  # looked up now: callers may redirect it
     check_tasks(cfg)  # before anything is created
     with exclusive(run_dir):  # one writer per run directory, for the whole run
@@ -93,7 +98,7 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
                      cfg.workers.pin_cores)
     progress = Progress(cfg.progress.enabled)
     search = build_search(cfg, run_dir, pool, progress)
-    rows, failed = [], None
+    rows, failed, skipped, held, searched = [], None, None, 0.0, None
     try:
         with stop.installed():  # after Ray started: its own SIGTERM handler dumps a stack
             with stop.deferred():
@@ -104,18 +109,36 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
             if not failed:
                 progress(search, force=True)
             progress.close()
+            searched = snapshot(search)  # the search's figures: its clock stops here
             if search.stopped:
                 print(f"optevo search: stopped by {stop.name}; checkpoint written"
                       + (", held-out re-check of what was trained (a second signal skips "
                          "it)" if holdout else ""), file=out, flush=True)
-            if holdout and not search.halted:
+            if not holdout:
+                skipped = "skipped (optevo search --no-holdout)"
+            elif search.halted:
+                skipped = "not run: the search cannot go on (see stop_reason)"
+            else:
+                if stop.requested and not search.stopped:  # (came as the loop wrote its
+                    raise KeyboardInterrupt                # last checkpoint: not lost)
+                t0, signals = time.perf_counter(), stop.count
                 try:
                     rows = evaluate_holdout(search.rundir, pool, cfg.holdout.top_k,
                                             cfg.holdout.seeds, search.state.lr_scale,
                                             search.scorer, cfg.holdout.baselines)
+                except Exception as e:  # an interrupt that JAX or Ray turned into another
+                    if stop.count == signals:  # error; or a real one
+                        raise
+                    if not search.stopped:
+                        raise KeyboardInterrupt from e
+                    skipped = "skipped by a second signal"
                 except KeyboardInterrupt:
                     if not search.stopped:
-                        raise
+                        raise  # a finished search: no summary yet, --resume re-checks
+                    skipped = "skipped by a second signal"
+                finally:
+                    held = time.perf_counter() - t0
+                if skipped:
                     print("optevo search: held-out re-check skipped", file=out, flush=True)
     except WorkerError as e:  # workers or the local Ray lost: the checkpoint is written
         raise WorkerError(f"{e}; nothing logged is lost: continue with optevo search "
@@ -123,7 +146,8 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
     finally:
         progress.close()
         pool.shutdown()
-    text = report(search.rundir, rows, _summary(cfg, run_dir, search, pool, rows))
+    text = report(search.rundir, rows,
+                  _summary(cfg, run_dir, search, pool, rows, held, searched), skipped)
     print(text, file=out)
     if failed:
         raise failed
@@ -136,9 +160,14 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
     return 0
 
 
-def _summary(cfg, run_dir: Path, search, pool, rows) -> dict:
-    """``summary.json`` (written here, with the held-out rows): numbers, not strings."""
-    d, s = snapshot(search), search.state
+def _summary(cfg, run_dir: Path, search, pool, rows, holdout_seconds: float = 0.0,
+             searched=None) -> dict:
+    """``summary.json`` (written here, with the held-out rows): numbers, not strings.
+    ``elapsed_seconds`` is the search's (every session of it), ``holdout_seconds`` the
+    held-out re-check's (0 where none ran), ``wall_seconds`` the two together; ``searched``
+    is the search's :func:`snapshot` taken as it ended (its clock runs on: the re-check's time
+    would count as the search's, as it did, and lower evaluations_per_second)."""
+    d, s = searched or snapshot(search), search.state
     summary = {"name": cfg.name or run_dir.name, "task": cfg.task_label,
                "trained": d["trained"], "stopped_at_hurdle": s.n_stopped,
                "trained_fully": d["trained"] - s.n_stopped, "cache_hits": d["cached"],
@@ -146,6 +175,8 @@ def _summary(cfg, run_dir: Path, search, pool, rows) -> dict:
                "fingerprint_hits": s.cache.fingerprint_hits, "generated": d["generated"],
                "rejected_mutations": dict(s.rejected), "restarts": d["restarts"],
                "worker_restarts": pool.restarts, "elapsed_seconds": round(d["elapsed"], 1),
+               "holdout_seconds": round(holdout_seconds, 1),
+               "wall_seconds": round(d["elapsed"] + holdout_seconds, 1),
                "evaluations_per_second": round(d["evals_per_s"], 3),
                "start_lr_scale": s.lr_scale, "tuned_start_fitness": s.baseline,
                "selection_best_id": s.best.id if s.best else None,

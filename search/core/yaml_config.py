@@ -265,6 +265,8 @@ def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> st
         text = "mapping or list" if short else (f"a mapping of {key} keys "
                                                 f"({', '.join(model.model_fields)}) or a "
                                                 "non-empty list of them")
+    elif text is None and typing.get_origin(ann) is typing.Literal:
+        text = ("" if short else "one of ") + ", ".join(map(str, typing.get_args(ann)))
     elif text is None and hasattr(ann, "model_fields"):
         text = "mapping" if short else f"a mapping of {key} keys ({', '.join(ann.model_fields)})"
     elif text is None and typing.get_origin(ann) is dict:
