@@ -112,6 +112,32 @@ def test_l2l_train_command(tmp_path, capsys):
     assert "--out must name an .npz" in capsys.readouterr().err
 
 
+def test_l2l_train_takes_a_plugin_task_from_import(tmp_path, capsys, request):
+    """``--import`` as eval and search have it (issue #22): the README's plugin task."""
+    import sys
+    from pathlib import Path
+    from optevo.proxy_tasks.tasks import base
+
+    def forget():
+        base._REGISTRY.pop("my_regression", None)
+        for mod in [m for m in sys.modules if m.startswith("optevo_plugin_my_task")]:
+            del sys.modules[mod]
+    request.addfinalizer(forget)
+    plugin = Path(__file__).resolve().parents[1] / "configs" / "examples" / "my_task.py"
+    argv = ["l2l", "train", "--task", "my_regression", "--steps", "8", "--unroll", "4",
+            "--meta-steps", "2", "--batch", "2", "--eval-seeds", "0"]
+    if "my_regression" not in base._REGISTRY:
+        assert main(argv + ["--out", str(tmp_path / "no.npz")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "my_regression" in err, err
+    assert main(argv + ["--import", "no_such_plugin_xyz", "--out", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "plugin no_such_plugin_xyz: no module named" in err
+    out = tmp_path / "mine.npz"
+    assert main(argv + ["--import", str(plugin), "--out", str(out)]) == 0
+    assert l2l.load(out)["meta_info"].startswith("meta-trained on my_regression")
+
+
 def test_packaged_default_weights_load_as_the_l2l_kind():
     w = l2l.load()  # configs/l2l/digits_mlp.npz, made by optevo l2l train --task digits_mlp
     assert w["meta_info"].startswith("meta-trained on digits_mlp (300 steps)")

@@ -56,18 +56,35 @@ EXAMPLES = {
 }
 
 
-def _with_help_defaults(sub):
-    """Every subcommand's --help shows each option's default and an example."""
+def _help_formatter():
+    """The subcommands' help formatter: each option's default is said once. It adds
+    "(default: X)" as ``ArgumentDefaultsHelpFormatter`` does, except where the help text
+    already says it (the word "default", or "(X)") and where there is none to say (None,
+    an off flag, an empty list)."""
     import argparse
 
-    class Formatter(argparse.ArgumentDefaultsHelpFormatter,
-                    argparse.RawDescriptionHelpFormatter):
-        pass
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        def _get_help_string(self, action):
+            text = action.help or ""
+            default = action.default
+            if ("%(default)" in text or default is None or default is argparse.SUPPRESS
+                    or default is False or (isinstance(default, list) and not default)
+                    or not (action.option_strings
+                            or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))
+                    or "default" in text.lower() or f"({default})" in text):
+                return text
+            return text + " (default: %(default)s)"
 
+    return Formatter
+
+
+def _with_help_defaults(sub):
+    """Every subcommand's --help shows each option's default (once) and an example."""
+    formatter = _help_formatter()
     add = sub.add_parser
 
     def add_parser(name, **kw):
-        kw.setdefault("formatter_class", Formatter)
+        kw.setdefault("formatter_class", formatter)
         if name in EXAMPLES:
             kw.setdefault("epilog", "example:\n  " + EXAMPLES[name])
         return add(name, **kw)
@@ -135,9 +152,7 @@ def _interrupted() -> int:
 
 
 def _main(argv: Optional[List[str]]) -> int:
-    from optevo.dsl.errors import OptevoError
-
-    from .common import EXIT_OK, EXIT_USAGE
+    from .common import EXIT_OK, EXIT_USAGE, OptevoError
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "fn", None) is None:  # bare `optevo`

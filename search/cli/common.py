@@ -1,10 +1,43 @@
 """What every command module shares: exit statuses, the usage error, and the flags that
 several commands take (``--set``, ``--import``). Command modules import this, never the
-package ``__init__`` (which imports them: no cycle)."""
+package ``__init__`` (which imports them: no cycle).
+
+Importing this module (and so building the parser: ``optevo --help``, ``--version``) imports
+nothing heavy: the command modules import JAX & co. inside their ``run`` functions only.
+"""
 
 from __future__ import annotations
 
-from optevo.dsl.errors import OptevoError
+import sys
+
+
+def _optevo_error():
+    """:class:`optevo.dsl.errors.OptevoError` without running the package ``optevo.dsl``'s
+    ``__init__``, which imports JAX (seconds). ``errors`` imports nothing, so it is loaded on
+    its own under its own name: when ``optevo.dsl`` is imported later its modules find this
+    very module (one class, ``except OptevoError`` catches both sides' errors)."""
+    name = "optevo.dsl.errors"
+    if name in sys.modules or "optevo.dsl" in sys.modules:
+        from optevo.dsl.errors import OptevoError
+        return OptevoError
+    import importlib.util
+    from importlib.machinery import PathFinder
+    package = importlib.util.find_spec("optevo.dsl")  # imports ``optevo`` (empty), not dsl
+    spec = PathFinder.find_spec(name, package.submodule_search_locations) if package else None
+    if spec is None or spec.loader is None:  # an unusual install: import it the usual way
+        from optevo.dsl.errors import OptevoError
+        return OptevoError
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module.OptevoError
+
+
+OptevoError = _optevo_error()
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # bad input: a program, a config value, a run directory, a flag

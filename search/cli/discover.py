@@ -8,9 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-from optevo.dsl.files import read_text
-from optevo.search.discover.layout import STATE
-
 from .common import UsageError, add_import, add_set, at_least, set_overrides
 
 
@@ -44,6 +41,7 @@ def run(args) -> int:
     from optevo.search.core.config import load_config
     from optevo.search.discover.runner import Discover, default_out, new_discover
     from optevo.search.funnel.config import default_config_path, load_funnel_config
+    from optevo.search.discover.layout import STATE
     at_least("--workers", args.workers, 0)
     if args.resume:
         given = [flag for flag, v in (("CONFIG", args.config), ("--minutes", args.minutes),
@@ -82,6 +80,7 @@ def run(args) -> int:
 def _saved_plugins(path) -> list:
     """The plugins a discover run's saved config lists, read as data (nothing imported; a
     damaged file is left to the run's own loader, which says what is wrong in one line)."""
+    from optevo.dsl.files import read_text
     try:
         names = json.loads(read_text(path, "utf-8"))["config"]["plugins"]
     except (OSError, ValueError, KeyError, TypeError):

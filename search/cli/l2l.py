@@ -1,19 +1,23 @@
 """``optevo l2l train --task T``: meta-train the learned LSTM optimizer (Andrychowicz et al.
 2016) on a proxy task and save its weights as ``.npz`` (``optevo.proxy_tasks.l2l_train``).
+``--import`` names a plugin (a module or .py file) that registers the task, as for ``eval``.
 
 The weights are then a baseline: ``optevo eval --task T --baseline "optax:l2l weights=FILE"``.
 """
 
 from __future__ import annotations
 
-from .common import UsageError, at_least
+from .common import UsageError, add_import, at_least
 
 
 def add_parser(sub):
     p = sub.add_parser("l2l", help="the learned LSTM optimizer (Andrychowicz et al. 2016)")
     verbs = p.add_subparsers(dest="l2l_command", required=True)
-    t = verbs.add_parser("train", help="meta-train it on a proxy task and save the weights")
-    t.add_argument("--task", required=True, help="proxy task name (e.g. digits_mlp)")
+    t = verbs.add_parser("train", help="meta-train it on a proxy task and save the weights",
+                         formatter_class=p.formatter_class)
+    t.add_argument("--task", required=True,
+                   help="proxy task name (e.g. digits_mlp, or a task a plugin registers: "
+                        "see --import)")
     t.add_argument("--steps", type=int, help="training horizon (default: the task's)")
     t.add_argument("--unroll", type=int, default=20,
                    help="truncated-BPTT unroll length, steps per meta-step (default 20)")
@@ -24,6 +28,7 @@ def add_parser(sub):
     t.add_argument("--eval-seeds", type=int, default=8,
                    help="seeds of the final check against the untrained LSTM (0: skip)")
     t.add_argument("--out", default="l2l.npz", help="weights file to write (default l2l.npz)")
+    add_import(t)
     t.set_defaults(fn=run)
     return p
 
@@ -33,8 +38,10 @@ def run(args) -> int:
     from optevo.proxy_tasks.l2l_train import meta_train, trajectory_loss
     from optevo.proxy_tasks.baselines.l2l import init_weights
     from optevo.proxy_tasks.engine import enable_compile_cache
+    from optevo.search.core.plugins import import_plugins
     import jax
     enable_compile_cache()
+    import_plugins(args.imports)
     for flag, v in (("--steps", args.steps), ("--unroll", args.unroll),
                     ("--meta-steps", args.meta_steps), ("--batch", args.batch)):
         at_least(flag, v)

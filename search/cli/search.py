@@ -17,17 +17,26 @@ def add_parser(sub):
     p.add_argument("config", nargs="?", help="YAML config (e.g. configs/quick.yaml)")
     p.add_argument("--run-dir", help="where to write the run (default runs/NAME-TIME)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or finished run")
-    p.add_argument("--workers", type=int, help="Ray workers (0: in-process, no Ray)")
-    p.add_argument("--address", help="join a running Ray cluster (ray start --head)")
-    p.add_argument("--seed", type=int, help="random seed of the search")
-    p.add_argument("--max-evals", type=int, help="stop after this many trained children")
-    p.add_argument("--time-limit", type=float, help="stop submitting after this many seconds")
+    p.add_argument("--workers", type=int,
+                   help="Ray workers (0: in-process, no Ray) (default: the config's "
+                        "workers.count)")
+    p.add_argument("--address",
+                   help="join a running Ray cluster (ray start --head) (default: the "
+                        "config's workers.address)")
+    p.add_argument("--seed", type=int,
+                   help="random seed of the search (default: the config's seed)")
+    p.add_argument("--max-evals", type=int,
+                   help="stop after this many trained children (default: the config's "
+                        "search.max_evals)")
+    p.add_argument("--time-limit", type=float,
+                   help="stop submitting after this many seconds (default: the config's "
+                        "search.time_limit)")
     p.add_argument("--check", action="store_true",
                    help="check the config, its tasks and plugins (and, with --resume, the "
                         "checkpoint against the log), print the resolved config, run nothing")
     p.add_argument("--no-holdout", action="store_true",
-                   help="skip the held-out re-check at the end (the report has no held-out "
-                        "figures)")
+                   help="skip the held-out re-check at the end (the report says so in "
+                        "one line and has no held-out figures)")
     add_set(p)
     add_import(p)
     p.set_defaults(fn=run)
@@ -94,8 +103,11 @@ def run(args) -> int:
         return 0
     try:
         return run_search(cfg, run_dir, resume=bool(args.resume), holdout=not args.no_holdout)
-    except KeyboardInterrupt:  # before (or after) the loop, which takes Ctrl-C itself
-        if (run_dir / CONFIG).exists():
+    except BaseException as e:  # before or after the loop (which takes Ctrl-C itself), or
+        from optevo.search.core.signals import received  # in the re-check of a finished one
+        interrupted = isinstance(e, KeyboardInterrupt) or (
+            isinstance(e, Exception) and received() and "--resume" not in str(e))
+        if interrupted and (run_dir / CONFIG).exists():  # (an error an interrupt became)
             print(f"optevo search: interrupted; continue with: optevo search --resume {run_dir}",
                   flush=True)
         raise

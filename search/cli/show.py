@@ -14,7 +14,7 @@ def add_parser(sub):
                                     "programs of a run directory")
     p.add_argument("program", nargs="+",
                    help="programs (files, library names, RUN_DIR:ID), or one RUN_DIR")
-    p.add_argument("--top", type=int, default=5, help="RUN_DIR: how many best programs (5)")
+    p.add_argument("--top", type=int, default=5, help="RUN_DIR: how many best programs")
     p.add_argument("--json", action="store_true", help="RUN_DIR: one JSON object per program")
     p.set_defaults(fn=cmd_show)
 

@@ -16,9 +16,6 @@ import math
 import sys
 from pathlib import Path
 
-from optevo.dsl.program import ProgramError
-from optevo.search.core.rundir import RunDirError
-
 from .common import UsageError, at_least
 
 
@@ -49,7 +46,8 @@ def add_parser(subparsers):
 def best_of_run(run_dir: Path):
     """``(program, loss, id)`` of the run's best distinct program (lowest finite loss)."""
     from optevo.dsl.parse import parse
-    from optevo.search.core.rundir import RunDir, best_distinct
+    from optevo.dsl.program import ProgramError
+    from optevo.search.core.rundir import RunDir, RunDirError, best_distinct
     run = RunDir.existing(run_dir)
     best = best_distinct(run.records(), 1)
     if not best:

@@ -154,10 +154,22 @@ def _name(r) -> str:
     return {0: "0 (tuned start)", ADAMW_ID: "optax AdamW (tuned)"}.get(r["id"], str(r["id"]))
 
 
-def report(run: RunDir, rows: List[Dict], summary: Dict) -> str:
+# what the report says of summary keys whose name alone could mislead
+NOTES = {"elapsed_seconds": "the search only, all its sessions; not the held-out re-check",
+         "holdout_seconds": "the held-out re-check",
+         "wall_seconds": "search and held-out re-check together"}
+
+
+def report(run: RunDir, rows: List[Dict], summary: Dict, skipped: Optional[str] = None) -> str:
+    """``report.md`` (written) from the summary and the held-out rows; without rows, one line
+    saying that the re-check did not run and why (``skipped``), not an empty table."""
     lines = [f"# Search report: {summary.get('name', run.path.name)}", ""]
-    lines += [f"- {k}: {v}" for k, v in summary.items() if k != "name"]
-    text = "\n".join(lines + [""] + table(rows)) + "\n"
+    lines += [f"- {k}: {v}" + (f" ({NOTES[k]})" if k in NOTES else "")
+              for k, v in summary.items() if k != "name"]
+    held = table(rows) if rows else [
+        f"Held-out re-check: {skipped or 'not run'}. No program was re-checked on fresh "
+        "seeds: the figures above are on the selection seeds only."]
+    text = "\n".join(lines + [""] + held) + "\n"
     run.write_report(text)
     return text
 

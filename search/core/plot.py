@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .files import save_figure
 from .views import fmt
@@ -47,6 +47,17 @@ def progress_series(run_dir) -> Dict[str, List[float]]:
             "holdout": held}
 
 
+def y_range(best, held=()) -> Tuple[float, float]:
+    """The y-axis of ``progress.png``: from the best so far, the held-out figures and the
+    start's 1.0 (lowest / 1.15 to a few times the start, or 1.25 x the highest of them),
+    never from the population. Junk children (a median 20x the start, up to 1000x) once
+    stretched a log axis so far that the best line lay flat at the bottom; what lies above
+    is drawn as clipped markers on the top edge instead."""
+    vals = [float(v) for v in list(best) + list(held) if math.isfinite(v) and v > 0] + [1.0]
+    lo = min(vals) / 1.15
+    return lo, max(2.5, max(vals) * 1.25)
+
+
 def plot_progress(run_dir, out: Optional[str] = None) -> Path:
     import matplotlib
     matplotlib.use("Agg")
@@ -58,16 +69,17 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
                                 for k in ("fitness", "best", "median", "q25", "q75"))
     x = np.arange(1, len(fit) + 1)
     out = Path(out) if out else Path(run_dir) / "progress.png"
-    # the best programs (often well below 1) and a population median that can sit far above
-    # (chance-level losses) both stay in view; diverged evaluations are not drawn
-    finite = np.concatenate([fit[np.isfinite(fit) & (fit > 0)], [1.0]])
-    med_ok = med[np.isfinite(med) & (med > 0)]
-    lo = min(float(finite.min()), 1.0) / 1.15
-    hi = max(1.15, float(np.quantile(np.concatenate([finite, med_ok]), 0.95)) * 1.15)
-    hi = min(hi, lo * 1e4)
+    # the axis follows the best so far and the held-out figures; evaluations (and the
+    # population's median and quartiles) above it are clipped; diverged ones are not drawn
+    lo, hi = y_range(best, [h for _, h in s["holdout"]])
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
     shown = np.isfinite(fit) & (fit > 0) & (fit <= hi)
+    above = np.isfinite(fit) & (fit > hi)
     ax.scatter(x[shown], fit[shown], s=6, color="0.6", alpha=0.5, lw=0, label="evaluations")
+    if above.any():  # at the top edge (axes coordinates), so that they stay countable
+        ax.scatter(x[above], np.full(int(above.sum()), 0.985), s=9, marker="^", color="0.45",
+                   alpha=0.5, lw=0, transform=ax.get_xaxis_transform(), clip_on=False,
+                   label=f"evaluations above {hi:.3g} (clipped)")
     ax.plot(x, np.where(np.isfinite(best), best, np.nan), color="tab:blue", lw=2.6,
             drawstyle="steps-post", label="best so far", zorder=2)
     band = np.isfinite(q25)
@@ -81,6 +93,14 @@ def plot_progress(run_dir, out: Optional[str] = None) -> Path:
         ax.scatter(hx, hy, marker="*", s=90, color="tab:red", edgecolor="black", lw=0.5,
                    zorder=5, label="held-out (fresh seeds) / tuned start's")
     ax.axhline(1.0, color="black", ls="--", lw=1.2, label="start program, lr tuned")
+    high = med[np.isfinite(med)]
+    if above.any() or (high > hi).any():
+        note = (f"above the axis: {int(above.sum())} of {int(np.isfinite(fit).sum())} "
+                "finite evaluations (\u25b2 on the top edge)")
+        if (high > hi).any():
+            note += f"; population median up to {fmt(float(high.max()), '.3g')}"
+        ax.text(0.99, 0.955, note, transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                color="0.3")
     if hi / lo > 4:  # log scale only where the range needs it
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
         ax.set_yscale("log")

@@ -113,6 +113,15 @@ class Interrupts:
                 self._timer = None
 
 
+_HELD: list = []  # the Interrupts of the interrupts() blocks now held (main thread)
+
+
+def received() -> bool:
+    """Did a SIGINT come while :func:`interrupts` is held? (An exception raised then may be
+    one that an interrupt was turned into by code that lost it.)"""
+    return any(state.received is not None for state in _HELD)
+
+
 @contextlib.contextmanager
 def interrupts():
     """Within: SIGINT as the module docstring states. Outside the main thread, which alone
@@ -124,9 +133,11 @@ def interrupts():
     old = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, state.handle)
     sys.unraisablehook = state.unraisable
+    _HELD.append(state)
     try:
         yield state
     finally:
+        _HELD.remove(state)
         state._closed = True  # first: from here on the handler only records (no call before)
         try:
             state.close()

@@ -27,6 +27,7 @@ class Stop:
 
     def __init__(self):
         self.signal: Optional[int] = None
+        self.count = 0  # signals received so far
         self.defer = False  # True while the loop can stop at its next step
 
     @property
@@ -42,6 +43,7 @@ class Stop:
         return EXIT_STATUS.get(self.signal, 130)
 
     def _handle(self, signum, frame):
+        self.count += 1
         first = self.signal is None
         if first:
             self.signal = signum
