@@ -10,7 +10,8 @@ programs are data (``program``), parsed from the paper's text form with ``ast``
 from .ops import OPS, OP_LIST, SCALAR, TENSOR, Op, register_op, registered, resolve
 from . import matrix_ops  # noqa: F401  (registers orthogonalize, row_mean, col_mean)
 from .program import INPUTS, OUTPUTS, STATE, Program, ProgramError, Stmt, check
-from .parse import load, parse
+from .parse import parse
+from .library import load_program as load  # a program file or a library name ("lion")
 from .execute import run, update_fn
 from .export import ProgramState, to_optax
 

@@ -44,6 +44,16 @@ def find_program(spec) -> Program:
                        f"program file, got {str(spec)!r}{hint}")
 
 
+def load_program(spec) -> Program:
+    """``optevo.dsl.load``: a program file (its errors name the file: ``parse.load``) or a
+    library name (``"lion"``, as the CLI accepts); a bare unknown name is
+    :func:`find_program`'s one line listing the library."""
+    text = str(spec)
+    if Path(spec).exists() or "/" in text or text.endswith(".py"):
+        return load(spec)
+    return find_program(spec)
+
+
 def library() -> Dict[str, Program]:
     return {name: library_program(name) for name in library_names()}
 

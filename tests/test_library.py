@@ -97,3 +97,18 @@ def test_matches_the_papers_programs(file, text):
 
 def test_inputs_are_the_papers():
     assert INPUTS == ("w", "g", "m", "v", "lr")
+
+
+def test_dsl_load_takes_library_names_and_files(tmp_path):
+    """``optevo.dsl.load`` names programs as the CLI does (issue #22): a library name or a
+    file; a file's errors still name the file, an unknown name lists the library."""
+    from optevo.dsl import ProgramError
+    from optevo.dsl.library import library_program
+    assert load("lion") == library_program("lion")
+    path = tmp_path / "p.py"
+    path.write_text(library_program("sgd").text())
+    assert load(path) == library_program("sgd") and load(str(path)) == load(path)
+    with pytest.raises(ProgramError, match="did you mean lion"):
+        load("lionn")
+    with pytest.raises(ProgramError, match="cannot read file"):
+        load(tmp_path / "missing.py")

@@ -116,7 +116,8 @@ class SearchConfig(Model):
                                    "limit)", ge=1)
     time_limit: Optional[float] = key(None, "stop after this many seconds (null: no limit)",
                                       gt=0)
-    start: Text = key("adam_style", "start program: a library name or a program file")
+    start: Text = key("adam_style", "start program: a library name, a program file, or "
+                      "RUN_DIR:ID (a program of an earlier run)")
     max_length: int = key(32, "maximum statements in a child program", ge=1, le=1024)
     restart_after: Optional[int] = key(None, "evaluations without improvement before "
                                        "restarting from the best (null: never)", ge=1)
@@ -151,6 +152,9 @@ class SearchConfig(Model):
     def _start(cls, v: str) -> str:
         from optevo.dsl.library import find_program
         from optevo.dsl.program import ProgramError
+        head, sep, _ = v.rpartition(":")
+        if sep and Path(head).is_dir():  # RUN_DIR:ID: read when the run starts (check_tasks)
+            return v
         try:
             find_program(v)
         except ProgramError as e:

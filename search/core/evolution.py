@@ -37,7 +37,7 @@ from typing import Optional
 from optevo.dsl.canon import program_hash
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.fingerprint import fingerprint
-from optevo.dsl.library import find_program
+from .views import load_ref
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import normalize
 
@@ -120,7 +120,7 @@ class RegularizedEvolution:
             self.scorer = self.scorer.with_baselines(self.state.task_baselines)
 
     def _start(self):
-        cal = calibrate_start(self.pool, find_program(self.cfg.search.start).text(),
+        cal = calibrate_start(self.pool, load_ref(self.cfg.search.start)[0].text(),
                               self.scorer, self.cfg.search.start,
                               [t.name for t in self.cfg.tasks], JobId.child(0))
         start = Member(0, None, None, program_hash(parse(cal.program)), cal.program)

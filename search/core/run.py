@@ -71,13 +71,13 @@ def check_tasks(cfg) -> None:
     """What a run checks before it creates anything: every task of ``cfg`` built with its
     options and run abstractly (``check_task``), and the start program found and no longer
     than ``search.max_length``; each problem is one line."""
-    from optevo.dsl.library import find_program
+    from .views import load_ref
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.tasks.base import check_task
     for t in cfg.tasks:
         check_task(get_task(t.name, **t.options))
     from optevo.dsl.decay import tunable_decay
-    start, added = tunable_decay(find_program(cfg.search.start))
+    start, added = tunable_decay(load_ref(cfg.search.start)[0])
     if len(start.stmts) > cfg.search.max_length:
         raise ConfigError(Loc("search.max_length"), f"the start program "
                           f"{cfg.search.start} has {len(start.stmts)} statements"
