@@ -23,10 +23,29 @@ The math. A program is one step ``(w, g, m, v, lr) -> (update, m', v')``; the lo
    sorted (constants after everything else, then by digest), so swapped arguments hash
    alike. Besides, exact identities that the op rows state are applied over variables
    (never constants): ``min(x, x) = max(x, x) = x`` (idempotent), ``sign(sign(x)) =
-   sign(x)``, ``abs(abs(x)) = abs(x)`` and ``negative(negative(x)) = x`` (involution) hold
-   bit for bit in IEEE-754 (NaN and signed zeros included): the statement takes its
-   argument's digest. Nothing else is rewritten: no reassociation, no constant folding, no
-   other algebraic identity -- each of those can change a float32 result.
+   sign(x)``, ``abs(abs(x)) = abs(x)`` and ``negative(negative(x)) = x`` (involution), and
+   the *strict units* (``Op.units`` with ``strict``): ``x * 1.0 = 1.0 * x = x``,
+   ``x - 0.0 = x``, ``x + (-0.0) = (-0.0) + x = x`` and ``x / 1.0 = x`` (safe division:
+   ``x / (1.0 + 1e-8)``, and ``1 + 1e-8`` rounds to ``1.0`` in float32; so only where the
+   reference holds ``x`` as float32, not where it holds a Python double computed from
+   constants, ``Unit.double``). The statement takes its argument's digest. Per engine:
+   IEEE-754 gives these results exactly for every float32 ``x`` that is not subnormal,
+   ``-0.0``, infinities and NaN included (``-0.0 - 0.0 = -0.0``, ``0.0 + (-0.0) = 0.0``); on a
+   Python double (the reference's constant arithmetic) ``* 1.0``, ``- 0.0``, ``+ (-0.0)``
+   are exact too; the jitted reference executor, whose constants are compile-time, has
+   XLA's algebraic simplifier drop them outright; the fast interpreter and the fingerprint
+   rows, whose constants are run-time values, compute them in IEEE float32. Not applied,
+   because they are *not* bit for bit (the tests show each failing):
+   ``x + 0.0``, ``0.0 + x``, ``x - (-0.0)`` turn ``-0.0`` into ``+0.0`` in the interpreter
+   (yet stay ``-0.0`` in the jitted reference, whose simplifier drops them), and the sign of
+   a zero reaches results (``power(-0.0, -1.0) = -inf``); ``interp(x, x, a) = (1 - a) x +
+   a x`` rounds (``interp(g, g, 0.9)`` is one ulp off ``g`` for a fifth of normal ``g``;
+   ``a = 0.3`` or ``0.5`` flush a tiny ``x`` to 0, and ``a = 0`` or ``1`` turn ``x = inf``
+   into NaN); it is ``x`` only up to rounding, which ``simplify.exact`` (not strict)
+   applies and the "distinct programs" listing (``search/core/rundir.py``,
+   ``best_distinct``) merges on.
+   Nothing else is rewritten: no reassociation, no constant folding, no other algebraic
+   identity -- each of those can change a float32 result.
 3. *Constants* are leaves keyed by their exact value (the bits of the Python float). A
    literal statement ``name = c`` is no node: ``name`` holds the leaf of ``c`` itself, since
    every engine computes with it exactly what it computes with ``c`` written in its place
@@ -49,11 +68,24 @@ The math. A program is one step ``(w, g, m, v, lr) -> (update, m', v')``; the lo
 returns the canonical program: live statements only, in single-assignment form with
 temporaries ``t0, t1, ...`` numbered in a canonical depth-first order from the outputs,
 commutative arguments sorted; it computes the same thing and has the same hash.
+
+What "equal" means. Bit for bit in float32, for each engine (the jitted reference, the fast
+interpreter, the fingerprint's rows; two engines need not agree with each other, e.g. on
+constant arithmetic), except that any NaN equals any NaN (payloads are not kept), on every
+input the engines feed a program: values without subnormals. XLA on the CPU flushes
+subnormal results of every arithmetic op to zero of the same sign and reads subnormal
+operands as zero (FTZ and DAZ; a backend that keeps subnormals computes the units exactly on
+them, as IEEE-754 does), so parameters, gradients and state that come out of XLA never hold
+one. Fed a subnormal ``x`` from outside, the interpreter's ``x * 1.0`` is ``x`` flushed to
+``+-0.0`` while ``x`` itself passes through as it came: the two are equal after flushing
+subnormals, and every later arithmetic op and comparison (``w - update`` too) reads them
+alike, so training goes on identically.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from typing import Dict, List, Tuple
 
@@ -89,11 +121,29 @@ def _const_digest(c) -> bytes:
     return d
 
 
-def _identity(op, kids, nodes):
+def _unit(op, c):
+    """The row's right identity (``Op.units``) that constant ``c`` is, sign of a zero
+    included (``x + (-0.0)`` is an identity, ``x + 0.0`` is not), or None."""
+    for u in op.units:
+        if type(c) is float and c == u.value and \
+                math.copysign(1.0, c) == math.copysign(1.0, u.value):
+            return u
+    return None
+
+
+def _identity(op, kids, nodes, consts, py):
     """The digest ``op(kids)`` equals bit for bit by an exact identity of its row, or None:
+    a strict unit (``x * 1``, ``1 * x``, ``x - 0.0``, ``x + (-0.0)``, ``-0.0 + x``; ``x / 1``
+    only where ``x`` is not a Python double in the reference, ``Unit.double``),
     ``f(x, x) = x`` (idempotent binary: min, max), ``f(f(x)) = f(x)`` (idempotent unary:
     sign, abs) and ``f(f(x)) = x`` (involution: negative). Only over variables: on constants
     the engines and the reference differ in precision (float32 against Python doubles)."""
+    if op.arity == 2 and op.units:
+        for i in ((1, 0) if op.commutative else (1,)):
+            (c_is_const, c), (x_is_const, x) = kids[i], kids[1 - i]
+            u = _unit(op, consts[c]) if c_is_const else None
+            if u is not None and u.strict and not x_is_const and (u.double or not py[x]):
+                return x
     if any(is_const for is_const, _ in kids):
         return None
     ds = [d for _, d in kids]
@@ -115,6 +165,7 @@ def _dag(program: Program):
     reads = {d: _BIT[n] for n, d in _INPUT_DIGEST.items()}
     nodes: Dict[bytes, Tuple[str, Tuple[bytes, ...]]] = {}
     consts: Dict[bytes, object] = {}
+    py = {d: False for d in reads}  # held as a Python double by the reference executor
     for s in program.stmts:
         op = OPS.get(s.op)
         if op is None:
@@ -134,14 +185,15 @@ def _dag(program: Program):
                 d = _const_digest(a)
                 consts[d] = a
                 reads[d] = 0
+                py[d] = True
                 kids.append((True, d))
         if op.rule == LITERAL:
             if not kids[0][0]:
                 raise ProgramError(f"'{s.target} = ...' must assign a number", s.line)
             env[s.target] = kids[0][1]
             continue
-        same = _identity(op, kids, nodes)
-        if same is not None:  # min(x, x), sign(sign(x)), -(-x): the value of x itself
+        same = _identity(op, kids, nodes, consts, py)
+        if same is not None:  # x * 1, min(x, x), sign(sign(x)), -(-x): the value of x itself
             env[s.target] = same
             continue
         if op.commutative:
@@ -150,6 +202,7 @@ def _dag(program: Program):
         d = _h(s.op.encode() + b"(" + b"".join(kids))
         nodes[d] = (s.op, kids)
         reads[d] = mask
+        py[d] = op.pyfloat and all(py[k] for k in kids)
         env[s.target] = d
     for r in program.returns:
         if r not in env:

@@ -66,16 +66,20 @@ Invariants. (1) *Equal hashes give equal fingerprints, always.* ``program_hash``
 only when the live outputs are the same DAG up to the identities of ``canon.py``
 (renaming, statement order, dead code and dead slots, commutative arguments of ``add mul
 max min dot cosine_sim``, ``min(x, x)``, ``sign(sign(x))``, ``abs(abs(x))``, ``-(-x)``,
-``name = c`` as ``c``); each holds bit for bit for the rows compiled here as in the
-engines (the flat ``dot`` is ``sum(x * y)`` and ``x * y = y * x``; ``cosine_sim`` multiplies
-the two norms; a test runs every commutative row both ways for every kind of argument),
-and every op is deterministic, so equal DAGs give identical bits here, hence identical
-rounded values and digests. (2) *A dead slot or dead code never matters*: both
-are stripped before running and dead slots are not hashed. (3) *Deterministic* within one
-installation (same inputs, same kernels); across JAX versions or CPUs a value at a rounding
-boundary may round the other way: treat fingerprints as per-run keys, not stored ids.
-Different programs *can* collide (functions that agree on these inputs, or agree to
-``digits`` digits): that is the false-merge rate the benchmark measures against training.
+the units ``x * 1.0``, ``x - 0.0``, ``x + (-0.0)``, float32 ``x / 1.0``, ``name = c`` as
+``c``); each holds bit for bit for the rows compiled here as in the engines (the flat
+``dot`` is ``sum(x * y)`` and ``x * y = y * x``; ``cosine_sim`` multiplies the two norms; a
+test runs every commutative row both ways for every kind of argument; the units are IEEE
+float32 arithmetic on a constant passed as a float32 argument, exact on every value but a
+subnormal, and the fixed inputs hold none while XLA flushes any result to one:
+``tests/test_equivalences.py``), and every op is deterministic, so equal DAGs give
+identical bits here, hence identical rounded values and digests. (2) *A dead slot or dead
+code never matters*: both are stripped before running and dead slots are not hashed.
+(3) *Deterministic* within one installation (same inputs, same kernels); across JAX
+versions or CPUs a value at a rounding boundary may round the other way: treat
+fingerprints as per-run keys, not stored ids. Different programs *can* collide (functions
+that agree on these inputs, or agree to ``digits`` digits): that is the false-merge rate
+the benchmark measures against training.
 
 Measured (``python scripts/bench/fingerprint.py``; BENCHMARKS.md "Functional fingerprint
 (second cache key)"), defaults ``digits=4, steps=6``: over 3000-10000 children of small

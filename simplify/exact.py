@@ -7,21 +7,32 @@ outputs named ``update``, ``m``, ``v`` where that clobbers nothing. Liveness is 
 (``dsl.liveness``): state overwritten before it is read is dead; a dead slot returns its input.
 
 ``strict=True`` keeps results **bitwise identical** (any NaN equals any NaN) in float32 in
-both engines at every step (XLA flushes subnormals in every arithmetic op, ``x * 1`` too).
+both engines at every step, on the inputs the engines feed a program (no subnormals: XLA
+flushes them in every arithmetic op, ``x * 1`` too; ``dsl/canon.py``, "What equal means").
 Passes: dead code; inlining literals (``epsilon = 1e-8`` is the number); merging duplicates
-(ops are deterministic); and what the op rows (``dsl/ops.py``) state: units (``x * 1``,
-``x - 0.0``, ``x + (-0.0)``; ``x / 1`` for non-constant ``x``: ``1 + 1e-8`` is 1 in float32 and
-a Python-float denominator meets a float32 array), involutions (``negative(negative(x))``),
-idempotence (``sign(sign(x))``, ``abs(abs(x))``, ``max(x, x)``, ``min(x, x)``), absorbed
-inner ops (``abs(negative(x))``; ``sqrt``, ``log*`` and ``square`` of ``abs`` or
-``negative``), and folding (``+ - *`` of float32-representable constants whose double result
-is a float32 value: then the reference executor's double arithmetic, the interpreter's
-float32 arithmetic (double rounding of ``+ - *`` through double is innocuous) and the folded
-constant agree). A rewrite to an existing node never replaces a float32 result by a Python
-double (``max(0.9, 0.9)`` stays). Nothing else is folded: ``sqrt``, ``tanh``... of constants
-run in float32 through XLA, and safe division adds 1e-8 in double, so their results are not
-provably the same. (``program_hash`` does not fold, so folding can change the hash, never the
-results.) A constant output is written as a literal statement (``update = 0.25``).
+(ops are deterministic); and what the op rows (``dsl/ops.py``) state: units (those
+``program_hash`` applies too: ``x * 1``, ``x - 0.0``, ``x + (-0.0)``; ``x / 1`` for
+non-constant ``x``: ``1 + 1e-8`` is 1 in float32 and a Python-float denominator meets a
+float32 array), involutions (``negative(negative(x))``), idempotence (``sign(sign(x))``,
+``abs(abs(x))``, ``max(x, x)``, ``min(x, x)``), absorbed inner ops (``abs(negative(x))``;
+``sqrt``, ``log*`` and ``square`` of ``abs`` or ``negative``), and folding (``c1 + c2``,
+``c1 - c2``, ``c1 * c2`` of constants into the double the reference executor computes,
+``0.4015291 * 0.1661706`` into ``0.0667223...``, when no engine can tell: the reference
+computes that very double; the interpreter computes the statement in float32 on
+``float32(c1)``, ``float32(c2)``, and the fold computes that result too and requires it to
+be the double rounded to float32, the value the interpreter loads for the folded constant
+(never when the result underflows, where XLA flushes); a folded double that is no float32
+value is not written as ``interp``'s weight, where the interpreter rounds a constant
+otherwise; ``simplify/fold.py`` gives the argument, ``tests/test_equivalences.py`` runs both
+engines before and after, bit for bit). A rewrite to an existing node never replaces a
+float32 result by a Python double (``max(0.9, 0.9)`` stays). Nothing else is folded:
+``sqrt``, ``tanh``... of constants run in float32 through XLA, safe division adds 1e-8 in
+double in the reference and in float32 in the interpreter, ``interp`` rounds its weight in
+double, so their results are not provably the same; a chain ``(c1 * c2) * c3`` folds on
+only where the check above holds for each link (the reference goes on in double, the
+interpreter rounds in between). (``program_hash`` does not fold, so folding can change the
+hash, never the results.) A constant output is written as a literal statement
+(``update = 0.25``).
 
 ``strict=False`` (default) adds rewrites that are equal **up to the safe-division epsilon
 and float32 rounding**, as the paper's simplification uses them:
@@ -31,6 +42,14 @@ and float32 rounding**, as the paper's simplification uses them:
   it differs from ``sign(x)`` by ``1e-8 / (|x| + 1e-8)`` plus one rounding (< 1e-4 for
   ``|x| > 1e-4``; exactly 0 for ``0.25 <= |x| < 1.8e19``, above which ``x * x`` overflows);
   both are 0 at ``x = 0``; for ``|x|`` near 1e-8 they differ by O(1).
+* ``interp(x, x, a)`` -> ``x`` (any weight ``a``): ``(1 - a) x + a x = x`` in real
+  arithmetic; in float32 the engines round ``1 - a``, both products and the sum, so it is
+  off by at most about ``(2 |1 - a| + |a| + 1)`` roundings of ``|x|`` (3 for ``0 <= a <=
+  1``; an ``x`` so tiny that ``a x`` underflows is off by up to ``2^-126``), and it is NaN
+  where ``x`` is not when ``a`` is not finite or ``x`` is infinite and ``a`` is outside
+  ``(0, 1)`` (``0 * inf``, ``inf - inf``). Not strict: no weight makes it bit for bit in
+  every engine (``dsl/canon.py`` lists the failures, so the hash leaves it alone). It is
+  what makes three ``interp(g, g, c)`` programs of a run one RMSprop in ``best_distinct``.
 * ``interp(a, interp(a, b, c1), c2)`` -> ``interp(a, b, c1 c2)`` and
   ``interp(interp(a, b, c1), b, c2)`` -> ``interp(a, b, 1 - (1 - c1)(1 - c2))``, constant
   weights: ``(1-c2) a + c2 ((1-c1) a + c1 b) = (1 - c1 c2) a + c1 c2 b`` in real arithmetic;

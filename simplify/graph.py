@@ -3,11 +3,13 @@ rules and what "the same" means): hash-consed nodes, local rewrite rules applied
 built, liveness across steps, and writing the DAG back as statements.
 
 Per-op facts come from the op's row (``dsl/ops.py``): ``commutative`` (hash-consing sorts the
-arguments), ``fold`` (constant folding), ``units`` (``x * 1``, ``x + 0``, ...),
+arguments), ``fold`` (constant folding, with the float32 rounding checks of
+:mod:`optevo.simplify.fold`), ``units`` (``x * 1``, ``x + 0``, ...),
 ``involution`` (``-(-x)``), ``idempotent`` (``sign(sign(x))``, ``max(x, x)``), ``absorbs``
 (``abs(-x)``, ``sqrt(|x|)``) and ``pyfloat`` (which nodes the reference executor holds as
 Python doubles); a literal ``name = c`` is its constant. Only the structural rewrites are
-written here: the sign rule (``x / sqrt(x * x)``) and merging interps. Every walk over the
+written here: the sign rule (``x / sqrt(x * x)``), ``interp(x, x, a) -> x`` and merging
+interps (all three not strict). Every walk over the
 DAG iterates (an explicit stack, or post-order): a program of ``search.max_length``
 statements may be one chain that deep."""
 
@@ -18,40 +20,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from optevo.dsl.ops import LITERAL, LITERAL_OP, OPS, Op
+from optevo.dsl.ops import LITERAL, LITERAL_OP, OPS
 from optevo.dsl.program import INPUT_BIT, INPUTS, STATE, Program, Stmt, check, format_const
+
+from .fold import f32, fold, unit  # noqa: F401 (f32: part of this module's interface)
 
 IN, CONST = "in", "const"  # node kinds of inputs and constants (not ops)
 _BIT = INPUT_BIT  # the read-mask bit of each input
-
-
-def f32(c) -> float:
-    """``c`` rounded to the nearest float32, as a Python float (+-inf beyond its range)."""
-    if abs(c) < 3.0e38 or not math.isfinite(c):
-        return float(np.float32(c))
-    with np.errstate(over="ignore"):
-        return float(np.float32(c))
-
-
-def _is_f32(c) -> bool:
-    return type(c) is float and math.isfinite(c) and f32(c) == c
-
-
-def _fold(op: Op, args) -> Optional[float]:
-    """``op(*args)`` if it is provably what both engines compute (``Op.fold``: float32
-    arguments and a float32 result)."""
-    if op.fold is None or not args or not all(_is_f32(x) for x in args):
-        return None
-    r = op.fold(*args)
-    return r if _is_f32(r) else None
-
-
-def _unit(op: Op, c) -> Optional[object]:
-    """The row's identity (``Op.units``) that constant ``c`` is, sign of zero included."""
-    for u in op.units:
-        if type(c) is float and c == u.value and math.copysign(1, c) == math.copysign(1, u.value):
-            return u
-    return None
 
 
 class Graph:
@@ -74,12 +49,15 @@ class Graph:
         self.outputs: List[int] = []
         self.map: Dict[int, int] = {}  # old -> new ids after copy()
         self._py: Dict[int, bool] = {}
+        self.folded: Dict[int, tuple] = {}  # a folded double constant -> (op, args) it was
 
     # --- building ---------------------------------------------------------------------------
-    def _intern(self, op: str, args: tuple) -> int:
+    def _intern(self, op: str, args: tuple, folded: Optional[tuple] = None) -> int:
         if op == CONST:
             c = args[0]
             key = (CONST, type(c).__name__, c.hex() if type(c) is float else repr(c))
+            if folded:  # a folded double is not the literal of the same value: see make()
+                key += ("folded",)
         elif op != IN and OPS[op].commutative:
             key = (op,) + tuple(sorted(args))
         else:
@@ -90,6 +68,8 @@ class Graph:
             self.ops.append(op)
             self.args.append(tuple(args))
             self._key[key] = n
+            if folded:
+                self.folded[n] = folded
         return n
 
     def const(self, c) -> int:
@@ -122,6 +102,11 @@ class Graph:
 
     def make(self, op: str, args, label: Optional[str] = None) -> int:
         args = tuple(args)
+        if op == "interp" and args[2] in self.folded:
+            # interp's weight: the interpreter rounds a literal's 1 - a in double, a computed
+            # weight's in float32 -- alike for a float32 weight only, so a folded double
+            # stays the statement it was there (and only there)
+            args = args[:2] + (self._intern(*self.folded[args[2]]),)
         n = self._rules(op, args)
         if n is None:
             n = self._intern(op, args)
@@ -141,13 +126,14 @@ class Graph:
         c = [self.value(x) for x in a]
         fl = [type(x) is float for x in c]
         if a and all(fl):
-            r = _fold(spec, c)
+            r = fold(spec, c)
             if r is not None:
-                return self._did("fold constants", op, a, self.const(r))
+                n = self.const(r) if f32(r) == r else self._intern(CONST, (r,), (op, a))
+                return self._did("fold constants", op, a, n)
         sym = spec.infix or op
         if len(a) == 2:  # f(x, u) = x for a unit u; the other side too if commutative
             for i in ((1, 0) if spec.commutative else (1,)):
-                u = _unit(spec, c[i])
+                u = unit(spec, c[i])
                 x = a[1 - i]
                 if u is not None and (u.strict or not self.strict) and \
                         (u.double or not self.pyfloat(x)):
@@ -170,6 +156,8 @@ class Graph:
             return None
         if op == "div":
             return self._sign_rule(a)
+        if op == "interp" and a[0] == a[1]:  # (1 - a) x + a x
+            return self._did("interp(x, x, a) (equal up to rounding)", op, a, a[0])
         if op == "interp" and fl[2]:
             return self._interp_rule(a, c[2])
         return None

@@ -134,12 +134,13 @@ def _prog(body, returns="update, m, v"):
     ("update = g - 0.0", True, 0), ("update = g + -0.0", True, 0),
     ("update = g + 0.0", True, 1), ("update = g + 0.0", False, 0),
     ("update = g / 1.0", True, 0), ("t = 2.0 / 1.0; update = g * t", False, 2),
-    ("t = 0.1 * 3.0; t = t / 1.0; update = g * t", True, 3),  # t is a double: kept
-    ("t = 0.1 * 3.0; t = negative(t); t = negative(t); update = g * t", True, 4),
+    ("t = 0.1 / 3.0; t = t / 1.0; update = g * t", True, 3),  # t is a double: kept
+    ("t = 0.1 / 3.0; t = negative(t); t = negative(t); update = g * t", True, 4),
     ("t = negative(g); update = negative(t)", True, 0),
     ("t = sign(g); update = sign(t)", True, 1), ("t = negative(g); update = abs(t)", True, 1),
     ("t = 0.5 * 0.25; update = g * t", True, 1),  # folded: 0.125 exactly
-    ("t = 0.1 * 3.0; update = g * t", True, 2),  # not a float32 constant: kept
+    ("t = 0.1 * 3.0; update = g * t", True, 1),  # folded: float32(0.1) * 3.0 rounds alike
+    ("t = 0.1 * 0.1; update = g * t", True, 2),  # float32(0.1) ** 2 rounds apart: kept
     ("t = sqrt(4.0); update = g * t", True, 2),  # sqrt runs in XLA float32: kept
     ("update = 0.5 * 0.5", True, 1),  # a constant output is written `0.25 * 1.0`
     ("a = g * lr; b = lr * g; update = a + b", True, 2),  # duplicate merged

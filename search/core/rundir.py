@@ -23,13 +23,15 @@ are not imported when it is read (:meth:`RunDir.config`). A missing or unreadabl
 :class:`RunDirError` (one line naming the file and, for the log, the line).
 
 :class:`JsonLines` is the append-only log both the search and the funnel (``results.jsonl``)
-use; :func:`best_distinct` is the one definition of "the best distinct programs of a run".
+use; :func:`best_distinct` is the one definition of "the best distinct programs of a run"
+(distinct: no two with the same hash, simplified hash or functional fingerprint).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import json
 import math
 import uuid
@@ -39,6 +41,7 @@ from typing import Dict, Iterator, List, Optional
 from optevo.dsl.files import read_text
 
 from . import rowcheck
+from .distinct import iter_distinct
 from .files import LOCK, JsonLines, RunDirError, atomic_write, exclusive  # noqa: F401
 from .rowcheck import checked_rows
 
@@ -176,19 +179,18 @@ def _nums(d: Dict, key: str):
 
 
 def best_distinct(records: List[Record], k: Optional[int] = None,
-                  include_start: bool = True) -> List[Record]:
-    """The best ``k`` (all if None) distinct programs of a run: for each hash the trained
-    record with the lowest finite loss, ranked by (loss, id); diverged programs are left out,
-    and so is the start program (id 0) unless ``include_start``."""
-    best: Dict[str, Record] = {}
-    for r in records:
-        if r.cached or r.loss is None or (r.id == 0 and not include_start):
-            continue
-        old = best.get(r.hash)
-        if old is None or (r.loss, r.id) < (old.loss, old.id):
-            best[r.hash] = r
-    ranked = sorted(best.values(), key=lambda r: (r.loss, r.id))
-    return ranked if k is None else ranked[:k]
+                  include_start: bool = True, merge: bool = True) -> List[Record]:
+    """The best ``k`` (all if None) distinct programs of a run, ranked by (loss, id): for each
+    hash the trained record with the lowest finite loss; diverged programs are left out, and
+    so is the start program (id 0) unless ``include_start``. With ``merge`` (the default) a
+    record is also left out when it is equivalent to one ranked above it (or to one left out
+    so): the same ``program_hash`` as hashed today, the same hash after exact simplification
+    (``simplify_exact``, not strict: ``interp(g, g, c)`` is ``g`` up to rounding for every
+    ``c``), or the same functional fingerprint (``dsl/fingerprint.py``, default digits and
+    steps). So no two programs listed have equal fingerprints or equal simplified hashes
+    (``search/core/distinct.py``: the keys, their cost, the lazy walk :func:`iter_distinct`:
+    a top ``k`` computes the keys of about ``k`` records; all of them, of every record)."""
+    return list(itertools.islice(iter_distinct(records, include_start, merge), k))
 
 
 def hash_counts(records: List[Record]) -> Dict[str, int]:

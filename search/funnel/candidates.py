@@ -28,7 +28,8 @@ from optevo.simplify import simplify_exact
 
 from ..core.mutations import MutationFailed, default_weights, mutate
 from ..core.views import load_ref
-from ..core.rundir import RunDir, RunDirError, best_distinct
+from ..core.distinct import equivalence_keys, iter_distinct
+from ..core.rundir import RunDir, RunDirError
 from ..core.tuning import spec_with_decay
 from .config import FunnelConfig, Stage
 
@@ -68,14 +69,17 @@ def optax_candidate(name: str, text: str, source: str) -> Candidate:
 def run_top_programs(run_dir: Path, k: int, seen: set) -> List[Tuple[str, object]]:
     """The ``k`` best trained programs of a search run (by fitness, id breaking ties), other
     than the start program, simplified bit-exactly, one per hash and none whose hash is in
-    ``seen``."""
+    ``seen``, nor equivalent to one already taken from any run (``core.distinct``: the same
+    simplified hash or functional fingerprint; its keys join ``seen``). Walked lazily."""
     out = []
-    for r in best_distinct(RunDir.existing(run_dir).records(), include_start=False):
+    for r in iter_distinct(RunDir.existing(run_dir).records(), include_start=False):
         p = simplify_exact(parse(r.program), strict=True)
         h = program_hash(p)
-        if h in seen:
+        keys = set(equivalence_keys(r.hash, r.program))
+        if h in seen or not seen.isdisjoint(keys):
             continue
         seen.add(h)
+        seen.update(keys)
         out.append((f"{run_dir.name}#{r.id}", p))
         if len(out) == k:
             break
