@@ -180,7 +180,11 @@ class Funnel:
                 atomic_write(self.out / rep.stage_file(si, stage), text)
                 self.say(text)
                 passed = {r["candidate"] for r in rows if r["passes"] or self.cfg.keep_all}
-                alive = [c for c in alive if c.name in passed]
+                rank = {r["candidate"]: i for i, r in enumerate(rows)}  # best first
+                # the next stage sends the best-ranked candidates' jobs first: a ladder or
+                # funnel stopped part-way has settled the ones that matter most
+                alive = sorted((c for c in alive if c.name in passed),
+                               key=lambda c: rank.get(c.name, len(rank)))
                 self._save_elapsed()
                 if not alive:
                     self.say("no candidate passed; the remaining stages run the baselines only")
