@@ -13,7 +13,7 @@ from typing import FrozenSet, List, Set, Tuple
 
 from .program import INPUTS, STATE, Program
 
-__all__ = ["STATE", "live_mask", "live_state", "reads_lr", "strip_dead", "update_mask"]
+__all__ = ["NO_LR", "STATE", "live_mask", "live_state", "reads_lr", "strip_dead", "update_mask"]
 
 
 def _backward(program: Program, needed: Set[str]) -> Tuple[List[bool], Set[str]]:
@@ -62,6 +62,9 @@ def strip_dead(program: Program) -> Program:
     returns = (program.returns[0],) + tuple(
         program.returns[1 + i] if s in state else s for i, s in enumerate(STATE))
     return Program(stmts, returns)
+
+
+NO_LR = " [never reads lr]"  # how reports, show and the live display flag such a program
 
 
 def reads_lr(program: Program) -> bool:

@@ -77,3 +77,38 @@ def test_the_live_line_flags_a_best_that_ignores_lr():
          "best": 0.5, "best_norm": 0.9, "median": 0.7, "rejected": 0, "invalid": 0,
          "restarts": 0, "eta": None, "best_ignores_lr": True}
     assert NO_LR in line(d) and NO_LR not in line({**d, "best_ignores_lr": False})
+
+
+def test_the_report_table_and_show_flag_it():
+    from optevo.search.core.holdout import table
+    free = "def train(w, g, m, v, lr):\n  update = g * 0.1\n  return update, m, v\n"
+    row = {"id": 7, "program": free, "simplified": free, "fitness": 0.5, "lr_scale": 1.0,
+           "lr_at_edge": False, "weight_decay_factor": 0.0, "decay_added": True,
+           "weight_decay_at_edge": False, "holdout_seeds": [1, 2], "holdout": 0.4,
+           "holdout_stderr": 0.01, "diff": -0.1, "diff_stderr": 0.01, "diff_adamw": None,
+           "diff_adamw_stderr": None}
+    text = "\n".join(table([row]))
+    assert f"| 7{NO_LR} |" in text
+    sgd = {**row, "program": library_program("sgd").text()}
+    assert NO_LR not in "\n".join(table([sgd]))
+
+
+def test_show_flags_a_logged_program_that_ignores_lr(tmp_path, capsys):
+    from optevo.search.core.views import show_run
+    cfg = {"seed": 0, "task": {"name": "quadratic", "steps": 10, "seeds": 2},
+           "search": {"population": 4, "tournament": 2, "max_evals": 4,
+                      "start": str(_write(tmp_path))},
+           "workers": {"count": 0, "batch": 2}, "holdout": {"top_k": 1, "seeds": 2},
+           "progress": {"enabled": False}}
+    r = run(cfg, tmp_path / "run")
+    capsys.readouterr()
+    show_run(r.path, 10)  # the start (id 0) never reads lr: it is flagged
+    out = capsys.readouterr().out
+    start = next(ln for ln in out.splitlines() if "  id 0  " in ln)
+    assert start.endswith(NO_LR)
+
+
+def _write(tmp_path):
+    p = tmp_path / "start.py"
+    p.write_text("def train(w, g, m, v, lr):\n  update = g * 0.05\n  return update, m, v\n")
+    return p

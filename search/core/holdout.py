@@ -30,6 +30,7 @@ import math
 from typing import Dict, List, Optional
 
 from optevo.dsl import parse
+from optevo.dsl.liveness import NO_LR, reads_lr
 from optevo.proxy_tasks.fitness import stats
 from optevo.proxy_tasks.seeds import fresh_seeds
 from optevo.simplify import simplify_exact
@@ -147,6 +148,11 @@ def _decay(r) -> str:
 
 
 def _name(r) -> str:
+    return _label(r) + (NO_LR if isinstance(r["id"], int) and r.get("program")
+                        and not reads_lr(parse(r["program"])) else "")
+
+
+def _label(r) -> str:
     if r.get("name"):
         return r["name"]
     if is_baseline(r["id"]) and r["id"] != ADAMW_ID:

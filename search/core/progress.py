@@ -6,6 +6,8 @@ import math
 import sys
 import time
 
+from optevo.dsl.liveness import NO_LR  # noqa: F401 (also read by tests)
+
 
 def snapshot(loop) -> dict:
     """Figures of a running search (``evolution.RegularizedEvolution``)."""
@@ -33,9 +35,6 @@ def _ignores_lr(text: str, _cache={}) -> bool:
             _cache.clear()
         _cache[text] = not reads_lr(parse(text))
     return _cache[text]
-
-
-NO_LR = " [never reads lr]"  # the flag of a program whose update ignores the learning rate
 
 
 def _budget(loop, t: float, rate: float) -> dict:

@@ -21,6 +21,7 @@ from typing import Dict, List
 from optevo.dsl import parse
 from optevo.dsl.files import check_regular
 from optevo.dsl.library import find_program, library_names
+from optevo.dsl.liveness import NO_LR, reads_lr
 from optevo.simplify import simplify_exact
 
 from .rundir import RunDir, RunDirError, best_distinct, hash_counts
@@ -83,6 +84,7 @@ def best_programs(run_dir, top: int = 5) -> List[Dict]:
             "holdout": h.get("holdout"), "holdout_stderr": h.get("holdout_stderr"),
             "diff": h.get("diff"), "diff_stderr": h.get("diff_stderr"),
             "program": simple.text(), "original": r.program,
+            "reads_lr": reads_lr(program),
         })
     return rows
 
@@ -104,7 +106,7 @@ def show_run(run_dir, top: int = 5, as_json: bool = False, file=None) -> int:
     for row in rows:
         line = (f"#{row['rank']}  id {row['id']}  loss {fmt(row['loss'])} ± "
                 f"{fmt(row['stderr'])}  normalized {fmt(row['normalized'], '.3f')}  "
-                f"hash {row['hash']} x{row['count']}")
+                f"hash {row['hash']} x{row['count']}" + ("" if row["reads_lr"] else NO_LR))
         if row["holdout"] is not None:
             line += (f"  held-out {fmt(row['holdout'])} ± {fmt(row['holdout_stderr'])} "
                      f"(vs start {fmt(row['diff'], '+.4f')} ± {fmt(row['diff_stderr'])})")
