@@ -110,5 +110,7 @@ def test_show_flags_a_logged_program_that_ignores_lr(tmp_path, capsys):
 
 def _write(tmp_path):
     p = tmp_path / "start.py"
-    p.write_text("def train(w, g, m, v, lr):\n  update = g * 0.05\n  return update, m, v\n")
+    # its own decay term (so the search adds no lr-scaled decoupled decay), and no lr
+    p.write_text("def train(w, g, m, v, lr):\n  update = g * 0.05\n  wd = w * 0.01\n"
+                 "  update = update + wd\n  return update, m, v\n")
     return p
