@@ -28,7 +28,8 @@ from pydantic import BeforeValidator, Field, create_model, field_validator, mode
 from ..core.config import (Text, WorkersConfig, check_task_name, check_task_options,
                            option_failure)
 from ..core.jobs import baseline_name
-from ..core.yaml_config import Loc, Model, fail, read_yaml, show, suggest, validate
+from ..core.yaml_config import (Loc, Model, apply_overrides, fail, read_yaml, show, suggest,
+                                validate)
 
 WD_OFF = OFF  # the weight-decay grid index of factor 0 (decay switched off)
 FUNNEL_JSON = "funnel.json"
@@ -118,6 +119,14 @@ class Stage(Model):
     def make_task(self):
         from optevo.proxy_tasks import get_task
         return get_task(self.task, **self.task_options())
+
+    def describe(self) -> str:
+        """The task's one line with the seeds this stage uses (a task's own line names its
+        default seed count, which the funnel does not use)."""
+        import re
+        text = re.sub(r", \d+ seeds\b", "", self.make_task().describe())
+        return (f"{text}; tuned on seeds 0..{self.tune_seeds - 1}, trained on "
+                f"{self.eval_seeds} fresh seeds")
 
 
 # ``defaults``: the stage's own fields (same types, bounds and checks) for the inherited keys
@@ -228,8 +237,45 @@ def default_config_path() -> Path:
     return Path(str(resources.files("optevo.configs") / "funnel.yaml"))
 
 
-def load_funnel_config(path=None) -> FunnelConfig:
+def load_funnel_config(path=None, overrides=None, sources=None) -> FunnelConfig:
+    """The funnel config at ``path`` (default: ``configs/funnel.yaml``) with ``overrides``
+    (``--set``: {dotted key: YAML text}; ``sources``: the label of each, for errors). A key
+    ``stages.KEY`` sets KEY in every stage, ``stages.NAME.KEY`` in the stage NAME; any
+    other key is the file's (``defaults.tune_seeds``, ``pass_margin_se``, ...)."""
     from ..core.yaml_config import find_config
     path = find_config(path) if path else default_config_path()
     data, locs = read_yaml(path)
+    overrides, sources = dict(overrides or {}), dict(sources or {})
+    if isinstance(data, dict) and isinstance(data.get("stages"), list):
+        names = [s.get("name") if isinstance(s, dict) else None for s in data["stages"]]
+        for key in [k for k in overrides if k.startswith("stages.")]:
+            text, label = overrides.pop(key), sources.pop(key, "override")
+            rest = key[len("stages."):]
+            head, _, tail = rest.partition(".")
+            targets = [names.index(head)] if head in names and tail else \
+                range(len(names))
+            sub = tail if head in names and tail else rest
+            for i in targets:
+                overrides[f"stages.{i}.{sub}"], sources[f"stages.{i}.{sub}"] = text, label
+        _set_in_stages(data, locs, overrides, sources)
+    apply_overrides(FunnelConfig, data, locs, overrides, sources)
     return config_from_dict(data, str(path), locs)
+
+
+def _set_in_stages(data, locs, overrides, sources) -> None:
+    """Apply (and remove) the ``stages.I.KEY`` overrides: each value read as YAML, its
+    errors located at its ``--set``."""
+    import yaml
+    for key in [k for k in overrides if k.startswith("stages.")]:
+        _, i, sub = key.split(".", 2)
+        node = data["stages"][int(i)]
+        parts = sub.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            node[parts[-1]] = yaml.safe_load(overrides[key]) if overrides[key] else None
+            where = Loc(sources.get(key, "override"))
+            for j in range(1, len(parts)):  # a new mapping on the way: located at the --set
+                locs.setdefault(("stages", int(i), *parts[:j]), where)
+            locs[("stages", int(i), *parts)] = where
+        del overrides[key]

@@ -84,7 +84,7 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
     t, e = stage.tune_seeds, stage.eval_seeds
     lo, hi = stage.lr_range
     wlo, whi = stage.wd_range
-    lines = [f"### Stage {si + 1}/{len(cfg.stages)}: {stage.name} ({stage.make_task().describe()})",
+    lines = [f"### Stage {si + 1}/{len(cfg.stages)}: {stage.name} ({stage.describe()})",
              "",
              f"Tuning (the same for every candidate and baseline): learning-rate multiplier "
              f"{stage.lr_ratio:g}^k, k = {lo}..{hi} (grown by up to {stage.max_extend} "
@@ -96,12 +96,16 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
              f"table gives their mean ± standard deviation, the ratio to `{ref}` and the "
              f"paired difference (± standard error) on the same seeds. Multipliers are "
              f"relative to each optimizer's own learning-rate constant. A candidate passes "
-             f"when its mean paired difference"
-             + (f" + {cfg.pass_margin_se:g} SE" if cfg.pass_margin_se else "") + " is below 0.",
+             f"(goes on to the next stage) when its mean paired difference"
+             + (f" + {cfg.pass_margin_se:g} SE" if cfg.pass_margin_se else "") + " is below 0"
+             + ("" if cfg.pass_margin_se >= 1 else ": that is not a win beyond noise, which "
+                "the column 'beats it by > 1 SE' says"
+                + (" (set pass_margin_se: 1 to require it)" if not cfg.pass_margin_se
+                   else "")) + ".",
              "",
              f"| rank | candidate | lr multiplier | wd factor | val loss ({e} seeds) "
-             f"| / {ref} | diff vs {ref} | passes |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"| / {ref} | diff vs {ref} | beats it by > 1 SE | passes (goes on) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     edges = []
     for i, r in enumerate(rows, 1):
         name = r["candidate"] + (" (baseline)" if r["baseline"] else "")
@@ -120,8 +124,10 @@ def stage_markdown(cfg, si: int, stage, rows: List[Dict]) -> str:
                    ("(beats)" if r["beats_reference"] else "(no)") if r["baseline"] else
                    ("yes" if r["passes"] else f"no (beats it; keep {stage.keep})"
                     if r.get("cut") else "no"))
+        clear = "—" if r["candidate"] == ref or "diff" not in r else \
+            ("yes" if r["diff"] + r["diff_se"] < 0 else "no")
         lines.append(f"| {i} | {name} | {_mult(r['lr_mult'], r['lr_edge'])} | {wd} | {loss} "
-                     f"| {ratio} | {diff} | {verdict} |")
+                     f"| {ratio} | {diff} | {clear} | {verdict} |")
     lines.append("")
     if edges:
         lines.append(f"(edge): the best setting is at the edge of the grid even after growing "

@@ -72,11 +72,17 @@ def _buckets(cands: List[Candidate]) -> Tuple[int, ...]:
     return buckets_for(n)[-1:]
 
 
+class TimeUp(Exception):
+    """The funnel's ``--minutes`` were spent: every finished job is kept (``--resume``)."""
+
+
 class Funnel:
     def __init__(self, cfg: FunnelConfig, out: Path, candidates: List[Candidate],
-                 workers: int, address: Optional[str], log=sys.stdout):
+                 workers: int, address: Optional[str], log=sys.stdout,
+                 seconds: Optional[float] = None):
         self.cfg, self.out, self.cands = cfg, Path(out), candidates
         self.workers, self.address, self.log = workers, address, log
+        self.deadline = None if seconds is None else time.time() + seconds
         self.results = Results(self.out / RESULTS)
         self.pool = None
 
@@ -120,6 +126,10 @@ class Funnel:
                     todo += [(x, c) for x in missing if x not in inflight]
             if len(decisions) == len(cands):
                 return decisions
+            if self.deadline is not None and time.time() > self.deadline:
+                self._save_elapsed()
+                raise TimeUp(f"{stage.name}: {len(decisions)}/{len(cands)} optimizers "
+                             f"settled, {n_jobs} jobs done here")
             if self.pool is None:
                 self.pool = self._make_pool(stage, cands)
             for ident, c in todo:
