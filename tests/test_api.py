@@ -276,3 +276,29 @@ def test_reference_to_optax_stores_live_slots_only():
     assert state.v == () and jax.tree.structure(state.m) == jax.tree.structure({"w": 0})
     upd, state = opt.update({"w": jnp.ones(3)}, state, {"w": jnp.ones(3)})
     assert state.v == () and bool(jnp.all(jnp.isfinite(upd["w"])))
+
+
+def test_quiet_run_prints_nothing_and_calls_progress(tmp_path, capsys):
+    seen = []
+    cfg = {"seed": 0, "task": {"name": "quadratic", "steps": 10, "seeds": 2},
+           "search": {"population": 4, "tournament": 2, "max_evals": 6},
+           "workers": {"count": 0, "batch": 2}, "holdout": {"top_k": 1, "seeds": 2}}
+    r = run(cfg, tmp_path / "q", quiet=True, progress=seen.append)
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err == ""
+    assert seen and seen[-1]["trained"] >= 6 and "best" in seen[-1]
+    assert (r.path / "report.md").exists()
+
+
+def test_dataframe_and_front(finished):
+    df = finished.dataframe()
+    assert len(df) == len(finished.rows()) and df.index.name == "id"
+    assert {"loss", "parent", "mutation"} <= set(df.columns)
+    front = finished.front()
+    lengths = [f["simplified_statements"] for f in front]
+    losses = [f["loss"] for f in front]
+    assert lengths == sorted(set(lengths)) and losses == sorted(losses, reverse=True)
+    best = finished.best(200)
+    for f in front:  # nothing shorter is better
+        assert all(b["loss"] >= f["loss"] for b in best
+                   if b["simplified_statements"] <= f["simplified_statements"])

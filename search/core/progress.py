@@ -88,22 +88,27 @@ def line(d: dict) -> str:
 class Progress:
     """Call with the search after every step; redraws at most every ``interval`` seconds."""
 
-    def __init__(self, enabled: bool = True, interval: float = None, stream=None):
+    def __init__(self, enabled: bool = True, interval: float = None, stream=None,
+                 callback=None):
         self.stream = stream or sys.stderr
-        self.enabled = enabled
+        self.enabled, self.callback = enabled, callback  # callback(snapshot) (the Python API)
         self.tty = self.stream.isatty()
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
         self.last = 0.0
         self.live = None
 
     def __call__(self, search, force: bool = False):
-        if not self.enabled:
+        if not self.enabled and self.callback is None:
             return
         now = time.perf_counter()
         if not force and now - self.last < self.interval:
             return
         self.last = now
         d = snapshot(search)
+        if self.callback is not None:
+            self.callback(d)
+        if not self.enabled:
+            return
         if self.tty:
             self._rich(d, hall_of_fame(search))
         else:

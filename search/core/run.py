@@ -50,7 +50,8 @@ def check_new_run_dir(run_dir) -> Path:
     return run_dir
 
 
-def run_search(cfg, run_dir, resume: bool = False, out=None, holdout: bool = True) -> int:
+def run_search(cfg, run_dir, resume: bool = False, out=None, holdout: bool = True,
+               on_progress=None) -> int:
     """Run (``resume``: continue) the search of ``cfg`` in ``run_dir``; a new run writes the
     resolved config first. Prints where it runs and the final report to ``out``. Ctrl-C or
     SIGTERM stops it cleanly (``stopping``): a final checkpoint, the report from what was
@@ -64,7 +65,7 @@ def run_search(cfg, run_dir, resume: bool = False, out=None, holdout: bool = Tru
     with exclusive(run_dir):  # one writer per run directory, for the whole run
         if not resume:
             check_new_run_dir(run_dir)  # again, now that no other process can start one
-        return _run_search(cfg, Path(run_dir), resume, out, holdout)
+        return _run_search(cfg, Path(run_dir), resume, out, holdout, on_progress)
 
 
 def check_tasks(cfg) -> None:
@@ -86,7 +87,7 @@ def check_tasks(cfg) -> None:
                           "child could be drawn; raise it")
 
 
-def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
+def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool, on_progress=None) -> int:
     if resume:  # a damaged checkpoint or log is refused before any worker starts
         check_resume(RunDir(run_dir), cfg.search.population)
     else:
@@ -96,7 +97,7 @@ def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool) -> int:
     stop = Stop()
     pool = make_pool(eval_spec(cfg), cfg.workers.count, cfg.workers.address,
                      cfg.workers.pin_cores)
-    progress = Progress(cfg.progress.enabled)
+    progress = Progress(cfg.progress.enabled, callback=on_progress)
     search = build_search(cfg, run_dir, pool, progress)
     rows, failed, skipped, held, searched = [], None, None, 0.0, None
     try:
