@@ -367,8 +367,12 @@ def shutdown_ray():
 
 
 def wait_all(pool, timeout: float = 600.0) -> List[Result]:
-    """Everything in flight, waiting for it."""
+    """Everything in flight, waiting for it; :class:`WorkerError` (one line) if jobs are
+    still in flight after ``timeout`` seconds: a partial list is never returned as whole."""
     out, t0 = [], time.time()
     while pool.in_flight and time.time() - t0 < timeout:
         out += pool.poll(1.0)
+    if pool.in_flight:
+        raise WorkerError(f"{pool.in_flight} job(s) still in flight after {timeout:g} s; "
+                          f"{len(out)} finished")
     return out

@@ -38,6 +38,25 @@ def module_name(candidate: str) -> str:
     return name if name[0].isalpha() else f"p_{name}"
 
 
+def funnel_summary(fdir: Path) -> Dict:
+    """The funnel's ``summary.json`` with the keys the report reads; a damaged or cut file is
+    one line naming it (``--resume`` rewrites it from the funnel's jobs)."""
+    p = fdir / SUMMARY
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        if not isinstance(d, dict) or not isinstance(d.get("stages"), list):
+            raise ValueError("no list of stages")
+        for k in ("reference", "elapsed"):
+            if k not in d:
+                raise ValueError(f"no {k!r}")
+    except OSError as e:
+        raise RunDirError(f"{p}: unreadable ({e.strerror or e})") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise RunDirError(f"{p}: damaged ({e}); delete it and run optevo funnel --resume "
+                          f"{fdir} to write it again") from None
+    return d
+
+
 def survivors(out: Path) -> Dict:
     """{"survived": bool, "programs": [...], "failed": [...]} from the funnel's files: each
     program with its simplified text and its row on every stage it ran; ``failed`` says, for
@@ -47,7 +66,8 @@ def survivors(out: Path) -> Dict:
     p = fdir / SUMMARY
     if not p.exists():
         raise RunDirError(f"{fdir}: the funnel has not finished (no {SUMMARY})")
-    stages = json.loads(p.read_text())["stages"]
+    summary = funnel_summary(fdir)
+    stages = summary["stages"]
     trails: Dict[str, List] = {c.name: [] for c in cands if not c.baseline}
     for st in stages:
         for r in st["rows"]:
@@ -72,7 +92,7 @@ def survivors(out: Path) -> Dict:
               if n not in passed or not survived]
     failed = [f for f in failed if not f["row"]["passes"]]
     return {"survived": survived, "programs": programs, "failed": failed,
-            "stages": stages, "reference": json.loads(p.read_text())["reference"]}
+            "stages": stages, "reference": summary["reference"]}
 
 
 def survivor_tuning(out: Path, s: Dict):
@@ -220,7 +240,7 @@ def write(out: Path, state: Dict, names: List[str]) -> str:
     cfg = state["config"]
     task = "+".join(t["name"] for t in cfg["task"]) if isinstance(cfg["task"], list) \
         else cfg["task"]["name"]
-    funnel_s: Optional[float] = json.loads((out / FUNNEL_DIR / SUMMARY).read_text())["elapsed"]
+    funnel_s: Optional[float] = funnel_summary(out / FUNNEL_DIR)["elapsed"]
     search_s = sum((RunDir(out / n).summary() or {}).get("elapsed_seconds", 0.0)
                    for n in names)
     verdict = (f"{len(sv['programs'])} survivor(s): " + ", ".join(s["name"] for s in
