@@ -1,7 +1,7 @@
 """The ``optevo`` command line: the only place that prints errors and chooses exit codes.
 
 One module per command (``eval``, ``search``, ``show``/``lineage``/``plot``/``diff``,
-``export``, ``simplify``, ``funnel``, ``ladder``, ``discover``, ``analyze``, ``l2l``), each with
+``export``, ``simplify``, ``funnel``, ``ladder``, ``discover``, ``analyze``, ``sweep``, ``l2l``), each with
 ``add_parser(subparsers)`` and a ``run(args)`` that calls the library. Library code raises :class:`~optevo.dsl.errors.OptevoError`
 subclasses (``ProgramError``, ``ConfigError``, ``RunDirError``, ...) whose text is one line
 naming the file, line or key; :func:`main` prints it as ``optevo: error: ...`` and exits with
@@ -53,6 +53,8 @@ EXAMPLES = {
     "analyze": "optevo analyze configs/examples/raw_search_output.py\n"
                "  optevo analyze lion --task quadratic --weight-decay 1 --lr-scale 1000",
     "l2l": "optevo l2l train --task digits_mlp --out my_l2l.npz",
+    "sweep": "optevo sweep lion adamw --task digits_mlp --out runs/sweep1\n"
+             "  optevo sweep lion --task digits_mlp --batch-sizes 16,64,256",
 }
 
 
@@ -95,13 +97,14 @@ def _with_help_defaults(sub):
 def build_parser():
     import argparse
     from . import eval as eval_cmd
-    from . import analyze, discover, export, funnel, l2l, ladder, search, show, simplify
+    from . import (analyze, discover, export, funnel, l2l, ladder, search, show, simplify,
+                   sweep)
     ap = argparse.ArgumentParser(
         prog="optevo", description="Discover optimizers by evolutionary program search.")
     ap.add_argument("--version", action="version", version=f"optevo {_version()}")
     sub = _with_help_defaults(ap.add_subparsers(dest="command"))
     for module in (eval_cmd, search, show, export, simplify, funnel, ladder, discover,
-                   analyze, l2l):
+                   analyze, sweep, l2l):
         module.add_parser(sub)
     return ap
 
