@@ -305,7 +305,9 @@ def _module_head(program, live, slots, name, state_cls, source, hp, tuning) -> L
     dropped = [s for s in STATE if s not in slots]
     slot_text = ", ".join(slots) if slots else "none"
     notes = [f"Live state slots: {slot_text}" + (
-        f" ({' and '.join(dropped)}: never read by an update, not stored)." if dropped else ".")]
+        f" ({' and '.join(dropped)}: never read by an update, not stored)" if dropped else "")
+        + f": {len(slots)} float{'s' if len(slots) != 1 else ''} per parameter (optax "
+        "AdamW keeps 2)."]
     if removed:
         notes.append(f"{removed} dead statement{'s' if removed != 1 else ''} removed.")
     from .canon import program_hash  # provenance only; the module does not import optevo

@@ -16,6 +16,9 @@ def add_parser(sub):
                    help="programs (files, library names, RUN_DIR:ID), or one RUN_DIR")
     p.add_argument("--top", type=int, default=5, help="RUN_DIR: how many best programs")
     p.add_argument("--json", action="store_true", help="RUN_DIR: one JSON object per program")
+    p.add_argument("--time", action="store_true",
+                   help="programs: also time one optimizer step against optax AdamW's "
+                        "(jitted, ~1M parameters; a few seconds)")
     p.set_defaults(fn=cmd_show)
 
     p = sub.add_parser("lineage", help="the ancestors of one evaluation of a run")
@@ -40,9 +43,13 @@ def cmd_show(args) -> int:
     if len(args.program) == 1 and Path(args.program[0]).is_dir():
         from optevo.search.core.views import show_run
         return show_run(args.program[0], at_least("--top", args.top), args.json)
+    from optevo.search.core.cost import state_text, step_text, step_time
     from optevo.search.core.views import load_ref
     for p in [load_ref(x)[0] for x in args.program]:
         sys.stdout.write(p.text())
+        print(f"# {state_text(p)}")
+        if args.time:
+            print(f"# {step_text(step_time(p))}")
     return 0
 
 

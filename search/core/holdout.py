@@ -35,6 +35,7 @@ from optevo.proxy_tasks.fitness import stats
 from optevo.proxy_tasks.seeds import fresh_seeds
 from optevo.simplify import simplify_exact
 
+from .cost import state_text
 from .jobs import HOLDOUT, Job, JobId, baseline_name
 from .jobs import is_baseline_name as is_baseline
 from .rundir import Record, RunDir, best_distinct
@@ -207,7 +208,8 @@ def table(rows: List[Dict]) -> List[str]:
     for r in rows:
         if r["id"] == 0 or is_baseline(r["id"]) or r["holdout"] is None:
             continue
-        lines += ["", f"Program {_name(r)}, simplified (exact passes):", "", "```python",
+        lines += ["", f"Program {_name(r)}, simplified (exact passes); "
+                  f"{state_text(parse(r['simplified']))}:", "", "```python",
                   r["simplified"].rstrip(), "```"]
     return lines
 
