@@ -140,6 +140,9 @@ class SearchConfig(Model):
         "keep", "a child whose update never reads lr (it trains alike at every learning rate "
         "and schedule, so its exported learning_rate does nothing): keep it, flagged in the "
         "live display, report and export, or reject it (counted as ignores_lr)")
+    seed_population: Optional[Text] = key(
+        None, "warm start: RUN_DIR of an earlier run whose best distinct programs (at most "
+        "a population's worth) are trained first, before any mutation (null: none)")
     hurdle_quantile: float = key(0.5, "the hurdle: this quantile of the population's hurdle "
                                  "figures (a child worse than it is not trained further)",
                                  gt=0, le=1)

@@ -42,6 +42,7 @@ from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import normalize
 
 from .hurdle import Hurdle
+from .seeding import SEED, Seeder, seed_programs
 from .inflight import InFlight
 from .jobs import CHILD, Job, JobId, Result
 from .lr_grid import LrGrid
@@ -89,6 +90,7 @@ class RegularizedEvolution:
         self.state: Optional[EvolutionState] = None  # made by init
         self.stalled = self.stopped = self.starved = False  # see run and select
         self.halted: Optional[str] = None  # why the search cannot go on (state.cannot_go_on)
+        self.seeder: Optional[Seeder] = None  # search.seed_population (made by init)
         self._t0 = self.last_checkpoint = time.perf_counter()
 
     # --- clock and checkpoints ------------------------------------------------------------
@@ -115,9 +117,13 @@ class RegularizedEvolution:
         self.rundir.open_log(self.state.run_id)  # a new log's first line names the run
         self._t0 = time.perf_counter()
         if fresh:
-            return self._start()
-        if self.state.task_baselines:
+            self._start()
+            if self.cfg.search.seed_population:
+                self.state.seed_list = seed_programs(self.cfg.search.seed_population,
+                                                     self.cfg.search.population)
+        elif self.state.task_baselines:
             self.scorer = self.scorer.with_baselines(self.state.task_baselines)
+        self.seeder = Seeder(self.state) if self.state.seed_list else None
 
     def _start(self):
         cal = calibrate_start(self.pool, load_ref(self.cfg.search.start)[0].text(),
@@ -146,8 +152,13 @@ class RegularizedEvolution:
 
     def mutate(self, parent: Member) -> Optional[Member]:
         """A valid child of ``parent`` that computes something else, or None if the mutation
-        retries ran out (counted in ``failed_mutations``)."""
+        retries ran out (counted in ``failed_mutations``); first, the seeds of
+        ``search.seed_population`` (``seeding.py``), as children of no parent."""
         s = self.state
+        seed = self.seeder.next() if self.seeder else None
+        if seed is not None:
+            s.next_id += 1
+            return Member(s.next_id - 1, None, SEED, program_hash(parse(seed)), seed)
         try:
             res = self.mutator(s.rng, parse(parent.program), parent.hash, program_hash,
                                s.rejected)

@@ -85,6 +85,11 @@ def check_tasks(cfg) -> None:
                           + (" (with the decoupled decay its calibration adds)" if added else "")
                           + f", more than search.max_length ({cfg.search.max_length}): no "
                           "child could be drawn; raise it")
+    if cfg.search.seed_population:  # a missing or empty run is one line, before anything
+        from .rundir import RunDir
+        if not RunDir.existing(cfg.search.seed_population).nonempty_records():
+            raise ConfigError(Loc("search.seed_population"), f"{cfg.search.seed_population}"
+                              ": the run has no logged program to seed from")
 
 
 def _run_search(cfg, run_dir: Path, resume: bool, out, holdout: bool, on_progress=None) -> int:

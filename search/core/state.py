@@ -29,6 +29,7 @@ from optevo.dsl.errors import OptevoError
 from optevo.dsl.parse import parse
 
 from .population import CacheEntry, FitnessCache, Member, Population
+from .seeding import SEED
 from .rundir import CHECKPOINT, Record, RunDir, RunDirError
 
 CHECKPOINT_VERSION = 3  # 1: cache entries held a count of sharing children; 3: the run id
@@ -68,6 +69,8 @@ class EvolutionState:
     log_last_id: Optional[int] = None  # the id of the last of them (checked on resume)
     done: bool = False
     run_id: Optional[str] = None  # the run's id (run.json); None: written before run ids
+    seed_list: List[str] = dataclasses.field(default_factory=list)  # search.seed_population
+    seeded: int = 0  # seeded children logged (seeding.py)
 
     @classmethod
     def fresh(cls, seed: int, population_size: int) -> "EvolutionState":
@@ -87,6 +90,7 @@ class EvolutionState:
         """A child joins the population (the oldest member leaves); after ``restart_after``
         trained children without improvement, the population becomes copies of the best."""
         self.population.add(member)
+        self.seeded += member.mutation == SEED
         self.n_trained, self.n_cached = self.n_trained + trained, self.n_cached + (not trained)
         self.since_improvement += trained
         if self.best is None or member.loss < self.best.loss:
@@ -128,6 +132,7 @@ class EvolutionState:
             "best": self.best.to_json() if self.best else None,
             "since_improvement": self.since_improvement, "restarts": self.restarts,
             "elapsed": self.elapsed, "log_lines": self.log_lines,
+            "seed_list": self.seed_list, "seeded": self.seeded,
             "log_last_id": self.log_last_id,
             "failed_mutations": self.failed_mutations, "done": self.done,
             "run_id": self.run_id,
@@ -160,7 +165,8 @@ class EvolutionState:
             since_improvement=s["since_improvement"], restarts=s["restarts"],
             elapsed=float(s["elapsed"]), log_lines=int(s["log_lines"]),
             log_last_id=s.get("log_last_id"), done=bool(s.get("done", False)),
-            run_id=_text_or_none(s.get("run_id"), "run_id"))
+            run_id=_text_or_none(s.get("run_id"), "run_id"),
+            seed_list=[str(x) for x in s.get("seed_list", [])], seeded=int(s.get("seeded", 0)))
 
 
 def _text_or_none(v, key: str):
