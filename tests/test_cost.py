@@ -29,3 +29,10 @@ def test_show_states_the_cost(capsys):
     out = capsys.readouterr().out
     assert "# state: 1 float per parameter (m); optax AdamW: 2" in out
     assert "x optax AdamW's" in out
+
+
+def test_export_states_the_cost(capsys, tmp_path):
+    assert main(["export", "adamw", "-o", str(tmp_path / "a.py"), "--time"]) == 0
+    err = capsys.readouterr().err
+    assert "# state: 2 floats per parameter (m, v); optax AdamW: 2" in err
+    assert "x optax AdamW's" in err

@@ -60,6 +60,12 @@ def run(args) -> int:
               + summary_line(args.program, args.name, args.lr_multiplier), file=sys.stderr)
     else:
         sys.stdout.write(source)
+    from optevo.search.core.cost import state_text, step_text, step_time
+    from optevo.search.core.tuned import load_tuned
+    program = load_tuned(args.program).program
+    print(f"# {state_text(program)}", file=sys.stderr)
+    if args.time:
+        print(f"# {step_text(step_time(program))}", file=sys.stderr)
     return 0
 
 
@@ -76,5 +82,7 @@ def add_parser(subparsers):
     p.add_argument("-o", "--output", help="output .py file (default: print)")
     p.add_argument("--name", default="discovered",
                    help="name of the function returning the transformation")
+    p.add_argument("--time", action="store_true",
+                   help="also time one step of it against optax AdamW's (a few seconds)")
     p.set_defaults(fn=run)
     return p
