@@ -338,7 +338,7 @@ def test_describe_schema_lists_every_key():
     rows = table.strip().splitlines()
     assert rows[0] == "| key | type | default | meaning |"
     keys = [k for k, _ in schema_rows()]
-    assert len(rows) == 2 + len(keys) and len(keys) == 34
+    assert len(rows) == 2 + len(keys) and len(keys) == 37
     for k, spec in schema_rows():
         assert f"| `{k}` |" in table and spec.doc
     assert "| `search.population` | int >= 2 and <= 1,000,000 | `100` |" in table

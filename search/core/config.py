@@ -143,6 +143,12 @@ class SearchConfig(Model):
     seed_population: Optional[Text] = key(
         None, "warm start: RUN_DIR of an earlier run whose best distinct programs (at most "
         "a population's worth) are trained first, before any mutation (null: none)")
+    islands: int = key(1, "split the population into this many islands (ring migration; "
+                       "1: the paper's single population)", ge=1, le=64)
+    migrate_every: int = key(500, "with islands: children joined between migrations",
+                             ge=1)
+    migrant: Literal["best", "random"] = key(
+        "best", "with islands: each island's emigrant, its best or a random member")
     hurdle_quantile: float = key(0.5, "the hurdle: this quantile of the population's hurdle "
                                  "figures (a child worse than it is not trained further)",
                                  gt=0, le=1)
@@ -184,6 +190,15 @@ class SearchConfig(Model):
         if self.tournament > self.population:
             raise fail(f"expected an integer <= search.population ({self.population}), got "
                        f"{self.tournament}", "tournament", "population")
+        each = self.population // self.islands
+        if each < 2:
+            raise fail(f"expected at most search.population / 2 ({self.population // 2}) "
+                       f"islands, so that each holds 2 members; got {self.islands}",
+                       "islands", "population")
+        if self.islands > 1 and self.tournament > each:
+            raise fail(f"expected an integer <= an island's size (search.population // "
+                       f"search.islands = {each}), got {self.tournament}", "tournament",
+                       "islands")
         return self
 
 

@@ -71,7 +71,7 @@ def record(child: Member, entry: CacheEntry, result: Optional[Result], suite_fit
         time=round(elapsed, 3), losses=result and [_fin(x) for x in result.losses],
         task_losses=[_fin(x) for x in suite_fit.task_means] if suite_fit else None,
         hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint,
-        lr_mult=entry.lr_mult)
+        lr_mult=entry.lr_mult, island=child.island)
 
 
 class RegularizedEvolution:
@@ -112,8 +112,11 @@ class RegularizedEvolution:
                              self.cfg.search.restart_after) if resume else None
         fresh = self.state is None
         if fresh:
-            self.state = EvolutionState.fresh(self.cfg.seed, self.cfg.search.population)
+            sc = self.cfg.search
+            self.state = EvolutionState.fresh(self.cfg.seed, sc.population, sc.islands)
             self.state.run_id = self.rundir.new_run_id(keep=True)
+            if sc.islands > 1:
+                self.state.migrate_every, self.state.migrant = sc.migrate_every, sc.migrant
         self.rundir.open_log(self.state.run_id)  # a new log's first line names the run
         self._t0 = time.perf_counter()
         if fresh:
@@ -146,7 +149,9 @@ class RegularizedEvolution:
         """Tournament selection: the best of T members drawn without replacement (None, and
         :attr:`starved` set, where no member has a finite fitness)."""
         try:
-            return self.state.population.tournament(self.state.rng, self.cfg.search.tournament)
+            s = self.state  # islands take turns to give the next parent
+            return s.population.tournament(s.rng, self.cfg.search.tournament,
+                                           s.n_generated % s.population.islands)
         except NoFiniteMember:
             self.starved = True
 
@@ -158,7 +163,8 @@ class RegularizedEvolution:
         seed = self.seeder.next() if self.seeder else None
         if seed is not None:
             s.next_id += 1
-            return Member(s.next_id - 1, None, SEED, program_hash(parse(seed)), seed)
+            return Member(s.next_id - 1, None, SEED, program_hash(parse(seed)), seed,
+                          island=parent.island)
         try:
             res = self.mutator(s.rng, parse(parent.program), parent.hash, program_hash,
                                s.rejected)
@@ -169,7 +175,7 @@ class RegularizedEvolution:
         s.mutation_counts[res.mutation] += 1
         s.next_id += 1
         return Member(s.next_id - 1, parent.id, res.mutation, res.hash, res.child.text(),
-                      lr_mult=parent.lr_mult)  # search.lr_grid: inherited
+                      lr_mult=parent.lr_mult, island=parent.island)  # both inherited
 
     def evaluate(self, budget_left: int) -> bool:
         """Draw children until one batch needs training and send it to the pool; children

@@ -36,6 +36,7 @@ class Member:
     normalized: float = math.inf
     hurdle: Optional[float] = None  # its fitness on the hurdle seeds (search.hurdle_seeds)
     lr_mult: float = 1.0  # its lr multiplier (search.lr_grid): inherited, then its best point
+    island: int = 0  # its island (search.islands): its parent's
 
     def scored(self, entry: "CacheEntry") -> "Member":
         """This child with the fitness of ``entry`` (its own, or an equivalent program's)."""
@@ -48,6 +49,8 @@ class Member:
         d["normalized"] = _enc(self.normalized)
         if self.lr_mult == 1.0:
             del d["lr_mult"]
+        if self.island == 0:
+            del d["island"]
         if self.hurdle is None:
             del d["hurdle"]
         else:
@@ -73,32 +76,74 @@ def _dec(x) -> float:
 
 
 class Population:
-    """Members in age order (oldest first), at most ``size``."""
+    """Members in age order (oldest first), at most ``size``, on ``islands`` islands of
+    ``size // islands`` each (``search.islands``; one by default: the paper's single
+    population). A member lives on its ``island``; a tournament is held on one island; a
+    child joins its parent's island and displaces that island's oldest. :meth:`migrate`
+    sends each island's best (or a random member) to the next island in a ring (Cantu-Paz
+    1998; PySR and OpenEvolve run islands so): a copy joins there as its newest member."""
 
-    def __init__(self, size: int, members: Optional[List[Member]] = None):
-        self.size = size
-        self.members: Deque[Member] = collections.deque(members or [], maxlen=size)
+    def __init__(self, size: int, members: Optional[List[Member]] = None, islands: int = 1):
+        self.size, self.islands = size, max(1, int(islands))
+        each = max(1, size // self.islands)
+        self._isl: List[Deque[Member]] = [collections.deque(maxlen=each)
+                                          for _ in range(self.islands)]
+        for m in members or []:
+            self._isl[m.island % self.islands].append(m)
+
+    @classmethod
+    def filled(cls, size: int, member: Member, islands: int = 1) -> "Population":
+        """Every island full of copies of ``member`` (a new run; a restart)."""
+        each = max(1, size // max(1, islands))
+        return cls(size, [dataclasses.replace(member, island=i) for i in range(islands)
+                          for _ in range(each)], islands)
+
+    @property
+    def members(self) -> List[Member]:
+        return [m for isl in self._isl for m in isl]
 
     def __len__(self):
-        return len(self.members)
+        return sum(len(isl) for isl in self._isl)
 
     def add(self, member: Member) -> Optional[Member]:
-        """Add a child; returns the oldest member it displaced, if any."""
-        old = self.members[0] if len(self.members) == self.size else None
-        self.members.append(member)  # deque(maxlen) drops the oldest
+        """Add a child to its island; returns the oldest member it displaced, if any."""
+        isl = self._isl[member.island % self.islands]
+        old = isl[0] if len(isl) == isl.maxlen else None
+        isl.append(member)  # deque(maxlen) drops the oldest
         return old
 
-    def tournament(self, rng: np.random.Generator, k: int) -> Member:
-        """The best of ``k`` members sampled uniformly without replacement, among those with
-        a finite loss; if the sample holds none, the best finite member of the population."""
-        n = len(self.members)
+    def tournament(self, rng: np.random.Generator, k: int, island: int = 0) -> Member:
+        """The best of ``k`` members of ``island`` sampled uniformly without replacement,
+        among those with a finite loss; if the sample holds none, the best finite member of
+        the island (of the whole population if the island has none)."""
+        isl = self._isl[island % self.islands]
+        n = len(isl)
         idx = rng.choice(n, size=min(k, n), replace=False)
-        sample = [self.members[int(i)] for i in idx if math.isfinite(self.members[int(i)].loss)]
+        sample = [isl[int(i)] for i in idx if math.isfinite(isl[int(i)].loss)]
         if not sample:
-            sample = [m for m in self.members if math.isfinite(m.loss)]
+            sample = [m for m in isl if math.isfinite(m.loss)] or \
+                [m for m in self.members if math.isfinite(m.loss)]
         if not sample:
             raise NoFiniteMember("no member of the population has a finite fitness")
         return min(sample, key=lambda m: m.loss)
+
+    def migrate(self, rng: np.random.Generator, kind: str = "best") -> int:
+        """Each island's emigrant (its best, or a random member: ``kind``) joins the next
+        island as a copy; returns how many moved (0 with one island)."""
+        if self.islands < 2:
+            return 0
+        out = []
+        for isl in self._isl:
+            finite = [m for m in isl if math.isfinite(m.loss)]
+            if not finite:
+                out.append(None)
+                continue
+            out.append(min(finite, key=lambda m: m.loss) if kind == "best"
+                       else finite[int(rng.integers(len(finite)))])
+        for i, m in enumerate(out):
+            if m is not None:
+                self.add(dataclasses.replace(m, island=(i + 1) % self.islands))
+        return sum(m is not None for m in out)
 
     def best(self) -> Member:
         return min(self.members, key=lambda m: m.loss)
@@ -110,7 +155,8 @@ class Population:
         return float(np.quantile(xs, quantile)) if xs else math.inf
 
     def median_loss(self) -> float:
-        return float(np.median([m.loss for m in self.members])) if self.members else math.nan
+        ms = self.members
+        return float(np.median([m.loss for m in ms])) if ms else math.nan
 
     def to_json(self) -> List[Dict]:
         return [m.to_json() for m in self.members]

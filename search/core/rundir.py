@@ -98,6 +98,7 @@ class Record:
     stopped: bool = False  # stopped at the hurdle: loss is the hurdle figure
     fingerprint_hit: bool = False  # cached by functional fingerprint, not by hash
     lr_mult: float = 1.0  # its lr multiplier (search.lr_grid; written only when not 1)
+    island: int = 0  # its island (search.islands; written only when not 0)
     line: int = dataclasses.field(default=0, compare=False, repr=False)
 
     def to_json(self) -> Dict:
@@ -114,6 +115,8 @@ class Record:
             del d["fingerprint_hit"]
         if self.lr_mult == 1.0:
             del d["lr_mult"]
+        if self.island == 0:
+            del d["island"]
         if self.hurdle is None:
             del d["hurdle"], d["stopped"]
         else:
@@ -139,7 +142,7 @@ class Record:
                 else None,
                 stopped=_want(d, "stopped", bool, False),
                 fingerprint_hit=_want(d, "fingerprint_hit", bool, False),
-                lr_mult=float(_num(d, "lr_mult", 1.0)), line=line)
+                lr_mult=float(_num(d, "lr_mult", 1.0)), island=_island(d), line=line)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not an evaluation record ({type(e).__name__}: {e})") from None
 
@@ -169,6 +172,13 @@ def _num(d: Dict, key: str, default=None):
     if v is None or _is_num(v):
         return v
     raise TypeError(f"{key} must be a number or null, got {type(v).__name__}")
+
+
+def _island(d: Dict) -> int:
+    v = _want(d, "island", int, 0)
+    if v < 0:
+        raise ValueError(f"island must be >= 0, got {v}")
+    return v
 
 
 def _nums(d: Dict, key: str):

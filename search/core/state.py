@@ -71,10 +71,14 @@ class EvolutionState:
     run_id: Optional[str] = None  # the run's id (run.json); None: written before run ids
     seed_list: List[str] = dataclasses.field(default_factory=list)  # search.seed_population
     seeded: int = 0  # seeded children logged (seeding.py)
+    migrate_every: int = 0  # search.islands: children joined between migrations (0: never)
+    migrant: str = "best"  # search.migrant: each island's best or a random member
+    migrations: int = 0
 
     @classmethod
-    def fresh(cls, seed: int, population_size: int) -> "EvolutionState":
-        return cls(Population(population_size), FitnessCache(), np.random.default_rng(seed))
+    def fresh(cls, seed: int, population_size: int, islands: int = 1) -> "EvolutionState":
+        return cls(Population(population_size, islands=islands), FitnessCache(),
+                   np.random.default_rng(seed))
 
     def begin(self, start: Member, cal, baseline: float):
         """The state of a new run once its start program was calibrated (``cal``: a
@@ -83,7 +87,8 @@ class EvolutionState:
         self.lr_scale, self.task_baselines, self.calibration = (cal.lr_scale, cal.task_baselines,
                                                                 cal.lines)
         self.decay, self.baseline, self.next_id = cal.decay, baseline, 1
-        self.population = Population(self.population.size, [start] * self.population.size)
+        self.population = Population.filled(self.population.size, start,
+                                            self.population.islands)
         self.best, self.n_trained = start, 1
 
     def join(self, member: Member, trained: bool, restart_after: Optional[int] = None):
@@ -92,12 +97,14 @@ class EvolutionState:
         self.population.add(member)
         self.seeded += member.mutation == SEED
         self.n_trained, self.n_cached = self.n_trained + trained, self.n_cached + (not trained)
+        if self.migrate_every and (self.n_trained + self.n_cached) % self.migrate_every == 0:
+            self.migrations += bool(self.population.migrate(self.rng, self.migrant))
         self.since_improvement += trained
         if self.best is None or member.loss < self.best.loss:
             self.best, self.since_improvement = member, 0
         if restart_after and self.since_improvement >= restart_after:
-            self.population = Population(self.population.size,
-                                         [self.best] * self.population.size)
+            self.population = Population.filled(self.population.size, self.best,
+                                                self.population.islands)
             self.since_improvement, self.restarts = 0, self.restarts + 1
 
     def replay(self, rec: Record, fingerprint_of: Callable[[str], Optional[str]],
@@ -114,7 +121,8 @@ class EvolutionState:
         self.cache.count(hit=rec.cached, by_fingerprint=rec.fingerprint_hit)
         self.next_id = max(self.next_id, rec.id + 1)
         self.join(Member(rec.id, rec.parent, rec.mutation, rec.hash, rec.program,
-                         inf(rec.loss), inf(rec.normalized), rec.hurdle, rec.lr_mult),
+                         inf(rec.loss), inf(rec.normalized), rec.hurdle, rec.lr_mult,
+                         rec.island),
                   not rec.cached, restart_after)
         self.log_lines, self.log_last_id = self.log_lines + 1, rec.id
 
@@ -133,6 +141,8 @@ class EvolutionState:
             "since_improvement": self.since_improvement, "restarts": self.restarts,
             "elapsed": self.elapsed, "log_lines": self.log_lines,
             "seed_list": self.seed_list, "seeded": self.seeded,
+            "migrate_every": self.migrate_every, "migrant": self.migrant,
+            "migrations": self.migrations,
             "log_last_id": self.log_last_id,
             "failed_mutations": self.failed_mutations, "done": self.done,
             "run_id": self.run_id,
@@ -150,8 +160,7 @@ class EvolutionState:
         rng = np.random.default_rng()
         rng.bit_generator.state = s["rng"]
         return cls(
-            population=Population(population_size,
-                                  [Member.from_json(m) for m in s["population"]]),
+            population=_population(population_size, s["population"]),
             cache=FitnessCache.from_json(s["cache"], s["version"]), rng=rng, next_id=s["next_id"],
             n_trained=s["n_trained"], n_cached=s["n_cached"], n_generated=s["n_generated"],
             n_stopped=s.get("n_stopped", 0),
@@ -166,7 +175,15 @@ class EvolutionState:
             elapsed=float(s["elapsed"]), log_lines=int(s["log_lines"]),
             log_last_id=s.get("log_last_id"), done=bool(s.get("done", False)),
             run_id=_text_or_none(s.get("run_id"), "run_id"),
-            seed_list=[str(x) for x in s.get("seed_list", [])], seeded=int(s.get("seeded", 0)))
+            seed_list=[str(x) for x in s.get("seed_list", [])], seeded=int(s.get("seeded", 0)),
+            migrate_every=int(s.get("migrate_every", 0)), migrant=str(s.get("migrant", "best")),
+            migrations=int(s.get("migrations", 0)))
+
+
+def _population(size: int, rows) -> Population:
+    """The checkpoint's population: its members on the islands they name."""
+    members = [Member.from_json(m) for m in rows]
+    return Population(size, members, 1 + max((m.island for m in members), default=0))
 
 
 def _text_or_none(v, key: str):

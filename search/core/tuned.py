@@ -28,6 +28,7 @@ from typing import Dict, Optional
 from optevo.dsl import parse
 from optevo.dsl.codegen import Schedule, Tuning
 from optevo.dsl.decay import at_factor
+from optevo.dsl.errors import OptevoError
 from optevo.dsl.program import Program
 
 from .rundir import RunDir
@@ -84,7 +85,10 @@ def _first(x) -> float:
 
 def _schedule(run: RunDir):
     """(schedule, note) of the run's first task."""
-    cfg = run.config()
+    try:
+        cfg = run.config()
+    except OptevoError as e:  # a task only a plugin knows: reading a run imports none
+        return None, None, f"its schedule is not exported: {str(e).splitlines()[0]}"
     if cfg is None:
         return None, None, "the run has no config.yaml: its schedule is unknown"
     t = cfg.tasks[0]
