@@ -213,12 +213,16 @@ def _ray_worker_class():
             self.evaluation = evaluation(spec, f"w{index}")
 
         def ready(self):
-            return {"pid": os.getpid(), "core": self.core}
+            node = ray.get_runtime_context().get_node_id()
+            return {"pid": os.getpid(), "core": self.core, "node": node}
 
         def run(self, jobs):
             return self.evaluation.run(jobs)
 
     return Worker
+
+
+REPLACE_WAIT = 20.0  # seconds a replacement worker may take to start before another is tried
 
 
 class RayPool:
@@ -248,7 +252,7 @@ class RayPool:
         self.restarts = 0
         self.workers = [self._start(i) for i in range(n)]
         try:
-            self.wait_ready(self.workers)
+            self.nodes = [r["node"] for r in self.wait_ready(self.workers)]  # Ray node ids
         except BaseException:
             self.shutdown()
             raise
@@ -256,13 +260,16 @@ class RayPool:
     def _start(self, index: int):
         return self.Worker.remote(self.spec, index, self.pin)
 
-    def wait_ready(self, actors=None):
+    def wait_ready(self, actors=None, timeout: Optional[float] = None):
         """Wait until ``actors`` (default all) have built their engines; a worker whose
         start-up raised (an unknown task, a plugin that fails to import) stops the run with
-        its error as one line (:class:`WorkerError`), instead of being restarted forever."""
+        its error as one line (:class:`WorkerError`), instead of being restarted forever.
+        ``timeout``: Ray's ``GetTimeoutError`` after that many seconds (not converted)."""
         refs = [w.ready.remote() for w in (self.workers if actors is None else actors)]
         try:
-            return self.ray.get(refs)
+            return self.ray.get(refs, timeout=timeout)
+        except self.ray.exceptions.GetTimeoutError:
+            raise
         except (self.ray.exceptions.RayError, KeyError, ValueError) as e:
             cause = _cause(e)
             hint = ("; a task registered in your own script is unknown to the workers: put it "
@@ -321,8 +328,21 @@ class RayPool:
             self.ray.kill(self.workers[wi])
         except Exception:
             pass
-        self.workers[wi] = self._start(wi)
-        self.wait_ready([self.workers[wi]])  # a replacement that cannot start stops the run
+        # a replacement that cannot start stops the run; one waits here for a free CPU (a
+        # cluster that lost a node: until a node joins). One not ready in REPLACE_WAIT s is
+        # started again: Ray may place it on the node being lost, where it never starts
+        while True:
+            self.workers[wi] = self._start(wi)
+            try:
+                self.nodes[wi] = self.wait_ready([self.workers[wi]], REPLACE_WAIT)[0]["node"]
+                return
+            except self.ray.exceptions.GetTimeoutError:
+                if self.watch:
+                    self.watch.check()
+                try:
+                    self.ray.kill(self.workers[wi])
+                except Exception:
+                    pass
         # other batches queued on the dead actor fail too; they are resubmitted as they
         # surface, without replacing the new actor again
 
