@@ -243,8 +243,10 @@ class RayPool:
             if address:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=False)
             else:
-                ray.init(num_cpus=max(n, os.cpu_count() or 1), include_dashboard=False,
-                         logging_level="ERROR", log_to_driver=False)
+                # address="local": a Ray of its own, never a cluster that `ray start` (or
+                # ray.cluster_utils) left on this machine, which ray.init() would join
+                ray.init(address="local", num_cpus=max(n, os.cpu_count() or 1),
+                         include_dashboard=False, logging_level="ERROR", log_to_driver=False)
                 self.watch = RaylWatch.local(WorkerError)
         self.spec, self.pin, self.depth = spec, pin, depth
         self.Worker = _ray_worker_class()
