@@ -84,7 +84,8 @@ def _first(x) -> float:
 
 
 def _schedule(run: RunDir):
-    """(schedule, note) of the run's first task."""
+    """(task name, schedule, note) of the run's first task; a note says why there is no
+    schedule where the run's task could not be built here."""
     try:
         cfg = run.config()
     except OptevoError as e:  # a task only a plugin knows: reading a run imports none
@@ -129,7 +130,8 @@ def load_tuned(ref: str) -> TunedProgram:
     task, sched, note = _schedule(run)
     row = _holdout_row(run, rec)
     if row is not None and row.get("lr_scale") is not None:
-        factor = float(row.get("weight_decay_factor", 1.0))
+        wd = row.get("weight_decay_factor")
+        factor = 1.0 if wd is None else float(wd)
         tuned, added = at_factor(parse(rec.program), factor)
         return TunedProgram(tuned, label, _first(row["lr_scale"]), factor, added,
                             "the held-out re-check", task, sched, note)
