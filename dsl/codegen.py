@@ -28,16 +28,15 @@ equal ``dsl.execute.update_fn``'s (negated, as optax adds updates to parameters)
 
 from __future__ import annotations
 
-import inspect
 import json
 import keyword
 import math
-import textwrap
 import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import ops
-from .codegen_tuning import Schedule, Tuning, arg_doc, schedule_lines  # noqa: F401 (API)
+from .codegen_tuning import (Schedule, Tuning, arg_doc, copied_source,  # noqa: F401 (API)
+                             schedule_lines)
 from .hyper import named_hyperparameters
 from .liveness import live_state, strip_dead
 from .ops import OPS, SCALAR, TENSOR, OpSet
@@ -152,8 +151,7 @@ class _Writer:
             return scalar_template.format(code)
         name = "_" + fn.__name__
         if name not in self.defs:
-            src = textwrap.dedent(inspect.getsource(fn))
-            self.defs[name] = src.replace(f"def {fn.__name__}(", f"def {name}(", 1)
+            self.defs[name] = copied_source(fn)[1]
         return f"jax.tree.map({name}, {code})"
 
     def global_norm(self, x: Tuple[str, str]) -> str:

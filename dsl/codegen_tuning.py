@@ -45,14 +45,20 @@ class Tuning:
     note: str = ""
 
 
+def copied_source(fn) -> Tuple[str, str]:
+    """(name, source) of a self-contained function copied into an exported module under the
+    private name ``_`` + its own (a matrix op's per-leaf function, a schedule)."""
+    name = "_" + fn.__name__
+    src = textwrap.dedent(inspect.getsource(fn))
+    return name, src.replace(f"def {fn.__name__}(", f"def {name}(", 1)
+
+
 def schedule_lines(schedule: Optional[Schedule], peak: float) -> List[str]:
     """``LEARNING_RATE``, ``TOTAL_STEPS``, the copied schedule function and
     ``tuned_schedule(peak, total_steps)``; nothing without a schedule."""
     if schedule is None:
         return []
-    fn = "_" + schedule.fn.__name__
-    src = textwrap.dedent(inspect.getsource(schedule.fn)).replace(
-        f"def {schedule.fn.__name__}(", f"def {fn}(", 1)
+    fn, src = copied_source(schedule.fn)
     extra = "".join(f", {a!r}" for a in schedule.args)
     same = (f" It is ``{schedule.optax.format(peak='peak', steps='total_steps')}``."
             if schedule.optax else "")

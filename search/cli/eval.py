@@ -78,10 +78,9 @@ def run(args) -> int:
     at_least("--steps", args.steps)
     if args.lr_scale is not None and not (math.isfinite(args.lr_scale) and args.lr_scale > 0):
         raise UsageError(f"--lr-scale must be a finite number > 0, got {args.lr_scale}")
-    from optevo.dsl.decay import ADDED
-    longest = max([len(encoded_form(p).stmts) for p in programs] + [0]) + ADDED * args.tune
     if args.tune:
-        return _tuned(args, task, programs, buckets_for(max(32, longest)))
+        return _tuned(args, task, programs)
+    longest = max([len(encoded_form(p).stmts) for p in programs] + [0])
     ev = Evaluator(task, steps=args.steps, seeds=args.seeds, engine=args.engine,
                    buckets=buckets_for(max(32, longest)))  # a long program gets its bucket
     scores = [None] * len(programs)
@@ -122,23 +121,16 @@ def run(args) -> int:
     return 0
 
 
-def _tuned(args, task, programs, buckets) -> int:
+def _tuned(args, task, programs) -> int:
     """``eval --tune``: :func:`~optevo.search.core.holdout.fresh_check` in-process."""
-    from optevo.dsl.canon import program_hash
-    from optevo.search.core.holdout import fresh_check, table
-    from optevo.search.core.rundir import Record
-    from optevo.search.core.tuning import CALIBRATION
-    from optevo.search.core.workers import EvalSpec, InProcessPool
+    from optevo.search.core.holdout import fresh_check_programs, table
     if args.engine != "fast":
         raise UsageError("--tune trains with the fast engine; leave --engine out")
     at_least("--fresh", args.fresh, 2)
     seeds = tuple(range(args.seeds or task.seeds))
-    pool = InProcessPool(EvalSpec(task.name, {}, args.steps, seeds, buckets))
-    cands = [Record(id=i, parent=None, mutation=None, hash=program_hash(p), program=p.text(),
-                    loss=None, normalized=None, stderr=None, diverged=False, cached=False)
-             for i, p in enumerate(programs, 1)]
-    rows = fresh_check(pool, cands, args.fresh, args.lr_scale or 1.0, None,
-                       [b for b in args.baseline if b != "adamw"], CALIBRATION)
+    rows = fresh_check_programs(task.name, {}, args.steps, seeds, programs, args.fresh,
+                                [b for b in args.baseline if b != "adamw"],
+                                args.lr_scale or 1.0)
     names = dict(enumerate(args.program, 1))
     for r in rows:
         r["name"] = names.get(r["id"]) or None

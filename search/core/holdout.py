@@ -63,6 +63,35 @@ def evaluate_holdout(run: RunDir, pool, k: int, n_seeds: int, lr_scale=1.0,
     return rows
 
 
+def decay_buckets(programs) -> tuple:
+    """Interpreter buckets for ``programs`` tuned on decay: up to the one that holds the
+    longest with decoupled decay added (at least the default 32 statements)."""
+    from optevo.dsl.decay import ADDED
+    from optevo.dsl.interpreter import encoded_form
+    from optevo.proxy_tasks.engine import buckets_for
+    longest = max([len(encoded_form(p).stmts) for p in programs] + [0]) + ADDED
+    return buckets_for(max(32, longest))
+
+
+def fresh_check_programs(task_name: str, options: Dict, steps: Optional[int], seeds,
+                         programs, n_fresh: int, baselines=(), lr_scale: float = 1.0,
+                         rule=None) -> List[Dict]:
+    """:func:`fresh_check` of programs that come from no run (``optevo eval --tune``, the
+    sweep's batch ablation): ids 1..N in order, trained in this process on ``task_name``
+    with ``options``, tuned on ``seeds`` by ``rule`` (default: the start's calibration line)
+    around ``lr_scale``; one interpreter bucket that holds the longest with decay added."""
+    from optevo.dsl.canon import program_hash
+    from .tuning import CALIBRATION
+    from .workers import EvalSpec, InProcessPool
+    pool = InProcessPool(EvalSpec(task_name, dict(options), steps, tuple(seeds),
+                                  decay_buckets(programs)))
+    cands = [Record(id=i, parent=None, mutation=None, hash=program_hash(p), program=p.text(),
+                    loss=None, normalized=None, stderr=None, diverged=False, cached=False)
+             for i, p in enumerate(programs, 1)]
+    return fresh_check(pool, cands, n_fresh, lr_scale, None, baselines,
+                       CALIBRATION if rule is None else rule)
+
+
 def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
                 scorer: Optional[Scorer] = None, baselines=(), rule=RETUNE) -> List[Dict]:
     """Tune, then train on fresh seeds: one row per program of ``cands`` (records: ``id``,

@@ -82,13 +82,10 @@ def sweep(task, steps: Optional[int], items: Sequence[Tuple[str, object, Optiona
     centre None is found first: the lr multiplier of the one tuning rule (the search's
     calibration line, decay as written) on ``seeds``, so each map is centred on its
     optimizer's own best learning rate, as the Lion paper's maps are."""
-    from optevo.dsl.decay import ADDED
-    from optevo.dsl.interpreter import encoded_form
-    from optevo.proxy_tasks.engine import buckets_for
     from optevo.proxy_tasks.evaluate import Evaluator
+    from .holdout import decay_buckets
     from .tuning import CALIBRATION
-    longest = max([len(encoded_form(p).stmts) for _, p, _ in items] + [0]) + ADDED
-    ev = Evaluator(task, steps, list(seeds), buckets=buckets_for(max(32, longest)))
+    ev = Evaluator(task, steps, list(seeds), buckets=decay_buckets([p for _, p, _ in items]))
     engines = (ev.engine, ev._optax_engine())
     out = []
     for name, item, centre in [(ADAMW, DEFAULT_ADAMW, None), *items]:
@@ -154,23 +151,11 @@ def batch_rows(task_name: str, options: Dict, steps: Optional[int], programs, na
                batch_sizes: Sequence[int], seeds: Sequence[int], fresh: int) -> List[Dict]:
     """At each batch size, every program and optax AdamW tuned (lr, decay) on ``seeds`` and
     trained on ``fresh`` fresh seeds (``fresh_check``): one row per (batch, optimizer)."""
-    from optevo.dsl.canon import program_hash
-    from optevo.dsl.decay import ADDED
-    from optevo.dsl.interpreter import encoded_form
-    from optevo.proxy_tasks.engine import buckets_for
-    from .holdout import ADAMW_ID, fresh_check
-    from .rundir import Record
-    from .tuning import CALIBRATION
-    from .workers import EvalSpec, InProcessPool
-    longest = max([len(encoded_form(p).stmts) for p in programs] + [0]) + ADDED
-    cands = [Record(id=i, parent=None, mutation=None, hash=program_hash(p), program=p.text(),
-                    loss=None, normalized=None, stderr=None, diverged=False, cached=False)
-             for i, p in enumerate(programs, 1)]
+    from .holdout import ADAMW_ID, fresh_check_programs
     out = []
     for b in batch_sizes:
-        pool = InProcessPool(EvalSpec(task_name, {**options, "batch_size": int(b)}, steps,
-                                      tuple(seeds), buckets_for(max(32, longest))))
-        for r in fresh_check(pool, cands, fresh, 1.0, None, (), CALIBRATION):
+        for r in fresh_check_programs(task_name, {**options, "batch_size": int(b)}, steps,
+                                      seeds, programs, fresh):
             name = names.get(r["id"], ADAMW if r["id"] == ADAMW_ID else str(r["id"]))
             out.append({"batch": int(b), "name": name, "holdout": r["holdout"],
                         "holdout_stderr": r["holdout_stderr"], "diff_adamw": r["diff_adamw"],
