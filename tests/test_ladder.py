@@ -108,6 +108,17 @@ def test_a_tiny_ladder_judges_every_check_and_resumes_without_new_jobs(tmp_path,
     assert main(["ladder", "--resume", str(out), "--mutants", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("optevo: error:") and err.count("\n") == 1
+    # grown with --extra: the finished jobs stay, only the new program's jobs are run, and a
+    # program the ladder already holds (by what it computes) is skipped
+    old = (out / "results.jsonl").read_text()
+    main(["ladder", "--resume", str(out), "--extra", "addsign", "lion", "--json"])
+    grown = json.loads(capsys.readouterr().out)
+    assert set(grown["rows"]) == set(res["rows"]) | {"addsign"}
+    assert {k: grown["rows"][k] for k in res["rows"]} == res["rows"]
+    text = (out / "results.jsonl").read_text()
+    assert text.startswith(old) and len(text.splitlines()) > n_jobs
+    assert {json.loads(line)["candidate"] for line in text[len(old):].splitlines()} == \
+        {"addsign"}
 
 
 def test_funnel_estimate_applies_keep_after_the_stage_that_sets_it():

@@ -32,7 +32,9 @@ def add_parser(subparsers):
                         "on both upper stages (default 1.1)")
     p.add_argument("--workers", type=int, help="Ray workers (0: in-process, no Ray)")
     p.add_argument("--address", help="join a running Ray cluster")
-    p.add_argument("--resume", metavar="DIR", help="continue a killed (or finished) ladder")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue a killed (or finished) ladder; with --extra, add programs "
+                        "to it (the finished jobs are kept)")
     p.add_argument("--out", metavar="DIR", help="ladder directory (default runs/ladder-TIME)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(fn=run)
@@ -41,18 +43,26 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from optevo.proxy_tasks.engine import enable_compile_cache
-    from optevo.search.funnel.candidates import make_candidates, mutant_candidates
+    from optevo.search.funnel.candidates import (make_candidates, more_candidates,
+                                                 mutant_candidates)
     from optevo.search.funnel.config import load_funnel_config
     from optevo.search.funnel.ladder import COMPETITIVE, KNOWN, ladder_checks, write_ladder
-    from optevo.search.funnel.runner import Funnel, new_funnel_dir, saved_funnel
+    from optevo.search.funnel.runner import (Funnel, add_funnel_candidates, new_funnel_dir,
+                                             saved_funnel)
     enable_compile_cache()
     if args.mutants < 0 or args.top < 1:
         raise UsageError("--mutants must be >= 0 and --top >= 1")
     if args.resume:
-        if args.config or args.extra or args.mutants:
-            raise UsageError("--resume takes no config, --extra or --mutants (they are saved)")
+        if args.config or args.mutants:
+            raise UsageError("--resume takes no config or --mutants (they are saved); "
+                             "--extra adds programs")
         out = Path(args.resume)
         cfg, cands = saved_funnel(out)
+        if args.extra:
+            say = (lambda s: print(s, file=sys.stderr, flush=True))
+            new = more_candidates(cands, list(args.extra), args.top, say)
+            add_funnel_candidates(out, new)
+            cands = cands + new
     else:
         cfg = load_funnel_config(args.config).model_copy(update={"keep_all": True})
         say = (lambda s: print(s, file=sys.stderr, flush=True))

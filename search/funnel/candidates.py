@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -100,6 +100,18 @@ def make_candidates(cfg: FunnelConfig, inputs: List[str], top: int, say=print
         else:
             text = spec_text(d["optax"], **{k: v for k, v in d.items() if k != "optax"})
             cands.append(optax_candidate(name, text, f"optax.{d['optax']}"))
+    return cands + more_candidates(cands, inputs, top, say, seen)
+
+
+def more_candidates(cands: List[Candidate], inputs: List[str], top: int, say=print,
+                    seen: Optional[set] = None) -> List[Candidate]:
+    """The candidates of ``inputs`` (run directories and program files) under names distinct
+    from those of ``cands``; a program equal (by hash) to one of ``cands`` (or in ``seen``),
+    or to an earlier input, is skipped. ``cands`` is not changed."""
+    cands = list(cands)
+    n_before = len(cands)
+    seen = set() if seen is None else seen
+    as_tuned = {program_hash(parse(c.text)) for c in cands if not c.optax}
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -121,9 +133,15 @@ def make_candidates(cfg: FunnelConfig, inputs: List[str], top: int, say=print
             base, n = name, 2
             while name in taken:
                 name, n = f"{base}_{n}", n + 1
+            cand = program_candidate(name, p, False, src)
+            h = program_hash(parse(cand.text))  # as tuned: decay added where it had none
+            if h in as_tuned:
+                say(f"optevo funnel: {src} computes the same as an earlier candidate; skipped")
+                continue
+            as_tuned.add(h)
             taken.add(name)
-            cands.append(program_candidate(name, p, False, src))
-    return cands
+            cands.append(cand)
+    return cands[n_before:]
 
 
 MUTANT_PARENTS = ("adam_style", "muon")  # the AdamW start and Muon (check (d) of the ladder)

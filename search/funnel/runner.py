@@ -221,6 +221,23 @@ def new_funnel_dir(out, cfg: FunnelConfig, cands: List[Candidate]) -> Path:
     return out
 
 
+def add_funnel_candidates(out, new: List[Candidate]) -> None:
+    """Append ``new`` to the candidates saved in the funnel directory ``out`` (under its write
+    lock; ``funnel.json`` rewritten atomically). The jobs already in ``results.jsonl`` keep
+    their meaning: a job's key names its candidate, and the new names are distinct."""
+    out = Path(out)
+    with exclusive(out):
+        saved_funnel(out)  # refuses a damaged or older funnel
+        path = out / FUNNEL_JSON
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        names = {c["name"] for c in saved["candidates"]}
+        clash = sorted(names & {c.name for c in new})
+        if clash:
+            raise RunDirError(f"{path}: already has candidate(s) {', '.join(clash)}")
+        saved["candidates"] += [c.__dict__ for c in new]
+        atomic_write(path, json.dumps(saved, indent=1))
+
+
 def _elapsed_before(path: Path) -> float:
     """Seconds of earlier sessions (``timing.json``); a damaged file is one line."""
     if not path.exists():
