@@ -99,7 +99,7 @@ def _trained(recs):
     return sum(not r["cached"] for r in recs)
 
 
-def test_killed_worker_is_replaced_and_search_completes(tmp_path):
+def test_killed_workers_are_replaced_and_search_completes(tmp_path):
     cfg = _write_cfg(tmp_path)
     run = tmp_path / "run"
     with open(tmp_path / "out.txt", "w") as out:
@@ -110,8 +110,11 @@ def test_killed_worker_is_replaced_and_search_completes(tmp_path):
                            and len(_lines(run / "evaluations.jsonl")) >= 20, 240, proc)
             assert ok, (tmp_path / "out.txt").read_text()
             before = _trained(_lines(run / "evaluations.jsonl"))
-            pid = json.loads((run / "workers.json").read_text())["w1"]
-            os.kill(pid, signal.SIGKILL)
+            pids = json.loads((run / "workers.json").read_text())
+            # both: the search can only finish on replacements (one killed alone may not
+            # get work before the other worker finishes the search; it is not waited for)
+            for pid in pids.values():
+                os.kill(pid, signal.SIGKILL)
             assert proc.wait(timeout=300) == 0, (tmp_path / "out.txt").read_text()
         finally:
             if proc.poll() is None:
@@ -121,8 +124,9 @@ def test_killed_worker_is_replaced_and_search_completes(tmp_path):
     assert _trained(recs) == 400
     assert len({r["id"] for r in recs}) == len(recs)
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["worker_restarts"] >= 1
-    assert json.loads((run / "workers.json").read_text())["w1"] != pid
+    assert summary["worker_restarts"] >= 2
+    after = json.loads((run / "workers.json").read_text())
+    assert after.keys() == pids.keys() and all(after[k] != pids[k] for k in pids)
     assert (run / "report.md").exists()
 
 

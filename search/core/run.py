@@ -180,7 +180,9 @@ def _summary(cfg, run_dir: Path, search, pool, rows, holdout_seconds: float = 0.
                "cache_hit_rate": round(d["hit_rate"], 4),
                "fingerprint_hits": s.cache.fingerprint_hits, "generated": d["generated"],
                "rejected_mutations": dict(s.rejected), "restarts": d["restarts"],
-               "worker_restarts": pool.restarts, "elapsed_seconds": round(d["elapsed"], 1),
+               "worker_restarts": pool.restarts,
+               "worker_nodes": list(getattr(pool, "nodes", [])),  # Ray node ids at the end
+               "elapsed_seconds": round(d["elapsed"], 1),
                "holdout_seconds": round(holdout_seconds, 1),
                "wall_seconds": round(d["elapsed"] + holdout_seconds, 1),
                "evaluations_per_second": round(d["evals_per_s"], 3),

@@ -1,170 +1,26 @@
-"""Evaluation workers: in-process for debugging and deterministic runs, or Ray actors.
+"""Evaluation workers: in-process for debugging and deterministic runs, or Ray actors, each
+holding one evaluation (``engines.py``: the spec a worker is built from, its engine).
 
-Each worker owns one fast engine (``optevo.proxy_tasks``), compiled once, and trains batches
-of jobs. A Ray worker pins itself to one core: on 2 cores, pinned workers ran 1.7-2x faster
-than unpinned workers sharing both cores. The driver never waits for all workers at once:
-:meth:`RayPool.poll` returns whatever finished (``ray.wait``). A worker that dies is
-replaced, and its in-flight batches are sent again.
-
-Pools take :class:`~.jobs.Job` s and give back :class:`~.jobs.Result` s (``jobs.py``): a job
-carries its seeds and learning-rate multiplier, and a job whose text starts with ``optax:``
-names an optax baseline (``optevo.proxy_tasks.baselines.specs``) rather than a program.
-Consecutive jobs of a batch with the same seeds and multipliers train in one engine call.
+A Ray worker pins itself to one core: on 2 cores, pinned workers ran 1.7-2x faster than
+unpinned workers sharing both cores. The driver never waits for all workers at once:
+:meth:`RayPool.poll` returns whatever finished (``ray.wait``). A worker that dies (its
+process, or its whole node) is replaced without stopping the others: its in-flight batches
+go to live workers (or wait for one), and the replacement takes work once it has started
+(on a cluster that lost a node: once a node with a free CPU joins).
 Every user of a pool (search, tuning, held-out, funnel) builds it with :func:`make_pool`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 import time
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
-from optevo.dsl.decay import ADDED  # the held-out check may add decoupled decay
-from optevo.dsl.errors import OptevoError
-from optevo.proxy_tasks.engine import buckets_for
-
-from . import plugins
+from .engines import (SEARCH_SMALLEST_BUCKET, EvalSpec, Evaluation,  # noqa: F401 (re-exported)
+                      SuiteEvaluation, SuiteSpec, WorkerError, _cause, eval_spec, evaluation)
 from .jobs import Job, Result
 from .raylet import RaylWatch, close_watches
-
-# A search's children are rarely under 16 live statements (the AdamW start has 10, its
-# children grow), so its workers compile buckets from 16: one compile fewer per worker.
-SEARCH_SMALLEST_BUCKET = 16
-
-
-class WorkerError(OptevoError):
-    """A worker that cannot start (its task, a plugin, its engine), or a lost Ray: one line."""
-
-
-def _cause(e: BaseException) -> str:
-    """The last ``SomeError: message`` line of a Ray error's text (the worker's own
-    exception), without its module path; else the error's first line."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    errs = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
-    line = errs[-1] if errs else (lines[0] if lines else type(e).__name__)
-    return re.sub(r"^(\w+\.)+(?=\w+(Error|Exception))", "", line)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalSpec:
-    """What a worker needs to build its engine (plain data, sent to every worker)."""
-
-    task: str
-    options: Dict
-    steps: Optional[int]
-    seeds: Tuple[int, ...]
-    buckets: Tuple[int, ...]
-    plugins: Tuple = ()  # plugins.Plugin: imported by the worker before the task is built
-
-
-@dataclasses.dataclass(frozen=True)
-class SuiteSpec:
-    """Several tasks (a suite): every item is trained on each of them."""
-
-    tasks: Tuple[EvalSpec, ...]
-
-
-def eval_spec(cfg):
-    """What a search's workers build, from its config (``config.Config``): an
-    :class:`EvalSpec`, or a :class:`SuiteSpec` when ``task`` lists several tasks."""
-    found = plugins.import_plugins(cfg.plugins)
-    specs = tuple(EvalSpec(t.name, dict(t.options), t.steps, tuple(range(t.seeds)),
-                           buckets_for(cfg.search.max_length + ADDED, SEARCH_SMALLEST_BUCKET),
-                           found)
-                  for t in cfg.tasks)
-    return specs[0] if len(specs) == 1 else SuiteSpec(specs)
-
-
-def evaluation(spec, name: str = "local"):
-    """The engine side of a worker for ``spec`` (one task or a suite)."""
-    return SuiteEvaluation(spec, name) if isinstance(spec, SuiteSpec) else Evaluation(spec, name)
-
-
-class Evaluation:
-    """The engine side of a worker: builds the task and engine, trains jobs."""
-
-    def __init__(self, spec: EvalSpec, name: str = "local"):
-        from optevo.proxy_tasks import get_task
-        from optevo.proxy_tasks.engine import FastEngine, enable_compile_cache
-        enable_compile_cache()
-        plugins.load(spec.plugins)
-        self.spec = spec
-        self.name = name
-        self.engine = FastEngine(get_task(spec.task, **spec.options), spec.steps, spec.buckets)
-        self._optax = None
-
-    def _engine_for(self, text: str):
-        from optevo.proxy_tasks.baselines.specs import is_spec
-        if not is_spec(text):
-            return self.engine
-        if self._optax is None:
-            from optevo.proxy_tasks.engine import OptaxEngine
-            self._optax = OptaxEngine(self.engine.task, self.spec.steps)
-        return self._optax
-
-    def run(self, jobs: Sequence[Job]) -> List[Result]:
-        """Train every job on its seeds (None: this task's fitness seeds) at its lr
-        multiplier (None: 1); consecutive programs sharing both train in one engine call."""
-        from optevo.dsl import parse
-        out: List[Result] = []
-        for (engine, seeds, scales, grid), group in _groups(jobs, self._engine_for):
-            seeds = list(self.spec.seeds if seeds is None else seeds)
-            if grid:  # every seed at every point, grid-major (Result.grid_point)
-                base = 1.0 if scales is None else float(scales)
-                scales = [base * g for g in grid for _ in seeds]
-                seeds = seeds * len(grid)
-            texts = [j.text for j in group]
-            runs = engine.run(texts if engine is self._optax else [parse(x) for x in texts],
-                              seeds, scales)
-            out += [Result(j.id, [float(x) for x in r.losses], [bool(x) for x in r.diverged],
-                           seeds, r.seconds, self.name) for j, r in zip(group, runs)]
-        return out
-
-
-def _groups(jobs: Sequence[Job], engine_for):
-    """Runs of consecutive jobs with the same engine, seeds, lr multipliers and grid."""
-    out = []
-    for j in jobs:
-        key = (engine_for(j.text), j.seeds, j.lr_scales, j.grid)
-        if out and out[-1][0][0] is key[0] and out[-1][0][1:] == key[1:]:
-            out[-1][1].append(j)
-        else:
-            out.append((key, [j]))
-    return out
-
-
-class SuiteEvaluation:
-    """One :class:`Evaluation` per task of a suite: every job is trained on each task (its
-    ``seeds``: None, one list for all, or one list per task; its ``lr_scales``: None, one
-    float for all, or one per task); a result holds each task's part (``Result.tasks``)."""
-
-    def __init__(self, spec: SuiteSpec, name: str = "local"):
-        self.spec, self.name = spec, name
-        self.parts = [Evaluation(s, name) for s in spec.tasks]
-
-    def run(self, jobs: Sequence[Job]) -> List[Result]:
-        n = len(self.parts)
-        per_task = [part.run([_task_job(j, t, n) for j in jobs])
-                    for t, part in enumerate(self.parts)]
-        return [Result.of_parts(dataclasses.replace(rs[0], seconds=sum(r.seconds for r in rs)),
-                                list(rs)) for rs in zip(*per_task)]
-
-
-def _task_job(job: Job, t: int, n: int) -> Job:
-    """Task ``t``'s share of a suite job: its own seeds and lr multiplier."""
-    scales = job.lr_scales
-    if isinstance(scales, (list, tuple)):
-        if len(scales) != n:
-            raise ValueError(f"{len(scales)} lr scales for a suite of {n} tasks")
-        scales = scales[t]
-    seeds = job.seeds
-    if seeds is not None and isinstance(seeds[0], (list, tuple)):
-        seeds = seeds[t]
-    return dataclasses.replace(job, seeds=None if seeds is None else tuple(seeds),
-                               lr_scales=scales)
 
 
 class InProcessPool:
@@ -251,6 +107,9 @@ class RayPool:
         self.spec, self.pin, self.depth = spec, pin, depth
         self.Worker = _ray_worker_class()
         self.pending: Dict = {}  # ObjectRef -> (worker index, actor, jobs)
+        self.starting: Dict = {}  # a replacement's ready() ObjectRef -> worker index
+        self._since: Dict[int, float] = {}  # worker index -> when its replacement started
+        self.backlog: List[List[Job]] = []  # batches waiting for any worker to start
         self.restarts = 0
         self.workers = [self._start(i) for i in range(n)]
         try:
@@ -273,31 +132,41 @@ class RayPool:
         except self.ray.exceptions.GetTimeoutError:
             raise
         except (self.ray.exceptions.RayError, KeyError, ValueError) as e:
-            cause = _cause(e)
-            hint = ("; a task registered in your own script is unknown to the workers: put it "
-                    "in a module and list it under plugins: (or --import it)"
-                    if "unknown task" in cause else "")
-            raise WorkerError(f"a Ray worker failed to start: {cause}{hint}") from None
+            raise self._start_error(e) from None
+
+    @staticmethod
+    def _start_error(e: BaseException) -> WorkerError:
+        cause = _cause(e)
+        hint = ("; a task registered in your own script is unknown to the workers: put it "
+                "in a module and list it under plugins: (or --import it)"
+                if "unknown task" in cause else "")
+        return WorkerError(f"a Ray worker failed to start: {cause}{hint}")
 
     def _load(self) -> List[int]:
-        load = [0] * len(self.workers)
+        """Batches queued per worker; a worker still starting counts as full."""
+        load = [self.depth if wi in self.starting.values() else 0
+                for wi in range(len(self.workers))]
         for wi, *_ in self.pending.values():
             load[wi] += 1
         return load
 
     @property
     def free_slots(self) -> int:
-        return sum(max(0, self.depth - x) for x in self._load())
+        return 0 if self.backlog else sum(max(0, self.depth - x) for x in self._load())
 
     @property
     def in_flight(self) -> int:
-        return len(self.pending)
+        return len(self.pending) + len(self.backlog)
 
     def submit(self, jobs: Sequence[Job]):
         if self.watch:
             self.watch.check()
         load = self._load()
-        wi = min(range(len(load)), key=lambda i: load[i])
+        live = [i for i in range(len(load)) if i not in self.starting.values()]
+        if not live:  # every worker is being replaced: the batch waits for one
+            self.backlog.append(list(jobs))
+            return
+        wi = min(live, key=lambda i: load[i])
         jobs = list(jobs)
         ref = self.workers[wi].run.remote(jobs)
         self.pending[ref] = (wi, self.workers[wi], jobs)
@@ -305,15 +174,19 @@ class RayPool:
     def poll(self, timeout: float = 1.0) -> List[Result]:
         if self.watch:
             self.watch.check()
-        if not self.pending:
+        refs = list(self.pending) + list(self.starting)
+        if not refs:
             return []
-        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        ready, _ = self.ray.wait(refs, num_returns=1, timeout=timeout)
         if ready:  # take everything else that is already done, without waiting
-            more, _ = self.ray.wait([r for r in self.pending if r not in ready],
-                                    num_returns=len(self.pending) - len(ready), timeout=0)
+            more, _ = self.ray.wait([r for r in refs if r not in ready],
+                                    num_returns=len(refs) - len(ready), timeout=0)
             ready += more
         out = []
         for ref in ready:
+            if ref in self.starting:
+                self._started(ref)
+                continue
             wi, actor, jobs = self.pending.pop(ref)
             try:
                 out += self.ray.get(ref)
@@ -321,32 +194,51 @@ class RayPool:
                     self.ray.exceptions.ObjectLostError):
                 if self.workers[wi] is actor:  # not replaced yet by an earlier failure
                     self._replace(wi)
-                self.submit(jobs)  # evaluated again on a live worker
+                self.submit(jobs)  # evaluated again on a live worker (or queued for one)
+        self._restart_slow()
+        while self.backlog and len(self.starting) < len(self.workers):
+            self.submit(self.backlog.pop(0))
         return out
 
     def _replace(self, wi: int):
+        """Kill worker ``wi`` and start a replacement, without waiting for it: the other
+        workers go on, and it takes work once its ``ready`` answers (:meth:`_started`).
+        Other batches queued on the dead actor fail too; they are resubmitted as they
+        surface, without replacing the new actor again."""
         self.restarts += 1
         try:
             self.ray.kill(self.workers[wi])
         except Exception:
             pass
-        # a replacement that cannot start stops the run; one waits here for a free CPU (a
-        # cluster that lost a node: until a node joins). One not ready in REPLACE_WAIT s is
-        # started again: Ray may place it on the node being lost, where it never starts
-        while True:
-            self.workers[wi] = self._start(wi)
-            try:
-                self.nodes[wi] = self.wait_ready([self.workers[wi]], REPLACE_WAIT)[0]["node"]
-                return
-            except self.ray.exceptions.GetTimeoutError:
-                if self.watch:
-                    self.watch.check()
-                try:
-                    self.ray.kill(self.workers[wi])
-                except Exception:
-                    pass
-        # other batches queued on the dead actor fail too; they are resubmitted as they
-        # surface, without replacing the new actor again
+        self.workers[wi] = self._start(wi)
+        self.starting[self.workers[wi].ready.remote()] = wi
+        self._since[wi] = time.time()
+
+    def _started(self, ref):
+        """A replacement's ``ready`` answered: it works from now on; if its start-up raised,
+        the run stops (one line); if it died unstarted (placed on a node being lost), it is
+        started again."""
+        wi = self.starting.pop(ref)
+        try:
+            self.nodes[wi] = self.ray.get(ref)["node"]
+        except self.ray.exceptions.RayActorError as e:
+            if getattr(e, "actor_init_failed", True):
+                raise self._start_error(e) from None
+            self.restarts -= 1  # the same replacement, tried again
+            self._replace(wi)
+        except (self.ray.exceptions.RayError, KeyError, ValueError) as e:
+            raise self._start_error(e) from None
+
+    def _restart_slow(self):
+        """A replacement not started within REPLACE_WAIT s is started again: Ray may have
+        placed it on a node being lost, where it never starts; one waiting for a free CPU
+        (a cluster that lost a node, until a node joins) only waits again."""
+        now = time.time()
+        for ref, wi in list(self.starting.items()):
+            if now - self._since[wi] > REPLACE_WAIT:
+                del self.starting[ref]
+                self.restarts -= 1
+                self._replace(wi)
 
     def release_workers(self):
         """End the workers but keep Ray up (the funnel's next stage starts new ones)."""
@@ -355,7 +247,7 @@ class RayPool:
                 self.ray.kill(w)
             except Exception:
                 pass
-        self.workers, self.pending = [], {}
+        self.workers, self.pending, self.starting, self.backlog = [], {}, {}, []
 
     def shutdown(self):
         """End the workers and the local Ray this pool started (every process of it)."""
