@@ -11,7 +11,6 @@ Consecutive jobs of a batch with the same seeds and multipliers train in one eng
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import List, Sequence, Tuple
 
 from optevo.dsl.decay import ADDED  # the held-out check may add decoupled decay
@@ -28,15 +27,6 @@ SEARCH_SMALLEST_BUCKET = 16
 
 class WorkerError(OptevoError):
     """A worker that cannot start (its task, a plugin, its engine), or a lost Ray: one line."""
-
-
-def _cause(e: BaseException) -> str:
-    """The last ``SomeError: message`` line of a Ray error's text (the worker's own
-    exception), without its module path; else the error's first line."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    errs = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
-    line = errs[-1] if errs else (lines[0] if lines else type(e).__name__)
-    return re.sub(r"^(\w+\.)+(?=\w+(Error|Exception))", "", line)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,14 +13,24 @@ Every user of a pool (search, tuning, held-out, funnel) builds it with :func:`ma
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from typing import Dict, List, Optional, Sequence
 
 from .engines import (SEARCH_SMALLEST_BUCKET, EvalSpec, Evaluation,  # noqa: F401 (re-exported)
-                      SuiteEvaluation, SuiteSpec, WorkerError, _cause, eval_spec, evaluation)
+                      SuiteEvaluation, SuiteSpec, WorkerError, eval_spec, evaluation)
 from .jobs import Job, Result
 from .raylet import RaylWatch, close_watches
+
+
+def _cause(e: BaseException) -> str:
+    """The last ``SomeError: message`` line of a Ray error's text (the worker's own
+    exception), without its module path; else the error's first line."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    errs = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
+    line = errs[-1] if errs else (lines[0] if lines else type(e).__name__)
+    return re.sub(r"^(\w+\.)+(?=\w+(Error|Exception))", "", line)
 
 
 class InProcessPool:
