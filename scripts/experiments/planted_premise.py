@@ -27,6 +27,7 @@ import json
 
 import numpy as np
 
+from optevo.dsl.decay import ADDED  # decoupled decay, added where a program has none
 from optevo.proxy_tasks.engine import buckets_for
 from optevo.proxy_tasks.fitness import stats
 from optevo.proxy_tasks.seeds import fresh_seeds
@@ -39,10 +40,12 @@ from optevo.search.core.workers import EvalSpec, InProcessPool
 
 
 def task_pool(cfg) -> InProcessPool:
-    """An in-process pool on the config's task, options, steps and fitness seeds."""
+    """An in-process pool on the config's task, options, steps and fitness seeds; its buckets
+    hold a program of the search's longest with decoupled decay added, as the search's do."""
     task = cfg.task
     return InProcessPool(EvalSpec(task.name, dict(task.options), task.steps,
-                                  tuple(range(task.seeds)), buckets_for(cfg.search.max_length)))
+                                  tuple(range(task.seeds)),
+                                  buckets_for(cfg.search.max_length + ADDED)))
 
 
 def tune_program(pool, task_name: str, name: str, text: str):
