@@ -52,6 +52,7 @@ def run(args) -> int:
     enable_compile_cache()
     if args.mutants < 0 or args.top < 1:
         raise UsageError("--mutants must be >= 0 and --top >= 1")
+    say = (lambda s: print(s, file=sys.stderr, flush=True))
     if args.resume:
         if args.config or args.mutants:
             raise UsageError("--resume takes no config or --mutants (they are saved); "
@@ -59,13 +60,11 @@ def run(args) -> int:
         out = Path(args.resume)
         cfg, cands = saved_funnel(out)
         if args.extra:
-            say = (lambda s: print(s, file=sys.stderr, flush=True))
             new = more_candidates(cands, list(args.extra), args.top, say)
             add_funnel_candidates(out, new)
             cands = cands + new
     else:
         cfg = load_funnel_config(args.config).model_copy(update={"keep_all": True})
-        say = (lambda s: print(s, file=sys.stderr, flush=True))
         cands = make_candidates(cfg, list(KNOWN) + list(args.extra), args.top, say)
         cands += mutant_candidates(args.mutants, args.seed, cands)
         out = Path(args.out or f"runs/ladder-{time.strftime('%Y%m%d-%H%M%S')}")
