@@ -27,8 +27,6 @@ import json
 
 import numpy as np
 
-from optevo.dsl.decay import ADDED  # decoupled decay, added where a program has none
-from optevo.proxy_tasks.engine import buckets_for
 from optevo.proxy_tasks.fitness import stats
 from optevo.proxy_tasks.seeds import fresh_seeds
 from optevo.search.core.config import load_config
@@ -36,16 +34,14 @@ from optevo.search.core.jobs import Job, JobId
 from optevo.search.core.scoring import Scorer
 from optevo.search.core.tuning import calibrate_start, run_jobs, tune_baseline
 from optevo.search.core.views import load_ref
-from optevo.search.core.workers import EvalSpec, InProcessPool
+from optevo.search.core.workers import InProcessPool, eval_spec
 
 
 def task_pool(cfg) -> InProcessPool:
-    """An in-process pool on the config's task, options, steps and fitness seeds; its buckets
-    hold a program of the search's longest with decoupled decay added, as the search's do."""
-    task = cfg.task
-    return InProcessPool(EvalSpec(task.name, dict(task.options), task.steps,
-                                  tuple(range(task.seeds)),
-                                  buckets_for(cfg.search.max_length + ADDED)))
+    """An in-process pool built as the search's workers are (``eval_spec``): the config's
+    task, options, steps, fitness seeds, and buckets that hold the longest program with
+    decoupled decay added."""
+    return InProcessPool(eval_spec(cfg))
 
 
 def tune_program(pool, task_name: str, name: str, text: str):

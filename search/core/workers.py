@@ -210,12 +210,13 @@ class RayPool:
             self.submit(self.backlog.pop(0))
         return out
 
-    def _replace(self, wi: int):
+    def _replace(self, wi: int, again: bool = False):
         """Kill worker ``wi`` and start a replacement, without waiting for it: the other
         workers go on, and it takes work once its ``ready`` answers (:meth:`_started`).
         Other batches queued on the dead actor fail too; they are resubmitted as they
-        surface, without replacing the new actor again."""
-        self.restarts += 1
+        surface, without replacing the new actor again. ``again``: the same replacement,
+        tried again (not counted as another restart)."""
+        self.restarts += not again
         try:
             self.ray.kill(self.workers[wi])
         except Exception:
@@ -234,8 +235,7 @@ class RayPool:
         except self.ray.exceptions.RayActorError as e:
             if getattr(e, "actor_init_failed", True):
                 raise self._start_error(e) from None
-            self.restarts -= 1  # the same replacement, tried again
-            self._replace(wi)
+            self._replace(wi, again=True)
         except (self.ray.exceptions.RayError, KeyError, ValueError) as e:
             raise self._start_error(e) from None
 
@@ -247,8 +247,7 @@ class RayPool:
         for ref, wi in list(self.starting.items()):
             if now - self._since[wi] > REPLACE_WAIT:
                 del self.starting[ref]
-                self.restarts -= 1
-                self._replace(wi)
+                self._replace(wi, again=True)
 
     def release_workers(self):
         """End the workers but keep Ray up (the funnel's next stage starts new ones)."""
