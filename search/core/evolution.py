@@ -42,7 +42,7 @@ from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import normalize
 
 from .hurdle import Hurdle
-from .seeding import SEED, Seeder, seed_programs
+from .seeding import Seeder, seed_programs
 from .inflight import InFlight
 from .jobs import CHILD, Job, JobId, Result
 from .lr_grid import LrGrid
@@ -72,6 +72,20 @@ def record(child: Member, entry: CacheEntry, result: Optional[Result], suite_fit
         task_losses=[_fin(x) for x in suite_fit.task_means] if suite_fit else None,
         hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint,
         lr_mult=entry.lr_mult, island=child.island)
+
+
+def calibrated_start(loop: "RegularizedEvolution"):
+    """The start program calibrated on ``loop``'s pool (``tuning.calibrate_start``): its
+    member, cache entry, calibration and fitness (with the hurdle's figure, if any)."""
+    cfg = loop.cfg
+    cal = calibrate_start(loop.pool, load_ref(cfg.search.start)[0].text(), loop.scorer,
+                          cfg.search.start, [t.name for t in cfg.tasks], JobId.child(0))
+    start = Member(0, None, None, program_hash(parse(cal.program)), cal.program)
+    fit = cal.scorer(cal.result)
+    entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
+    if loop.hurdle:
+        entry.hurdle = loop.hurdle.figure(cal.result, cal.scorer)
+    return start, entry, cal, fit
 
 
 class RegularizedEvolution:
@@ -129,14 +143,8 @@ class RegularizedEvolution:
         self.seeder = Seeder(self.state) if self.state.seed_list else None
 
     def _start(self):
-        cal = calibrate_start(self.pool, load_ref(self.cfg.search.start)[0].text(),
-                              self.scorer, self.cfg.search.start,
-                              [t.name for t in self.cfg.tasks], JobId.child(0))
-        start = Member(0, None, None, program_hash(parse(cal.program)), cal.program)
-        self.scorer, fit = cal.scorer, cal.scorer(cal.result)
-        entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
-        if self.hurdle:
-            entry.hurdle = self.hurdle.figure(cal.result, self.scorer)
+        start, entry, cal, fit = calibrated_start(self)
+        self.scorer = cal.scorer
         self.state.cache.put(start.hash, entry, self._fingerprint(start.program))
         self.log(start, entry, cal.result, fit)
         self.state.begin(start.scored(entry), cal, fit.value)
@@ -160,11 +168,9 @@ class RegularizedEvolution:
         retries ran out (counted in ``failed_mutations``); first, the seeds of
         ``search.seed_population`` (``seeding.py``), as children of no parent."""
         s = self.state
-        seed = self.seeder.next() if self.seeder else None
+        seed = self.seeder.child(parent.island) if self.seeder else None
         if seed is not None:
-            s.next_id += 1
-            return Member(s.next_id - 1, None, SEED, program_hash(parse(seed)), seed,
-                          island=parent.island)
+            return seed
         try:
             res = self.mutator(s.rng, parse(parent.program), parent.hash, program_hash,
                                s.rejected)

@@ -40,3 +40,16 @@ class Seeder:
             return None
         self.sent += 1
         return self.state.seed_list[i]
+
+    def child(self, island: int):
+        """The next seed as a member of no parent on ``island`` (its id the state's next),
+        or None once all were sent."""
+        from optevo.dsl.canon import program_hash
+        from optevo.dsl.parse import parse
+        from .population import Member
+        seed = self.next()
+        if seed is None:
+            return None
+        self.state.next_id += 1
+        return Member(self.state.next_id - 1, None, SEED, program_hash(parse(seed)), seed,
+                      island=island)
