@@ -49,3 +49,21 @@ def test_the_multiplier_survives_checkpoint_and_log():
     r = Record(3, 1, "insert", "h", "p", 0.5, 0.9, 0.01, False, False, lr_mult=8.0)
     assert Record.from_json(json.loads(json.dumps(r.to_json()))).lr_mult == 8.0
     assert "lr_mult" not in Record(3, 1, "m", "h", "p", 0.5, 0.9, 0.01, False, False).to_json()
+
+
+def test_the_held_out_re_check_tunes_a_child_around_its_own_multiplier():
+    """A child scored at x2^-20 of the start's lr (its grid carried it there) is re-tuned
+    around x2^-20: the re-check's line (2^-2..2^2, grown at most 4 points a side) around the
+    start's multiplier could never reach it, and would judge a program it never tried."""
+    from optevo.dsl.canon import program_hash
+    from optevo.dsl.parse import parse
+    from optevo.search.core.holdout import fresh_check
+    from optevo.search.core.workers import EvalSpec, InProcessPool
+    pool = InProcessPool(EvalSpec("quadratic", {}, 30, (0, 1), (8, 16)))
+    text = "def train(w, g, m, v, lr):\n  t = g * lr\n  update = t * 1048576.0\n  return update, m, v\n"
+    rec = Record(id=7, parent=0, mutation="scale_const", hash=program_hash(parse(text)),
+                 program=text, loss=None, normalized=None, stderr=None, diverged=False,
+                 cached=False, lr_mult=2.0 ** -20)
+    row = next(r for r in fresh_check(pool, [rec], 2, 1.0) if r["id"] == 7)
+    assert 2.0 ** -26 <= row["lr_scale"] <= 2.0 ** -14
+    assert not row["diverged"] and row["holdout"] < 1e3

@@ -22,10 +22,12 @@ at 1% tolerance, as ``optevo simplify RUN_DIR:ID``) and judged by what it comput
 (``optevo.simplify.judges``): ``sign``/``muon`` count when a ``sign``/``orthogonalize``
 feeding the update reads the gradient and a state slot that carries it; ``adam`` when the
 update is normalized per coordinate by a running estimate (``normalization_kind`` is
-``adaptive``). The found program and the target are then tuned on lr and decay and trained
-on the held-out fresh seeds, so the table gives its paired difference to the tuned target
-beside the search's own to tuned optax AdamW; "reads lr" says whether its update depends
-on the learning rate at all.
+``adaptive``), the guided passes run at the re-check's tuned lr multiplier. The target is
+tuned on lr and decay as a search calibrates its start and trained on the same fresh seeds,
+so the table gives the found program's paired difference to the tuned target (the found
+program at its re-check's tuning: lr around its own multiplier, then decay) beside the
+search's own to tuned optax AdamW; "reads lr" says whether its update depends on the
+learning rate at all.
 
     python scripts/experiments/planted_rediscovery.py --searches 5 --minutes 5
     python scripts/experiments/planted_rediscovery.py --check muon --minutes 15 --out runs/pm
@@ -38,8 +40,8 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -66,29 +68,40 @@ CHECKS = {
 }
 
 
-def simplify_on_task(program, cfg, tolerance: float = 0.01):
+def simplify_on_task(program, cfg, lr_scale: float, tolerance: float = 0.01):
     """The guided simplification (``optevo simplify RUN_DIR:ID``, tolerance 1%) on the run's
-    task and fitness seeds: statements that do not matter within the tolerance go."""
+    task and fitness seeds, at ``lr_scale`` (the held-out re-check's tuned multiplier):
+    statements that do not matter within the tolerance go."""
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.evaluate import Evaluator
-    from optevo.search.core.tuning import CALIBRATION
     from optevo.simplify import simplify_guided
     ev = Evaluator(get_task(cfg.task.name, **cfg.task.options), steps=cfg.task.steps,
                    seeds=cfg.task.seeds)
-    exact = simplify_exact(program)
-    return simplify_guided(exact, ev, tolerance=tolerance,
-                           lr_scale=ev.tune(exact, CALIBRATION).scale)[0]
+    return simplify_guided(simplify_exact(program), ev, tolerance=tolerance,
+                           lr_scale=lr_scale)[0]
 
 
-def against_target(cfg, program_text: str, target: str, n_fresh: int):
-    """The found program and the check's target, each tuned on lr and decay on the task's
-    fitness seeds, trained on the held-out fresh seeds: (mean, SE) of found - target."""
-    from optevo.proxy_tasks.fitness import stats
+def target_losses(cfg, target: str, n_fresh: int):
+    """The check's target tuned on lr and decay on the task's fitness seeds, as a search
+    calibrates its start, then trained on the held-out re-check's ``n_fresh`` fresh seeds:
+    its losses there."""
     from optevo.search.core.views import load_ref
     pool = task_pool(cfg)
-    x = [fresh_losses(pool, key, *tune_program(pool, cfg.task.name, key, text)[:2], n_fresh)
-         for key, text in (("found", program_text), ("target", load_ref(target)[0].text()))]
-    d = stats(np.asarray(x[0]) - np.asarray(x[1]))
+    text = load_ref(target)[0].text()
+    return fresh_losses(pool, "target", *tune_program(pool, cfg.task.name, "target", text)[:2],
+                        n_fresh)
+
+
+def against_target(row: dict, target: list):
+    """(mean, SE) of found - target on the same fresh seeds: the found program at its
+    held-out re-check's tuning (lr around its own multiplier, and decay), the target at its
+    own (:func:`target_losses`)."""
+    from optevo.proxy_tasks.fitness import stats
+    from optevo.proxy_tasks.seeds import fresh_seeds
+    if list(row["holdout_seeds"]) != list(fresh_seeds(len(target))):
+        raise SystemExit(f"held-out seeds {row['holdout_seeds']} are not the target's")
+    found = [math.inf if x is None else x for x in row["holdout_losses"]]
+    d = stats(np.asarray(found) - np.asarray(target))
     return [d.mean, d.se]
 
 
@@ -113,7 +126,13 @@ def main(argv=None) -> int:
     config, target, judge, verdict, words = CHECKS[args.check]
     config = args.config or config
     sets = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in args.set)}
-    rows = []
+    rows, fresh = [], []
+
+    def target_fresh(cfg):  # the same for every search (the task, its seeds): tuned once
+        if not fresh:
+            fresh.append(target_losses(cfg, target, cfg.holdout.seeds))
+        return fresh[0]
+
     for seed in range(args.searches):
         over = {**sets, "seed": seed, "search.time_limit": args.minutes * 60}
         if args.workers is not None:
@@ -122,18 +141,16 @@ def main(argv=None) -> int:
             over["search.mutations"] = default_weights()  # the four on, the rest off
         cfg = load_config(config, over)
         run_dir = Path(args.out) / f"seed{seed}"
-        if not (run_dir / "summary.json").exists():  # finished searches are not rerun
-            t0 = time.perf_counter()
+        # A finished search is not rerun; an unfinished one resumes; a finished one whose
+        # summary.json was moved away runs its held-out re-check again (and nothing else).
+        if not (run_dir / "summary.json").exists():
             with contextlib.redirect_stdout(io.StringIO()):
                 run_search(cfg, run_dir, resume=RunDir(run_dir).exists())
-            wall = time.perf_counter() - t0
-        else:  # from the run's files: its config is written first, its summary last
-            wall = ((run_dir / "summary.json").stat().st_mtime
-                    - (run_dir / "config.yaml").stat().st_mtime)
         s = RunDir(run_dir).summary()
+        wall = s["wall_seconds"]  # the search's seconds (every session) and its re-check's
         best = next((r for r in s["holdout"] if r["id"] == s["holdout_best_id"]), None)
         program = parse(best["program"]) if best else None
-        guided = simplify_on_task(program, cfg) if program else None
+        guided = simplify_on_task(program, cfg, best["lr_scale"]) if program else None
         top = [judge(parse(r["program"])) for r in s["holdout"]
                if isinstance(r["id"], int) and r["id"] != 0]  # not the start, the baselines
         vs_adamw = [s["holdout_best_diff_vs_tuned_adamw"],
@@ -141,8 +158,8 @@ def main(argv=None) -> int:
         rows.append({"seed": seed, "trained": s["trained"], "holdout_best_id": s["holdout_best_id"],
                      "selection_best_normalized": s["selection_best_normalized"],
                      "diff_vs_tuned_adamw": vs_adamw,
-                     "diff_vs_tuned_target": against_target(cfg, best["program"], target,
-                                                            cfg.holdout.seeds) if best else None,
+                     "diff_vs_tuned_target": against_target(best, target_fresh(cfg))
+                     if best else None,
                      "reads_lr": depends_on(program, "lr") if program else None,
                      "verdict": judge(program) if program else "",
                      "verdict_top": top,

@@ -92,23 +92,34 @@ def fresh_check_programs(task_name: str, options: Dict, steps: Optional[int], se
                        CALIBRATION if rule is None else rule)
 
 
+def _times(scales, m: float):
+    """The search's lr multipliers (one, or one per task of a suite) times ``m``."""
+    return [x * m for x in scales] if isinstance(scales, (list, tuple)) else scales * m
+
+
 def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
                 scorer: Optional[Scorer] = None, baselines=(), rule=RETUNE) -> List[Dict]:
     """Tune, then train on fresh seeds: one row per program of ``cands`` (records: ``id``,
     ``program``, ``hash``, ``loss``; id 0 is the start the others are compared with), one
     for tuned AdamW and one per other baseline (kinds of
     ``optevo.proxy_tasks.baselines.specs``, e.g. ``hyper_adam``, ``l2l``), ranked by
-    held-out figure. Programs' lr lines follow ``rule`` around ``lr_scale``."""
+    held-out figure. Programs' lr lines follow ``rule`` around ``lr_scale`` times each one's
+    own multiplier (``Record.lr_mult``, ``search.lr_grid``: a child scored at x1/64 of the
+    start's lr is re-tuned around x1/64, not around the start's; with a grid of 1, every
+    multiplier is 1)."""
     from optevo.proxy_tasks.baselines.specs import baseline_spec
     scorer = scorer or Scorer()
     n_tasks = len(scorer.weights)
     seeds = fresh_seeds(n_seeds)
 
-    def tune_lr(text, key):
-        t = tune_program(pool, key, text, None, lr_scale, scorer, rule)
-        return job_scales(lr_scale, t.best), t.results[t.line.best], t, scorer
+    def tuner(base):
+        def tune_lr(text, key):
+            t = tune_program(pool, key, text, None, base, scorer, rule)
+            return job_scales(base, t.best), t.results[t.line.best], t, scorer
+        return tune_lr
 
-    both = {r.id: tune_both(pool, r.program, f"retune{r.id}", tune_lr) for r in cands}
+    both = {r.id: tune_both(pool, r.program, f"retune{r.id}",
+                            tuner(_times(lr_scale, r.lr_mult))) for r in cands}
     # each program's jobs' lr multipliers, its last lr line, its decay
     multipliers, lines, decays = ({k: v[i] for k, v in both.items()} for i in range(3))
     base_info = {}  # row id -> (spec text with the tuned decay, lr scales, at an edge, wd)
