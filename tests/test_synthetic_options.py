@@ -27,7 +27,7 @@ def grad_and_values(task, key=KEY, batch_key=jax.random.PRNGKey(9)):
         float(task.val_loss_of(params, inst))
 
 
-@pytest.mark.parametrize("name", ["quadratic", "rosenbrock"])
+@pytest.mark.parametrize("name", ["quadratic", "rosenbrock", "diagonal_scales"])
 def test_grad_scale_multiplies_every_gradient_of_a_seed_and_never_the_score(name):
     plain, scaled = get_task(name, dim=6), get_task(name, dim=6, grad_scale=2.0)
     g0, loss0, val0 = grad_and_values(plain)
@@ -38,6 +38,18 @@ def test_grad_scale_multiplies_every_gradient_of_a_seed_and_never_the_score(name
     assert np.isclose(loss1, s * loss0, rtol=1e-5) and val1 == val0
     scales = {float(scaled.instance(jax.random.PRNGKey(k))["scale"]) for k in range(8)}
     assert len(scales) == 8 and max(scales) / min(scales) > 10  # drawn per seed
+
+
+def test_diagonal_scales_grad_scale_leaves_adam_as_it_was_and_moves_momentum():
+    """Adam is scale-free: each seed's gradient scale changes its losses by float rounding
+    and eps only; SGD with momentum at the same lr sees a different problem on every seed."""
+    plain = Evaluator(get_task("diagonal_scales", steps=60), seeds=4)
+    scaled = Evaluator(get_task("diagonal_scales", steps=60, grad_scale=2.0), seeds=4)
+    assert "scale" not in plain.task.instance(KEY)  # the default instance is unchanged
+    for name, scale_free in (("adam_style", True), ("momentum", False)):
+        a, b = (np.asarray(e.runs([library_program(name)], lr_scales=4.0)[0].losses)
+                for e in (plain, scaled))
+        assert np.allclose(a, b, rtol=1e-3) == scale_free, (name, a, b)
 
 
 def test_scale_noise_keeps_each_gradient_sign_and_the_loss_value():
