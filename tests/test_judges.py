@@ -44,6 +44,16 @@ def test_near_misses_are_judged_by_behaviour(body, kind):
     assert normalization_kind(_program(body)) == kind, normalization_report(_program(body))
 
 
+@pytest.mark.parametrize("path, kind", [
+    ("configs/examples/planted/tanh_adam_growing.py", "adaptive"),  # found: Adam's shape
+    ("configs/examples/planted/sin_adamax.py", ""),  # found: running |sin g|, not scale-free
+])
+def test_what_the_adam_check_found_is_judged_by_behaviour(path, kind):
+    from optevo.search.core.views import load_ref
+    program = load_ref(path)[0]
+    assert normalization_kind(program) == kind, normalization_report(program)
+
+
 def test_a_program_that_overflows_on_the_probe_is_diverged():
     assert normalization_kind(_program("t = exp(g); t = exp(t); update = exp(t)")) == "diverged"
 
