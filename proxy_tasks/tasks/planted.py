@@ -59,7 +59,7 @@ class DeepLinear(ScheduledTask):
 
     OPTIONS = {"dim": Rule(int, ge=2), "depth": Rule(int, ge=1), "spread": Rule(float, ge=0),
                "init_scale": Rule(float, ge=0), "noise": Rule(float, ge=0),
-               "floor": Rule(float, gt=0), "grad_scale": Rule(float, ge=0)}
+               "floor": Rule(float, gt=0)}
 
     def __init__(self, dim: int = 16, depth: int = 3, spread: float = 1.0,
                  batch_size: int = 16, init_scale: float = 0.01, noise: float = 0.3,
