@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from optevo.dsl.canon import program_hash
+from optevo.dsl.parse import parse
+
+from .population import Member
+
 SEED = "seed_population"  # the mutation name of a seeded child
 
 
@@ -44,9 +49,6 @@ class Seeder:
     def child(self, island: int):
         """The next seed as a member of no parent on ``island`` (its id the state's next),
         or None once all were sent."""
-        from optevo.dsl.canon import program_hash
-        from optevo.dsl.parse import parse
-        from .population import Member
         seed = self.next()
         if seed is None:
             return None
