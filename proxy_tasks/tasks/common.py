@@ -14,6 +14,25 @@ from . import schedules
 from .base import Rule, Task
 
 
+SCALE_KEY = 0x5CA1  # fold_in tag of a seed's gradient-scale draw (grad_scale > 0)
+
+
+def with_grad_scale(inst: dict, key, d: float) -> dict:
+    """``inst`` with the seed's training-loss scale ``10^U(-d, d)`` under ``"scale"`` (the
+    option ``grad_scale = d``); unchanged when ``d`` is 0, so a task's default instance is
+    what it was without the option."""
+    if d > 0.0:
+        u = jax.random.uniform(jax.random.fold_in(key, SCALE_KEY), (), jnp.float32, -1, 1)
+        inst["scale"] = 10.0 ** (d * u)
+    return inst
+
+
+def times_scale(loss, inst):
+    """The training loss times the seed's ``grad_scale`` factor, where there is one: every
+    gradient scaled, the value the optimizer never sees otherwise."""
+    return loss * inst["scale"] if "scale" in inst else loss
+
+
 def dense_init(key, fan_in: int, fan_out: int, gain: float = 1.0):
     """A float32 weight matrix drawn from N(0, gain^2 / fan_in) (LeCun/He-style scaling)."""
     std = gain / jnp.sqrt(jnp.float32(fan_in))

@@ -23,10 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import Rule, check_options, register
-from .common import ScheduledTask
+from .common import ScheduledTask, times_scale, with_grad_scale
 
 _ANSWER_KEY = 0xA550  # fold_in tag of the instance's draw (independent of the start's)
-_SCALE_KEY = 0x5CA1  # fold_in tag of the gradient scale's draw (diagonal_scales, grad_scale > 0)
 
 
 def _haar(key, n):
@@ -159,11 +158,9 @@ class DiagonalScales(ScheduledTask):
         k_lam, k_opt = jax.random.split(jax.random.fold_in(key, _ANSWER_KEY))
         lam = 10.0 ** jax.random.uniform(k_lam, (self.dim,), jnp.float32, -self.spread, 0.0)
         x0 = self.init_params(key)["x"]
-        inst = {"lam": lam, "x_star": x0 - jax.random.normal(k_opt, (self.dim,), jnp.float32)}
-        if self.grad_scale > 0.0:  # absent by default: the default instance is unchanged
-            u = jax.random.uniform(jax.random.fold_in(key, _SCALE_KEY), (), jnp.float32, -1, 1)
-            inst["scale"] = 10.0 ** (self.grad_scale * u)
-        return inst
+        return with_grad_scale(
+            {"lam": lam, "x_star": x0 - jax.random.normal(k_opt, (self.dim,), jnp.float32)},
+            key, self.grad_scale)
 
     def train_batch(self, key):
         return jax.random.normal(key, (self.dim,), jnp.float32)
@@ -172,8 +169,7 @@ class DiagonalScales(ScheduledTask):
         inst = self._default_instance(inst)
         x = params["x"]
         d = x - inst["x_star"]
-        loss = jnp.sum(inst["lam"] * (0.5 * d * d + self.noise * batch * x))
-        return loss * inst["scale"] if "scale" in inst else loss
+        return times_scale(jnp.sum(inst["lam"] * (0.5 * d * d + self.noise * batch * x)), inst)
 
     def val_loss(self, params, inst=None):
         inst = self._default_instance(inst)

@@ -25,10 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import Rule, check_options, register
-from .common import ScheduledTask
+from .common import SCALE_KEY, ScheduledTask, times_scale, with_grad_scale
 
 _OPT_KEY = 0x0715  # fold_in tag of the optimum's draw (independent of the start's draw)
-_SCALE_KEY = 0x5CA1  # fold_in tag of the gradient scale's draw (grad_scale > 0)
 
 
 class _Synthetic(ScheduledTask):
@@ -65,18 +64,6 @@ class _Synthetic(ScheduledTask):
     def _f(self, x, inst):  # pragma: no cover - interface
         raise NotImplementedError
 
-    @staticmethod
-    def _times_scale(loss, inst):
-        """The training loss times the seed's ``grad_scale`` factor, where there is one."""
-        return loss * inst["scale"] if "scale" in inst else loss
-
-    def _scaled(self, inst, key):
-        """``inst`` with the seed's training-loss scale ``10^U(-grad_scale, grad_scale)``."""
-        if self.grad_scale > 0.0:
-            u = jax.random.uniform(jax.random.fold_in(key, _SCALE_KEY), (), jnp.float32, -1, 1)
-            inst["scale"] = 10.0 ** (self.grad_scale * u)
-        return inst
-
     def train_batch(self, key):
         k_noise, k_spike = jax.random.split(key)
         xi = jax.random.normal(k_noise, (self.dim,), jnp.float32)
@@ -85,7 +72,7 @@ class _Synthetic(ScheduledTask):
             xi = jnp.where(spike, self.spike_scale * xi, xi)
         if self.scale_noise <= 0.0:
             return xi
-        u = jax.random.uniform(jax.random.fold_in(key, _SCALE_KEY), (self.dim,), jnp.float32,
+        u = jax.random.uniform(jax.random.fold_in(key, SCALE_KEY), (self.dim,), jnp.float32,
                                -1.0, 1.0)
         return {"xi": xi, "s": 10.0 ** (self.scale_noise * u)}
 
@@ -95,7 +82,7 @@ class _Synthetic(ScheduledTask):
         if isinstance(batch, dict):  # scale_noise: the gradient is s * grad, the value kept
             x0 = jax.lax.stop_gradient(x)
             x, batch = x0 + batch["s"] * (x - x0), batch["xi"]
-        return self._times_scale(self._f(x, inst) + self.noise * jnp.dot(batch, x), inst)
+        return times_scale(self._f(x, inst) + self.noise * jnp.dot(batch, x), inst)
 
     def val_loss(self, params, inst=None):
         return self._f(params["x"], self._default_instance(inst)) + self.floor
@@ -148,7 +135,8 @@ class Quadratic(_Synthetic):
             q = jnp.eye(self.dim, dtype=jnp.float32)[jax.random.permutation(k_rot, self.dim)]
         x0 = self.init_params(key)["x"]
         x_star = x0 - self.init_scale * jax.random.normal(k_opt, (self.dim,), jnp.float32)
-        return self._scaled({"A": (q * self.eigenvalues) @ q.T, "x_star": x_star}, key)
+        return with_grad_scale({"A": (q * self.eigenvalues) @ q.T, "x_star": x_star}, key,
+                               self.grad_scale)
 
     def _f(self, x, inst):
         d = x - inst["x_star"]
@@ -199,10 +187,10 @@ class Rosenbrock(_Synthetic):
 
     def instance(self, key):
         k_shift, k_sign = jax.random.split(jax.random.fold_in(key, _OPT_KEY))
-        return self._scaled(
+        return with_grad_scale(
             {"s": self.shift * jax.random.normal(k_shift, (self.dim,), jnp.float32),
              "d": jnp.where(jax.random.bernoulli(k_sign, 0.5, (self.dim,)), 1.0,
-                            -1.0).astype(jnp.float32)}, key)
+                            -1.0).astype(jnp.float32)}, key, self.grad_scale)
 
     def init_params(self, key):
         y = self.x0 + self.init_noise * jax.random.normal(key, (self.dim,), jnp.float32)
@@ -267,7 +255,8 @@ class BinaryRegression(_Synthetic):
         X = jax.random.normal(k_x, (self.rows, self.dim), jnp.float32) / np.sqrt(self.dim)
         s = jnp.where(jax.random.bernoulli(k_s, 0.5, (self.dim,)), 1.0, -1.0)
         x_star = (self.box * s).astype(jnp.float32)
-        return self._scaled({"X": X, "y": X @ x_star, "x_star": x_star}, key)
+        return with_grad_scale({"X": X, "y": X @ x_star, "x_star": x_star}, key,
+                               self.grad_scale)
 
     def train_batch(self, key):
         k_rows, k_noise = jax.random.split(key)
@@ -279,7 +268,7 @@ class BinaryRegression(_Synthetic):
         inst = self._default_instance(inst)
         x = params["x"]
         r = inst["X"][batch["rows"]] @ x - inst["y"][batch["rows"]]
-        return self._times_scale(0.5 * jnp.mean(r * r) + self.noise * jnp.dot(batch["xi"], x),
+        return times_scale(0.5 * jnp.mean(r * r) + self.noise * jnp.dot(batch["xi"], x),
                                  inst)
 
     def _f(self, x, inst):

@@ -37,6 +37,7 @@ from optevo.simplify import simplify_exact
 
 from .cost import state_text
 from .jobs import HOLDOUT, Job, JobId, baseline_name
+from .lr_grid import LrGrid
 from .jobs import is_baseline_name as is_baseline
 from .rundir import Record, RunDir, best_distinct
 from .scoring import Scorer
@@ -92,11 +93,6 @@ def fresh_check_programs(task_name: str, options: Dict, steps: Optional[int], se
                        CALIBRATION if rule is None else rule)
 
 
-def _times(scales, m: float):
-    """The search's lr multipliers (one, or one per task of a suite) times ``m``."""
-    return [x * m for x in scales] if isinstance(scales, (list, tuple)) else scales * m
-
-
 def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
                 scorer: Optional[Scorer] = None, baselines=(), rule=RETUNE) -> List[Dict]:
     """Tune, then train on fresh seeds: one row per program of ``cands`` (records: ``id``,
@@ -119,7 +115,7 @@ def fresh_check(pool, cands: List[Record], n_seeds: int, lr_scale=1.0,
         return tune_lr
 
     both = {r.id: tune_both(pool, r.program, f"retune{r.id}",
-                            tuner(_times(lr_scale, r.lr_mult))) for r in cands}
+                            tuner(LrGrid.scales(lr_scale, r.lr_mult))) for r in cands}
     # each program's jobs' lr multipliers, its last lr line, its decay
     multipliers, lines, decays = ({k: v[i] for k, v in both.items()} for i in range(3))
     base_info = {}  # row id -> (spec text with the tuned decay, lr scales, at an edge, wd)
