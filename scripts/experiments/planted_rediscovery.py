@@ -126,13 +126,7 @@ def main(argv=None) -> int:
     config, target, judge, verdict, words = CHECKS[args.check]
     config = args.config or config
     sets = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in args.set)}
-    rows, fresh = [], []
-
-    def target_fresh(cfg):  # the same for every search (the task, its seeds): tuned once
-        if not fresh:
-            fresh.append(target_losses(cfg, target, cfg.holdout.seeds))
-        return fresh[0]
-
+    rows, target_fresh = [], None  # the target's fresh losses: one task, tuned once
     for seed in range(args.searches):
         over = {**sets, "seed": seed, "search.time_limit": args.minutes * 60}
         if args.workers is not None:
@@ -149,6 +143,8 @@ def main(argv=None) -> int:
         s = RunDir(run_dir).summary()
         wall = s["wall_seconds"]  # the search's seconds (every session) and its re-check's
         best = next((r for r in s["holdout"] if r["id"] == s["holdout_best_id"]), None)
+        if best and target_fresh is None:
+            target_fresh = target_losses(cfg, target, cfg.holdout.seeds)
         program = parse(best["program"]) if best else None
         guided = simplify_on_task(program, cfg, best["lr_scale"]) if program else None
         top = [judge(parse(r["program"])) for r in s["holdout"]
@@ -158,7 +154,7 @@ def main(argv=None) -> int:
         rows.append({"seed": seed, "trained": s["trained"], "holdout_best_id": s["holdout_best_id"],
                      "selection_best_normalized": s["selection_best_normalized"],
                      "diff_vs_tuned_adamw": vs_adamw,
-                     "diff_vs_tuned_target": against_target(best, target_fresh(cfg))
+                     "diff_vs_tuned_target": against_target(best, target_fresh)
                      if best else None,
                      "reads_lr": depends_on(program, "lr") if program else None,
                      "verdict": judge(program) if program else "",
