@@ -13,8 +13,9 @@ from typing import Any, Callable, Dict, List, Tuple
 import jax
 import jax.numpy as jnp
 
+from .liveness import strip_dead
 from .ops import OPS, Space
-from .program import INPUTS, Program, check
+from .program import INPUTS, Program, check, inline_literals
 
 
 class TreeSpace(Space):
@@ -79,20 +80,42 @@ def _broadcast_leaves(x, like):
     return [jnp.broadcast_to(jnp.asarray(x, leaf.dtype), leaf.shape) for leaf in like]
 
 
-def update_fn(program: Program) -> Callable[..., Tuple[Any, Any, Any]]:
+def _all_finite(x):
+    """Whether every element of a variable (a list of leaves or a scalar) is finite."""
+    leaves = x if isinstance(x, list) else [x]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def update_fn(program: Program, check_finite: bool = False
+              ) -> Callable[..., Tuple[Any, Any, Any]]:
     """``f(w, g, m, v, lr) -> (update, m, v)`` on pytrees: the reference update function.
 
     ``w, g, m, v`` share the parameters' tree structure; scalar outputs are broadcast over
-    it. Pure and traceable: wrap it in ``jax.jit`` or call it inside a jitted train step."""
+    it. Pure and traceable: wrap it in ``jax.jit`` or call it inside a jitted train step.
+
+    ``check_finite`` (the engines' divergence rule, ``proxy_tasks.fitness.diverged``): the
+    update is NaN when any statement of the live program (literals inlined, dead statements
+    removed: what the fast interpreter runs) gives a value that is not finite, so a program
+    cannot use float32 overflow as a switch (``m / cosh(w)`` is 0 once ``cosh(w)`` is inf)."""
     check(program)
+    if check_finite:
+        program = strip_dead(inline_literals(program))
 
     def f(w, g, m, v, lr):
         leaves_w, treedef = jax.tree.flatten(w)
         leaves = [leaves_w] + [jax.tree.leaves(x) for x in (g, m, v)]
-        out = run(program, *leaves, jnp.asarray(lr, jnp.float32))
-        return tuple(
-            jax.tree.unflatten(treedef, [o.astype(lw.dtype) for o, lw in
-                                         zip(_broadcast_leaves(x, leaves_w), leaves_w)])
-            for x in out)
+        steps = _steps(program, (*leaves, jnp.asarray(lr, jnp.float32)), TREE)
+        env = next(steps)
+        finite = []
+        for s, env in zip(program.stmts, steps):
+            if check_finite:
+                finite.append(_all_finite(env[s.target]))
+        out = [_broadcast_leaves(env[r], leaves_w) for r in program.returns]
+        if check_finite and finite:
+            ok = jnp.all(jnp.stack(finite))
+            out[0] = [jnp.where(ok, u, jnp.nan) for u in out[0]]
+        return tuple(jax.tree.unflatten(treedef, [o.astype(lw.dtype)
+                                                  for o, lw in zip(x, leaves_w)])
+                     for x in out)
 
     return f

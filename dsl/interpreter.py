@@ -178,10 +178,12 @@ class Interpreter:
     """Runs encoded programs of at most ``length`` live statements on flat parameters whose
     leaves have the shapes ``leaf_shapes`` (sizes allowed: a size is a 1-D leaf)."""
 
-    def __init__(self, leaf_shapes: Sequence, length: int, unroll: bool = False):
+    def __init__(self, leaf_shapes: Sequence, length: int, unroll: bool = False,
+                 check_finite: bool = False):
         self.space = FlatSpace(leaf_shapes)
         self.length = length
         self.unroll = unroll
+        self.check_finite = check_finite
         table = _variant_table(self.space)
         self.branch_keys = [k for k, _ in table]
         self.branches = [f for _, f in table]
@@ -258,6 +260,8 @@ class Interpreter:
     def step(self, code: Code, regs, w, g, m, v, lr):
         """One optimizer step for a batch of seeds: ``w, g, m, v`` are ``(Ns, P)``, ``lr`` is
         ``(Ns, 1)``. Returns ``(regs, update, new_m, new_v)``, all tensors ``(Ns, P)``.
+        With ``check_finite``, a seed's update is NaN when any statement's result was not
+        finite on it (``execute.update_fn``'s ``check_finite``, the same rule).
 
         ``w, m, v`` live outside the banks between steps and are written in at the start:
         writing results back into bank rows that the same step reads would make XLA copy
@@ -282,6 +286,10 @@ class Interpreter:
             T, S = lax.fori_loop(0, code.n, slot, (T, S))
         upd, m, v = (jnp.broadcast_to(_fetch(T, S, code.out[j], code.out_kinds[j]),
                                       w.shape) for j in range(3))
+        if self.check_finite:  # statement rows only (the rest hold zeros or constants)
+            ok = (jnp.all(jnp.isfinite(T[4:]), axis=(0, 2))
+                  & jnp.all(jnp.isfinite(S[1:self.const_base]), axis=(0, 2)))
+            upd = jnp.where(ok[:, None], upd, jnp.nan)
         return (T, S), upd, m, v
 
 

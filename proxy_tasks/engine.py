@@ -20,7 +20,10 @@ The loop, for seeds ``s_1 .. s_N`` batched along a leading axis:
   (``(N, 1)``), and ``w_{t+1} = w_t - u``.
 * divergence (``fitness.diverged``, the one rule): seed ``s`` diverged when a training loss
   was not finite, its final validation loss is not finite, or ``max_i |w_i|`` is not
-  ``<= task.max_abs_weight``; its loss is then ``inf``.
+  ``<= task.max_abs_weight``; its loss is then ``inf``. A program's step whose statements
+  give a value that is not finite (float32 overflow, a NaN out of a domain) on a seed
+  returns a NaN update there (both program engines: ``check_finite``), so the seed
+  diverges: overflow is never a switch that stops the weights.
 * without an observer the loop stops as soon as every seed has diverged (a ``while_loop``:
   all losses are ``inf`` whatever follows, so the result is the same). With ``observe(w, t)``
   (one seed's flat parameters) it runs all ``steps`` (a ``scan``, differentiable) and returns
@@ -267,7 +270,8 @@ class FastEngine(Engine):
     def _loop(self, length: int):
         if length in self._compiled:
             return self._compiled[length]
-        interp = Interpreter(self.leaf_shapes, length)  # static shapes: matrix ops
+        interp = Interpreter(self.leaf_shapes, length,  # static shapes: matrix ops
+                             check_finite=True)
 
         def train(code, seeds, lr_scales):
             def init(w):
@@ -305,7 +309,7 @@ class JitEngine(Engine):
     the task's own pytrees, as a user's optimizer is (:meth:`TrainLoop.tree_optimizer`)."""
 
     def _train_fn(self, program: Program):
-        opt = self.tree_optimizer(update_fn(program))
+        opt = self.tree_optimizer(update_fn(program, check_finite=True))
         return jax.jit(lambda seeds, lr_scales: self.train(opt, seeds, lr_scales)[:2])
 
     def dispatch(self, program: Program, seeds, lr_scales=None):

@@ -49,7 +49,10 @@ def diverged(final_loss, params_max_abs, max_abs_weight, xp=np):
     parameter is NaN, inf or above ``max_abs_weight`` (a NaN fails the comparison). The last
     test matters because blown-up weights can saturate a float32 softmax and read as a (near)
     perfect loss, or drive a bounded objective to a spuriously good value. (The engines also
-    count a run whose training loss was ever not finite.)
+    count a run whose training loss was ever not finite, and one where a program's statement
+    ever gave a value that was not finite: its update is then NaN. Without that, a program
+    could stop its weights by overflow, ``m / cosh(w)`` being 0 once ``cosh(w)`` is inf,
+    and exploit where a task's answer lies.)
     """
     return ~xp.isfinite(final_loss) | ~(params_max_abs <= max_abs_weight)
 

@@ -34,10 +34,10 @@ def random_programs(n, seed=0, max_live=16):
 RANDOM = random_programs(60)
 
 
-@pytest.fixture(scope="module")
-def stepper():
+def _stepper(check_finite=False):
     """One compiled interpreter step (bucket 16) shared by every program."""
-    it = Interpreter(list(SHAPES.values()), 16)  # static leaf shapes (the matrix ops)
+    it = Interpreter(list(SHAPES.values()), 16,  # static leaf shapes (the matrix ops)
+                     check_finite=check_finite)
 
     @jax.jit
     def run(code, w, gs, lr):
@@ -54,6 +54,16 @@ def stepper():
     return it, run
 
 
+@pytest.fixture(scope="module")
+def stepper():
+    return _stepper()
+
+
+@pytest.fixture(scope="module")
+def checked_stepper():
+    return _stepper(check_finite=True)
+
+
 def _inputs(seed, steps=4):
     rng = np.random.default_rng(seed)
     tree = lambda: {k: rng.standard_normal(s).astype(np.float32) for k, s in SHAPES.items()}
@@ -68,7 +78,7 @@ def _check_program(stepper, program, seed):
     it, run = stepper
     w, gs = _inputs(seed)
     lr = 0.7
-    ref = update_fn(program)
+    ref = update_fn(program, check_finite=it.check_finite)
     m = v = jax.tree.map(np.zeros_like, w)
     expected = []
     wr = w
@@ -101,6 +111,41 @@ def test_interpreter_matches_reference_on_library(stepper, name):
 def test_interpreter_matches_reference_on_random_programs(stepper):
     for i, p in enumerate(RANDOM):
         _check_program(stepper, p, seed=100 + i)
+
+
+# overflow as a switch: the update is g, or 0 once exp(1000 w) is inf (|w| > 0.09)
+OVERFLOW = parse("def train(w, g, m, v, lr):\n  k = w * 1000.0\n  a = exp(k)\n  b = g / a\n"
+                 "  c = arctan(b)\n  update = g * lr\n  update = update + c\n"
+                 "  return update, m, v\n")
+
+
+def test_checked_interpreter_matches_checked_reference(checked_stepper):
+    """With check_finite, both paths give a NaN update on the same steps (random programs
+    overflow now and then; the library never does) and agree everywhere else."""
+    for i, p in enumerate(RANDOM):
+        _check_program(checked_stepper, p, seed=100 + i)
+    for name in ("adam_style", "lion", "rmsprop"):
+        _check_program(checked_stepper, LIB[name], seed=1)
+    _check_program(checked_stepper, OVERFLOW, seed=3)
+    _check_program(checked_stepper, parse(RAW), seed=3)
+
+
+def test_check_finite_turns_an_overflowed_statement_into_a_nan_update(stepper,
+                                                                         checked_stepper):
+    w, gs = _inputs(5, steps=1)
+    args = (_flat(w)[None], [_flat(gs[0])[None]], jnp.full((1, 1), 0.1, jnp.float32))
+    for (it, run), nan in ((stepper, False), (checked_stepper, True)):
+        u = np.asarray(run(it.encode(OVERFLOW), *args)[0][0])
+        assert np.isnan(u).all() == nan and np.isfinite(u).all() != nan
+        ref = update_fn(OVERFLOW, check_finite=nan)(w, gs[0], w, w, 0.1)[0]
+        assert all(np.isnan(x).all() == nan for x in jax.tree.leaves(ref))
+    dead = parse("def train(w, g, m, v, lr):\n  k = w * 1000.0\n  a = exp(k)\n"
+                 "  update = g * lr\n"
+                 "  return update, m, v\n")  # a dead overflow is never run
+    it, run = checked_stepper
+    assert np.isfinite(np.asarray(run(it.encode(dead), *args)[0][0])).all()
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(
+        update_fn(dead, check_finite=True)(w, gs[0], w, w, 0.1)[0]))
 
 
 def test_every_op_variant_is_exercised_and_agrees(stepper):
@@ -161,7 +206,7 @@ def test_training_runs_agree(tiny_engines):
     """Whole runs (init, batches, lr scale, divergence flags) agree; one compile per program
     on the reference path, so few programs here: the step test above covers the rest."""
     fast, ref = tiny_engines
-    programs = [LIB["lion"], LIB["rmsprop"], RANDOM[0], BLOW_UP]
+    programs = [LIB["lion"], LIB["rmsprop"], RANDOM[0], OVERFLOW, BLOW_UP]
     seeds = [0, 3]
     scales = np.array([1.0, 4.0], np.float32)
     got = fast.run(programs, seeds, scales)
@@ -173,6 +218,40 @@ def test_training_runs_agree(tiny_engines):
                                    err_msg=p.text())
         assert np.all(np.isinf(a.losses[a.diverged]))
     assert got[-1].diverged.all() and not got[0].diverged.any()
+    assert got[-2].diverged.all()  # the overflow switch: its weights stay finite
+
+
+def _planted_gate():
+    """The sign check's overflow gate (configs/examples/planted) on the planted task."""
+    import yaml
+    from optevo.proxy_tasks import get_task
+    from optevo.dsl.library import example_program, library_dir
+    cfg = yaml.safe_load((library_dir().parents[0] / "planted.yaml").read_text())["task"]
+    task = get_task(cfg["name"], **cfg["options"])
+    return FastEngine(task, buckets=(16,)), example_program("planted/sign_overflow_gate")
+
+
+@pytest.mark.parametrize("case", ["overflow", "planted_gate"])
+def test_overflow_switch_trains_finite_without_the_check(tiny_engines, case):
+    """What the rule catches: unchecked, a program that stops coordinates by overflow
+    trains to finite losses and weights (the planted sign check's gate scores well: its box
+    is where the switch fires), so only the rule flags it; checked, every seed diverges."""
+    fast, program = (tiny_engines[0], OVERFLOW) if case == "overflow" else _planted_gate()
+    interp = Interpreter(fast.leaf_shapes, 16)
+    from optevo.proxy_tasks.engine import Optimizer
+
+    def train(code, seeds, lr_scales):
+        def update(state, w, g, lr):
+            regs, u, m, v = interp.step(code, state[0], w, g, state[1], state[2], lr)
+            return u, (regs, m, v)
+        init = lambda w: (interp.init_regs(code, *w.shape), jnp.zeros_like(w),
+                          jnp.zeros_like(w))
+        return fast.train(Optimizer(init, update), seeds, lr_scales)[:2]
+
+    seeds = np.arange(1000, 1004, dtype=np.uint32)
+    losses, diverged = jax.jit(train)(interp.encode(program), seeds, np.ones(4, np.float32))
+    assert not np.asarray(diverged).any() and np.isfinite(np.asarray(losses)).all()
+    assert fast.run([program], seeds)[0].diverged.all()
 
 
 def test_divergence_is_flagged_not_raised(tiny_engines):
