@@ -262,16 +262,17 @@ class FastEngine(Engine):
     """One compiled training loop per length bucket; programs are data (encoded arrays)."""
 
     def __init__(self, task: Task, steps: Optional[int] = None,
-                 buckets: Sequence[int] = DEFAULT_BUCKETS):
+                 buckets: Sequence[int] = DEFAULT_BUCKETS, check_finite: bool = True):
         super().__init__(task, steps)
         self.buckets = tuple(sorted(buckets))
+        self.check_finite = check_finite  # off only to time the check (scripts/bench/eval.py)
         self._compiled: Dict[int, tuple] = {}
 
     def _loop(self, length: int):
         if length in self._compiled:
             return self._compiled[length]
         interp = Interpreter(self.leaf_shapes, length,  # static shapes: matrix ops
-                             check_finite=True)
+                             check_finite=self.check_finite)
 
         def train(code, seeds, lr_scales):
             def init(w):

@@ -8,7 +8,10 @@ One run, the same programs (the library plus random programs) on the same task a
 * per-program ``jax.jit`` (the reference path): trace and compile every program, then run;
   compile included, since that is what a search would pay per candidate;
 * floor: the AdamW start program written by hand as an optax transformation, compiled once
-  and run (compile excluded), against the fast path running the same program.
+  and run (compile excluded), against the fast path running the same program;
+* the finite check (a run whose program computes a non-finite value diverged) against the
+  same engine without it, for the AdamW start and for all programs (where the check also
+  ends overflowing programs early, once every seed has diverged).
 
     python scripts/bench/eval.py                # 64 programs, digits_mlp defaults, 2 seeds
     python scripts/bench/eval.py --jit-programs 16   # time the slow path on a subset
@@ -94,6 +97,20 @@ def best_of(fn, reps):
     return min(times), statistics.median(times)
 
 
+def check_cost(task, fast, programs, adamw, seeds, reps):
+    """The divergence rule's finite check (every statement's value, each step) against the
+    same engine without it, interleaved: the AdamW start alone, and all programs."""
+    bare = FastEngine(task, buckets=fast.buckets, check_finite=False)
+    bare.warmup(sorted({fast.bucket(p) for p in programs}), len(seeds))
+    for name, items in (("AdamW start", [adamw]), (f"{len(programs)} programs", programs)):
+        pairs = [(best_of(lambda: fast.run(items, seeds), 1)[0],
+                  best_of(lambda: bare.run(items, seeds), 1)[0]) for _ in range(reps * 4)]
+        ratios = sorted(a / b for a, b in pairs)
+        print(f"finite check, {name}: {min(a for a, _ in pairs) * 1e3:.1f} ms with, "
+              f"{min(b for _, b in pairs) * 1e3:.1f} ms without; median of the pairwise "
+              f"ratios {ratios[len(ratios) // 2]:.3f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--task", default="digits_mlp")
@@ -152,6 +169,7 @@ def main():
     print(f"AdamW start: hand-written optax {hand_best * 1e3:.1f} ms, fast path "
           f"{fast_adamw * 1e3:.1f} ms per program ({args.seeds} seeds, {fast.steps} steps); "
           f"same losses: {same}")
+    check_cost(task, fast, programs, adamw, seeds, args.reps)
     print(f"RATIO fast / per-program jit: {fast_rate / jit_rate:.1f}x  (goal >= 50x)")
     print(f"RATIO fast AdamW / hand-written optax AdamW: {fast_adamw / hand_best:.2f}x  "
           f"(goal <= 1.5x; best of {len(ratios)} interleaved pairs each; median of the pairwise "
