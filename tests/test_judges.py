@@ -47,6 +47,7 @@ def test_near_misses_are_judged_by_behaviour(body, kind):
 @pytest.mark.parametrize("path, kind", [
     ("configs/examples/planted/tanh_adam_growing.py", "adaptive"),  # found: Adam's shape
     ("configs/examples/planted/sin_adamax.py", ""),  # found: running |sin g|, not scale-free
+    ("configs/examples/planted/arctan_norm.py", ""),  # found: running |arctan m|, bounded m
 ])
 def test_what_the_adam_check_found_is_judged_by_behaviour(path, kind):
     from optevo.search.core.views import load_ref
