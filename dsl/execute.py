@@ -80,12 +80,6 @@ def _broadcast_leaves(x, like):
     return [jnp.broadcast_to(jnp.asarray(x, leaf.dtype), leaf.shape) for leaf in like]
 
 
-def _all_finite(x):
-    """Whether every element of a variable (a list of leaves or a scalar) is finite."""
-    leaves = x if isinstance(x, list) else [x]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
-
-
 def update_fn(program: Program, check_finite: bool = False
               ) -> Callable[..., Tuple[Any, Any, Any]]:
     """``f(w, g, m, v, lr) -> (update, m, v)`` on pytrees: the reference update function.
@@ -94,9 +88,11 @@ def update_fn(program: Program, check_finite: bool = False
     it. Pure and traceable: wrap it in ``jax.jit`` or call it inside a jitted train step.
 
     ``check_finite`` (the engines' divergence rule, ``proxy_tasks.fitness.diverged``): the
-    update is NaN when any statement of the live program (literals inlined, dead statements
-    removed: what the fast interpreter runs) gives a value that is not finite, so a program
-    cannot use float32 overflow as a switch (``m / cosh(w)`` is 0 once ``cosh(w)`` is inf)."""
+    update is NaN at each coordinate where a statement of the live program (literals
+    inlined, dead statements removed: what the fast interpreter runs) gave a value that is
+    not finite there (a scalar statement: at every coordinate), so a program cannot use
+    float32 overflow as a switch (``m / cosh(w)`` is 0 once ``cosh(w)`` is inf): one NaN
+    weight makes the training loss NaN, and the run diverged."""
     check(program)
     if check_finite:
         program = strip_dead(inline_literals(program))
@@ -106,14 +102,14 @@ def update_fn(program: Program, check_finite: bool = False
         leaves = [leaves_w] + [jax.tree.leaves(x) for x in (g, m, v)]
         steps = _steps(program, (*leaves, jnp.asarray(lr, jnp.float32)), TREE)
         env = next(steps)
-        finite = []
+        ok = [True] * len(leaves_w)
         for s, env in zip(program.stmts, steps):
             if check_finite:
-                finite.append(_all_finite(env[s.target]))
+                ok = [a & jnp.isfinite(x)
+                      for a, x in zip(ok, _broadcast_leaves(env[s.target], leaves_w))]
         out = [_broadcast_leaves(env[r], leaves_w) for r in program.returns]
-        if check_finite and finite:
-            ok = jnp.all(jnp.stack(finite))
-            out[0] = [jnp.where(ok, u, jnp.nan) for u in out[0]]
+        if check_finite:
+            out[0] = [jnp.where(a, u, jnp.nan) for a, u in zip(ok, out[0])]
         return tuple(jax.tree.unflatten(treedef, [o.astype(lw.dtype)
                                                   for o, lw in zip(x, leaves_w)])
                      for x in out)

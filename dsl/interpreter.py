@@ -260,8 +260,9 @@ class Interpreter:
     def step(self, code: Code, regs, w, g, m, v, lr):
         """One optimizer step for a batch of seeds: ``w, g, m, v`` are ``(Ns, P)``, ``lr`` is
         ``(Ns, 1)``. Returns ``(regs, update, new_m, new_v)``, all tensors ``(Ns, P)``.
-        With ``check_finite``, a seed's update is NaN when any statement's result was not
-        finite on it (``execute.update_fn``'s ``check_finite``, the same rule).
+        With ``check_finite``, the update is NaN at each coordinate where a statement's
+        result was not finite (a scalar statement's: at every coordinate of its seed), as
+        ``execute.update_fn``'s ``check_finite``.
 
         ``w, m, v`` live outside the banks between steps and are written in at the start:
         writing results back into bank rows that the same step reads would make XLA copy
@@ -287,9 +288,11 @@ class Interpreter:
         upd, m, v = (jnp.broadcast_to(_fetch(T, S, code.out[j], code.out_kinds[j]),
                                       w.shape) for j in range(3))
         if self.check_finite:  # statement rows only (the rest hold zeros or constants)
-            ok = (jnp.all(jnp.isfinite(T[4:]), axis=(0, 2))
-                  & jnp.all(jnp.isfinite(S[1:self.const_base]), axis=(0, 2)))
-            upd = jnp.where(ok[:, None], upd, jnp.nan)
+            # reduced over the leading axis, per coordinate: measured 1.16x the step without
+            # the check (scripts/bench/eval.py), where reducing to one flag per seed was 1.6x
+            ok = (jnp.all(jnp.isfinite(T[4:]), axis=0)
+                  & jnp.all(jnp.isfinite(S[1:self.const_base]), axis=0))
+            upd = jnp.where(ok, upd, jnp.nan)
         return (T, S), upd, m, v
 
 
