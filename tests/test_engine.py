@@ -225,13 +225,12 @@ def test_training_runs_agree(tiny_engines):
 
 
 def _planted_gate():
-    """The sign check's overflow gate (configs/examples/planted) on the planted task."""
-    import yaml
-    from optevo.proxy_tasks import get_task
+    """The planted sign check's task (configs/planted.yaml) and its overflow gate."""
     from optevo.dsl.library import example_program, library_dir
-    cfg = yaml.safe_load((library_dir().parents[0] / "planted.yaml").read_text())["task"]
-    task = get_task(cfg["name"], **cfg["options"])
-    return FastEngine(task, buckets=(16,)), example_program("planted/sign_overflow_gate")
+    from optevo.proxy_tasks import get_task
+    from optevo.search.core.config import load_config
+    t = load_config(library_dir().parents[0] / "planted.yaml").tasks[0]
+    return get_task(t.name, **t.options), example_program("planted/sign_overflow_gate")
 
 
 @pytest.mark.parametrize("case", ["overflow", "planted_gate"])
@@ -239,22 +238,12 @@ def test_overflow_switch_trains_finite_without_the_check(tiny_engines, case):
     """What the rule catches: unchecked, a program that stops coordinates by overflow
     trains to finite losses and weights (the planted sign check's gate scores well: its box
     is where the switch fires), so only the rule flags it; checked, every seed diverges."""
-    fast, program = (tiny_engines[0], OVERFLOW) if case == "overflow" else _planted_gate()
-    interp = Interpreter(fast.leaf_shapes, 16)
-    from optevo.proxy_tasks.engine import Optimizer
-
-    def train(code, seeds, lr_scales):
-        def update(state, w, g, lr):
-            regs, u, m, v = interp.step(code, state[0], w, g, state[1], state[2], lr)
-            return u, (regs, m, v)
-        init = lambda w: (interp.init_regs(code, *w.shape), jnp.zeros_like(w),
-                          jnp.zeros_like(w))
-        return fast.train(Optimizer(init, update), seeds, lr_scales)[:2]
-
+    task, program = (tiny_engines[0].task, OVERFLOW) if case == "overflow" else _planted_gate()
+    steps = tiny_engines[0].steps if case == "overflow" else None
     seeds = np.arange(1000, 1004, dtype=np.uint32)
-    losses, diverged = jax.jit(train)(interp.encode(program), seeds, np.ones(4, np.float32))
-    assert not np.asarray(diverged).any() and np.isfinite(np.asarray(losses)).all()
-    assert fast.run([program], seeds)[0].diverged.all()
+    bare = FastEngine(task, steps, buckets=(16,), check_finite=False).run([program], seeds)[0]
+    assert not bare.diverged.any() and np.isfinite(bare.losses).all()
+    assert FastEngine(task, steps, buckets=(16,)).run([program], seeds)[0].diverged.all()
 
 
 def test_divergence_is_flagged_not_raised(tiny_engines):
