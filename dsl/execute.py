@@ -8,6 +8,8 @@ literal ``name = c`` holds the Python float ``c`` itself. The fast interpreter
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any, Callable, Dict, List, Tuple
 
 import jax
@@ -50,20 +52,49 @@ class TreeSpace(Space):
 TREE = TreeSpace()
 
 
-def _steps(program: Program, inputs, space: Space):
-    """The variables before the first statement and after each one (one dict, updated)."""
+def _finite(x, elementwise: bool):
+    """Where ``x`` (an operand in :class:`TreeSpace`) is finite: per leaf elementwise, else
+    one flag for all its leaves; None for a Python float (constants are finite)."""
+    if isinstance(x, list):
+        fin = [jnp.isfinite(leaf) for leaf in x]
+        return fin if elementwise else functools.reduce(
+            operator.and_, [jnp.all(f) for f in fin])
+    return None if isinstance(x, float) else jnp.isfinite(x)
+
+
+def poison(op, args, out):
+    """``out`` of ``op(*args)`` with NaN where an operand is not finite: at that coordinate
+    for an elementwise op, everywhere for any other (the divergence rule's propagation; the
+    interpreter's ``check_finite`` does the same)."""
+    fin = [f for f in (_finite(a, op.elementwise) for a in args) if f is not None]
+    if not fin:
+        return out
+    n = next((len(f) for f in fin if isinstance(f, list)), None)
+    if n is None:  # one flag (scalar operands, or a non-elementwise op)
+        ok = functools.reduce(operator.and_, fin)
+        return [jnp.where(ok, o, jnp.nan) for o in out] if isinstance(out, list) \
+            else jnp.where(ok, out, jnp.nan)
+    oks = [functools.reduce(operator.and_, [f[i] if isinstance(f, list) else f for f in fin])
+           for i in range(n)]
+    return [jnp.where(ok, o, jnp.nan) for ok, o in zip(oks, out)]
+
+
+def _steps(program: Program, inputs, space: Space, check_finite: bool = False):
+    """The variables before the first statement and after each one (one dict, updated);
+    with ``check_finite``, each value poisoned (:func:`poison`)."""
     env = dict(zip(INPUTS, inputs))
     yield env
     for s in program.stmts:
         args = [env[a] if isinstance(a, str) else a for a in s.args]
-        env[s.target] = OPS[s.op].impl(space, *args)
+        out = OPS[s.op].impl(space, *args)
+        env[s.target] = poison(OPS[s.op], args, out) if check_finite else out
         yield env
 
 
-def run(program: Program, w, g, m, v, lr, space: Space = TREE):
+def run(program: Program, w, g, m, v, lr, space: Space = TREE, check_finite: bool = False):
     """One step of ``program`` in ``space``; returns (update, new_m, new_v) as produced
-    (outputs may be scalars)."""
-    for env in _steps(program, (w, g, m, v, lr), space):
+    (outputs may be scalars); ``check_finite``: values poisoned (:func:`poison`)."""
+    for env in _steps(program, (w, g, m, v, lr), space, check_finite):
         pass
     return tuple(env[r] for r in program.returns)
 
@@ -87,12 +118,16 @@ def update_fn(program: Program, check_finite: bool = False
     ``w, g, m, v`` share the parameters' tree structure; scalar outputs are broadcast over
     it. Pure and traceable: wrap it in ``jax.jit`` or call it inside a jitted train step.
 
-    ``check_finite`` (the engines' divergence rule, ``proxy_tasks.fitness.diverged``): the
-    update is NaN at each coordinate where a statement of the live program (literals
-    inlined, dead statements removed: what the fast interpreter runs) gave a value that is
-    not finite there (a scalar statement: at every coordinate), so a program cannot use
-    float32 overflow as a switch (``m / cosh(w)`` is 0 once ``cosh(w)`` is inf): one NaN
-    weight makes the training loss NaN, and the run diverged."""
+    ``check_finite`` (the engines' divergence rule, ``proxy_tasks.fitness.diverged``): a
+    value that is not finite in any statement of the live program (literals inlined, dead
+    statements removed: what the fast interpreter runs) makes the update NaN, so a program
+    cannot use float32 overflow as a switch (``m / cosh(w)`` is 0 once ``cosh(w)`` is inf).
+    Each statement's value is NaN where an operand is not finite (:func:`poison`: at that
+    coordinate for an elementwise op, everywhere for any other); every live statement
+    reaches an output, so a non-finite value anywhere leaves ``update``, ``m`` or ``v``
+    non-finite somewhere, and the update is NaN wherever one of the three is. One NaN weight
+    fails the divergence rule (``max |w| <= limit`` is false), so the run diverged exactly
+    when some live statement, at some step, computed a value that is not finite."""
     check(program)
     if check_finite:
         program = strip_dead(inline_literals(program))
@@ -100,16 +135,11 @@ def update_fn(program: Program, check_finite: bool = False
     def f(w, g, m, v, lr):
         leaves_w, treedef = jax.tree.flatten(w)
         leaves = [leaves_w] + [jax.tree.leaves(x) for x in (g, m, v)]
-        steps = _steps(program, (*leaves, jnp.asarray(lr, jnp.float32)), TREE)
-        env = next(steps)
-        ok = [True] * len(leaves_w)
-        for s, env in zip(program.stmts, steps):
-            if check_finite:
-                ok = [a & jnp.isfinite(x)
-                      for a, x in zip(ok, _broadcast_leaves(env[s.target], leaves_w))]
-        out = [_broadcast_leaves(env[r], leaves_w) for r in program.returns]
-        if check_finite:
-            out[0] = [jnp.where(a, u, jnp.nan) for a, u in zip(ok, out[0])]
+        outs = run(program, *leaves, jnp.asarray(lr, jnp.float32), check_finite=check_finite)
+        out = [_broadcast_leaves(x, leaves_w) for x in outs]
+        if check_finite:  # a non-finite value anywhere has reached an output (poison)
+            out[0] = [jnp.where(jnp.isfinite(u) & jnp.isfinite(a) & jnp.isfinite(b), u, jnp.nan)
+                      for u, a, b in zip(*out)]
         return tuple(jax.tree.unflatten(treedef, [o.astype(lw.dtype)
                                                   for o, lw in zip(x, leaves_w)])
                      for x in out)

@@ -18,12 +18,20 @@ XLA executes only the chosen branch. The branches are built from the op table
 :class:`FlatSpace` instead of the reference executor's pytree space, so both paths compute
 the same formulas. Literals (``name = c``) are inlined at encoding
 (``program.inline_literals``): reads of ``name`` load ``c`` like a written constant.
+
+The finite check (``check_finite``, the divergence rule for overflow) is a propagation, not a
+scan: each branch sets its result to NaN where an operand is not finite (fused into the op's
+own loop), and since every encoded statement is live, a non-finite value anywhere reaches
+``update``, ``m`` or ``v``; only those three are checked at the end of the step. Measured
+FILLME
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import operator
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import jax.numpy as jnp
@@ -102,7 +110,7 @@ def _pick(T, S, idx, kinds, j):
     return _fetch(T, S, idx[j], kinds[j])
 
 
-def _variant_table(space: FlatSpace):
+def _variant_table(space: FlatSpace, check_finite: bool = False):
     """Branches of the switch, as (key, fn); fn(T, S, idx, kinds) -> (tensor, scalar result).
 
     Each branch reads its own operands from the banks, so XLA fuses reading, picking tensor
@@ -122,6 +130,14 @@ def _variant_table(space: FlatSpace):
     def zeros_s(S):
         return jnp.zeros(S.shape[1:], S.dtype)
 
+    def poison(out, xs, elementwise):
+        """With ``check_finite``: NaN where an operand is not finite (module docstring)."""
+        if not check_finite:
+            return out
+        fin = [jnp.isfinite(x) if elementwise or x.shape[-1] == 1 else
+               jnp.all(jnp.isfinite(x), axis=-1, keepdims=True) for x in xs]
+        return jnp.where(functools.reduce(operator.and_, fin), out, jnp.nan) if fin else out
+
     def operands(T, S, idx, kinds, arity, static_kinds):
         if static_kinds is None:  # elementwise: pick per element, scalars broadcast
             return [_pick(T, S, idx, kinds, j) for j in range(arity)]
@@ -132,24 +148,26 @@ def _variant_table(space: FlatSpace):
     def t_branch(op, static_kinds=None):
         def fn(T, S, idx, kinds):
             xs = operands(T, S, idx, kinds, op.arity, static_kinds)
-            return jnp.broadcast_to(op.impl(space, *xs), T.shape[1:]), zeros_s(S)
+            out = poison(op.impl(space, *xs), xs, static_kinds is None)
+            return jnp.broadcast_to(out, T.shape[1:]), zeros_s(S)
         return fn
 
     def s_branch(op, static_kinds):
         def fn(T, S, idx, kinds):
             xs = operands(T, S, idx, kinds, op.arity, static_kinds)
-            out = jnp.asarray(op.impl(space, *xs), S.dtype)
+            out = poison(jnp.asarray(op.impl(space, *xs), S.dtype), xs, False)
             return zeros_t(T), jnp.broadcast_to(out, S.shape[1:])
         return fn
 
     def interp_tc(T, S, idx, kinds):
         x, y = _pick(T, S, idx, kinds, 0), _pick(T, S, idx, kinds, 1)
         a, c = scalar(S, idx, 2), scalar(S, idx, 3)
-        return jnp.broadcast_to(c * x + a * y, T.shape[1:]), zeros_s(S)
+        out = poison(c * x + a * y, (x, y, a, c), True)
+        return jnp.broadcast_to(out, T.shape[1:]), zeros_s(S)
 
     def interp_sc(T, S, idx, kinds):
         x, y, a, c = (scalar(S, idx, j) for j in range(4))
-        return zeros_t(T), c * x + a * y
+        return zeros_t(T), poison(c * x + a * y, (x, y, a, c), True)
 
     table: List[Tuple[tuple, callable]] = [
         (("nop",), lambda T, S, idx, kinds: (zeros_t(T), zeros_s(S)))]
@@ -184,7 +202,7 @@ class Interpreter:
         self.length = length
         self.unroll = unroll
         self.check_finite = check_finite
-        table = _variant_table(self.space)
+        table = _variant_table(self.space, check_finite)
         self.branch_keys = [k for k, _ in table]
         self.branches = [f for _, f in table]
         self.index: Dict[tuple, int] = {k: i for i, k in enumerate(self.branch_keys)}
@@ -260,9 +278,11 @@ class Interpreter:
     def step(self, code: Code, regs, w, g, m, v, lr):
         """One optimizer step for a batch of seeds: ``w, g, m, v`` are ``(Ns, P)``, ``lr`` is
         ``(Ns, 1)``. Returns ``(regs, update, new_m, new_v)``, all tensors ``(Ns, P)``.
-        With ``check_finite``, the update is NaN at each coordinate where a statement's
-        result was not finite (a scalar statement's: at every coordinate of its seed), as
-        ``execute.update_fn``'s ``check_finite``.
+        With ``check_finite``, each statement's value is NaN where an operand is not finite
+        (per coordinate for an elementwise op, per seed for any other) and the update is NaN
+        where ``update``, ``m`` or ``v`` is not finite, as ``execute.update_fn``'s
+        ``check_finite``: the run diverges exactly when a live statement computed a value
+        that is not finite.
 
         ``w, m, v`` live outside the banks between steps and are written in at the start:
         writing results back into bank rows that the same step reads would make XLA copy
@@ -287,12 +307,8 @@ class Interpreter:
             T, S = lax.fori_loop(0, code.n, slot, (T, S))
         upd, m, v = (jnp.broadcast_to(_fetch(T, S, code.out[j], code.out_kinds[j]),
                                       w.shape) for j in range(3))
-        if self.check_finite:  # statement rows only (the rest hold zeros or constants)
-            # reduced over the leading axis, per coordinate: measured 1.16x the step without
-            # the check (scripts/bench/eval.py), where reducing to one flag per seed was 1.6x
-            ok = (jnp.all(jnp.isfinite(T[4:]), axis=0)
-                  & jnp.all(jnp.isfinite(S[1:self.const_base]), axis=0))
-            upd = jnp.where(ok, upd, jnp.nan)
+        if self.check_finite:  # a non-finite value anywhere has reached an output (poison)
+            upd = jnp.where(jnp.isfinite(upd) & jnp.isfinite(m) & jnp.isfinite(v), upd, jnp.nan)
         return (T, S), upd, m, v
 
 

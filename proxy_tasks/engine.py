@@ -22,8 +22,9 @@ The loop, for seeds ``s_1 .. s_N`` batched along a leading axis:
   was not finite, its final validation loss is not finite, or ``max_i |w_i|`` is not
   ``<= task.max_abs_weight``; its loss is then ``inf``. A program's step whose statements
   give a value that is not finite (float32 overflow, a NaN out of a domain) returns a NaN
-  update at those coordinates (both program engines: ``check_finite``), so the seed
-  diverges: overflow is never a switch that stops the weights.
+  update (both program engines: ``check_finite``; the value is propagated as NaN to the
+  outputs, ``execute.update_fn``), so the seed diverges: overflow is never a switch that
+  stops the weights.
 * without an observer the loop stops as soon as every seed has diverged (a ``while_loop``:
   all losses are ``inf`` whatever follows, so the result is the same). With ``observe(w, t)``
   (one seed's flat parameters) it runs all ``steps`` (a ``scan``, differentiable) and returns

@@ -8,7 +8,8 @@ import pytest
 from optevo.dsl.library import example_program
 
 from optevo.dsl import Stmt, parse
-from optevo.dsl.execute import update_fn
+from optevo.dsl.program import inline_literals
+from optevo.dsl.execute import trace, update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for
 from optevo.dsl.library import library
 from optevo.dsl.liveness import live_state, strip_dead
@@ -149,6 +150,38 @@ def test_check_finite_turns_an_overflowed_statement_into_a_nan_update(stepper,
     assert np.isfinite(np.asarray(run(it.encode(dead), *args)[0][0])).all()
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(
         update_fn(dead, check_finite=True)(w, gs[0], w, w, 0.1)[0]))
+
+
+def test_check_finite_flags_a_step_exactly_when_a_live_statement_is_not_finite():
+    """The check propagates NaN instead of scanning every statement, and flags the same
+    steps: the checked update has a NaN somewhere exactly when the unchecked step computed a
+    value that is not finite in some live statement (random programs, inputs from x1 to x100
+    so that some overflow), and a reduction of a non-finite operand poisons the whole seed
+    even where its result would be finite (g / norm(exp(1000 w)) is 0 unchecked)."""
+    flagged = 0
+    for i, p in enumerate(RANDOM):
+        live = strip_dead(inline_literals(p))
+        for scale in (1.0, 100.0):
+            w, gs = _inputs(200 + i, steps=1)
+            w, g = (jax.tree.map(lambda x: x * scale, t) for t in (w, gs[0]))
+            with np.errstate(all="ignore"):
+                envs = trace(live, *(jax.tree.leaves(x) for x in (w, g, w, g)), 0.1)
+                bad = any(not np.all(np.isfinite(np.asarray(x, np.float64)))
+                          for s, env in zip(live.stmts, envs[1:])
+                          for x in jax.tree.leaves(env[s.target]))
+            u = update_fn(p, check_finite=True)(w, g, w, g, 0.1)[0]
+            assert bool(np.isnan(_flat(u)).any()) == bad, (scale, p.text())
+            flagged += bad
+    assert flagged > 3  # the comparison is not vacuous
+    norm_gate = parse("def train(w, g, m, v, lr):\n  k = w * 1000.0\n  a = exp(k)\n"
+                      "  n = norm(a)\n  update = g / n\n  return update, m, v\n")
+    w, gs = _inputs(5, steps=1)
+    it = _stepper(check_finite=True)
+    u = np.asarray(it[1](it[0].encode(norm_gate), _flat(w)[None], [_flat(gs[0])[None]],
+                         jnp.full((1, 1), 0.1, jnp.float32))[0][0])[0]
+    ref = _flat(update_fn(norm_gate, check_finite=True)(w, gs[0], w, w, 0.1)[0])
+    assert np.isnan(u).all() and np.isnan(ref).all()
+    assert np.isfinite(_flat(update_fn(norm_gate)(w, gs[0], w, w, 0.1)[0])).all()
 
 
 def test_every_op_variant_is_exercised_and_agrees(stepper):
