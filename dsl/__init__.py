@@ -1,7 +1,7 @@
 """optevo.dsl: the language of optimizer programs.
 
 One op table (``ops``) defines every function, one row per op (``register_op`` adds one;
-``matrix_ops`` adds the matrix-aware rows);
+``matrix_ops`` adds the matrix-aware rows; ``op_row`` says what a row is);
 programs are data (``program``), parsed from the paper's text form with ``ast``
 (``parse``), run by the reference executor (``execute``) or by the fast interpreter
 (``interpreter``), and exported to optax (``export``, ``codegen``).

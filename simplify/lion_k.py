@@ -12,9 +12,9 @@ a finite ``K*`` a regulariser (``K = |x|^2 / 2``: momentum with weight decay). M
 decoupled weight decay is the member with ``K`` the nuclear norm (``||W||_op <= 1/lambda``).
 
 :func:`recognize` reads the program after the exact simplification
-(``simplify.exact``) as polynomials in its atoms: ``+ - *``, ``negative``, division by a
-constant and ``interp`` with a constant weight are expanded; any other node is an atom. It
-accepts the shape
+(``simplify.exact``) as polynomials in its atoms (``simplify.poly``): ``+ - *``,
+``negative``, division by a constant and ``interp`` with a constant weight are expanded; any
+other node is an atom. It accepts the shape
 
 * update ``= s * lr * (phi(c) + lambda * w)``, any arrangement of the products (``lr``
   optional: a constant step), ``phi`` from :data:`MEMBERS`, ``lambda >= 0``;
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional
 
 import jax.numpy as jnp
 
@@ -47,11 +47,9 @@ from optevo.dsl.program import Program, Stmt, check
 
 from .exact import simplify_exact
 from .graph import CONST, IN, Graph
+from .poly import MAX_DEGREE, MAX_TERMS, Poly, Reader  # noqa: F401 (MAX_*: re-exported)
 
 GRADIENT_MAPS = ("clip", "arcsin", "arctan", "tanh", "arcsinh", "sinh", "cbrt")
-MAX_TERMS = 32  # a product that expands to more terms stays one atom
-MAX_DEGREE = 32  # ... as does one with a monomial of more factors (x_k = x_{k-1} ** 2 chains)
-_EXPANDED = ("add", "sub", "negative", "mul", "div", "interp")  # ops whose arguments it reads
 
 
 class NotLionK(OptevoError, ValueError):
@@ -188,73 +186,7 @@ class LionK:
         return out
 
 
-# --- polynomials over the graph's atoms -----------------------------------------------------
-
-Poly = Dict[Tuple[int, ...], float]  # monomial (sorted atom ids) -> coefficient
-
-
-def _add(a: Poly, b: Poly, sign: float = 1.0) -> Poly:
-    out = dict(a)
-    for k, c in b.items():
-        out[k] = out.get(k, 0.0) + sign * c
-    return {k: c for k, c in out.items() if c != 0.0}
-
-
-def _mul(a: Poly, b: Poly) -> Poly:
-    out: Poly = {}
-    for ka, ca in a.items():
-        for kb, cb in b.items():
-            k = tuple(sorted(ka + kb))
-            out[k] = out.get(k, 0.0) + ca * cb
-    return {k: c for k, c in out.items() if c != 0.0}
-
-
-def _scale(a: Poly, c: float) -> Poly:
-    return {k: v * c for k, v in a.items() if v * c != 0.0}
-
-
-class _Reader:
-    """Expands nodes of a :class:`Graph` into polynomials (memoised)."""
-
-    def __init__(self, g: Graph):
-        self.g = g
-        self.memo: Dict[int, Poly] = {}
-
-    def poly(self, n: int) -> Poly:
-        """Node ``n`` expanded; the nodes it expands are read first with an explicit stack
-        (no recursion: a chain may be as long as the program)."""
-        stack = [n]
-        while stack:
-            x = stack[-1]
-            todo = [y for y in self.g.args[x] if y not in self.memo] \
-                if self.g.ops[x] in _EXPANDED else []
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            if x not in self.memo:
-                self.memo[x] = self._poly(x)
-        return self.memo[n]
-
-    def _poly(self, n: int) -> Poly:
-        g, op, a, p = self.g, self.g.ops[n], self.g.args[n], self.memo
-        if op == CONST:
-            return {(): float(a[0])} if a[0] != 0 else {}
-        cs = [g.value(x) for x in a] if op not in (IN, CONST) else []
-        if op in ("add", "sub"):
-            return _add(p[a[0]], p[a[1]], 1.0 if op == "add" else -1.0)
-        if op == "negative":
-            return _scale(p[a[0]], -1.0)
-        if op == "mul":
-            out = _mul(p[a[0]], p[a[1]])
-            if len(out) <= MAX_TERMS and all(len(k) <= MAX_DEGREE for k in out):
-                return out
-        if op == "div" and type(cs[1]) is float and cs[1] != 0:  # safe division: x / (c + 1e-8)
-            return _scale(p[a[0]], 1.0 / (cs[1] + 1e-8))
-        if op == "interp" and type(cs[2]) is float:
-            return _add(_scale(p[a[0]], 1.0 - cs[2]), _scale(p[a[1]], cs[2]))
-        return {(n,): 1.0}
-
+# --- reading the graph ---------------------------------------------------------------------
 
 def _linear(p: Poly, what: str) -> Dict[int, float]:
     """``p`` as ``{atom: coefficient}``; NotLionK if it has a constant or a product."""
@@ -288,7 +220,7 @@ def recognize(program: Program) -> LionK:
     with what differs. See the module docstring for the accepted shape."""
     simple = simplify_exact(program)
     g = Graph.from_program(simple, strict=True)
-    rd = _Reader(g)
+    rd = Reader(g)
     roots = g.roots()
     upd = roots[0][0]
     slots = [(n, s) for n, s in roots[1:]]
@@ -380,7 +312,7 @@ def recognize(program: Program) -> LionK:
     return LionK(member, b_m / sigma, b2, lam, scale, uses_lr, gtext, slot, k, simple)
 
 
-def _phi(g: Graph, rd: _Reader, n: int):
+def _phi(g: Graph, rd: Reader, n: int):
     """(member, linear form of c, factor, k) for the direction node ``n``: ``phi(c) =
     factor * grad K(c_hat)``; NotLionK if ``n`` is not a known gradient of K."""
     op, a = g.ops[n], g.args[n]

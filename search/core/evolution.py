@@ -5,10 +5,11 @@ In the shape of AutoML-Zero's ``regularized_evolution.cc`` (Real et al. 2020), w
 parts passed in by the caller (``run.build_search``): the run directory, the pool (the
 evaluator), the scorer and the mutator (which owns the op table the search draws from).
 
-* :meth:`RegularizedEvolution.init`: calibrate the start program (``tuning.calibrate_start``:
-  its lr multiplier tuned on the fitness seeds, each task's own for a suite, then its weight
-  decay); every child is then trained at that multiplier and scored relative to the tuned
-  start; the population is P copies of the start with its decay constant tuned. On resume: the checkpoint, then the log lines written after it.
+* :meth:`RegularizedEvolution.init` (``start.py``): calibrate the start program
+  (``tuning.calibrate_start``: its lr multiplier tuned on the fitness seeds, each task's own
+  for a suite, then its weight decay); every child is then trained at that multiplier and
+  scored relative to the tuned start; the population is P copies of the start with its decay
+  constant tuned. On resume: the checkpoint, then the log lines written after it.
 * :meth:`RegularizedEvolution.run`: while workers have free slots, :meth:`select` a parent
   (tournament of T), :meth:`mutate` it into a child, and :meth:`evaluate` batches of children
   whose hash is unknown; :meth:`apply` takes each result back: the child is logged and joins
@@ -37,20 +38,20 @@ from typing import Optional
 from optevo.dsl.canon import program_hash
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.fingerprint import fingerprint
-from .views import load_ref
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.fitness import normalize
 
 from .hurdle import Hurdle
-from .seeding import Seeder, seed_programs
+from .seeding import Seeder
 from .inflight import InFlight
 from .jobs import CHILD, Job, JobId, Result
 from .lr_grid import LrGrid
 from .mutations import MutationFailed
 from .population import CacheEntry, Member, NoFiniteMember
 from .rundir import Record
-from .state import EvolutionState, cannot_go_on, resumed
-from .tuning import calibrate_start
+from .start import begin, open_state
+from .start import calibrated_start  # noqa: F401 (re-exported)
+from .state import EvolutionState, cannot_go_on
 
 STALL_FILLS = 200  # rounds in a row that drew only cached children, nothing in flight
 
@@ -72,20 +73,6 @@ def record(child: Member, entry: CacheEntry, result: Optional[Result], suite_fit
         task_losses=[_fin(x) for x in suite_fit.task_means] if suite_fit else None,
         hurdle=entry.hurdle, stopped=entry.stopped, fingerprint_hit=by_fingerprint,
         lr_mult=entry.lr_mult, island=child.island)
-
-
-def calibrated_start(loop: "RegularizedEvolution"):
-    """The start program calibrated on ``loop``'s pool (``tuning.calibrate_start``): its
-    member, cache entry, calibration and fitness (with the hurdle's figure, if any)."""
-    cfg = loop.cfg
-    cal = calibrate_start(loop.pool, load_ref(cfg.search.start)[0].text(), loop.scorer,
-                          cfg.search.start, [t.name for t in cfg.tasks], JobId.child(0))
-    start = Member(0, None, None, program_hash(parse(cal.program)), cal.program)
-    fit = cal.scorer(cal.result)
-    entry = CacheEntry(fit.value, 1.0, fit.stderr, False, 0)
-    if loop.hurdle:
-        entry.hurdle = loop.hurdle.figure(cal.result, cal.scorer)
-    return start, entry, cal, fit
 
 
 class RegularizedEvolution:
@@ -121,35 +108,17 @@ class RegularizedEvolution:
     # --- init -----------------------------------------------------------------------------
     def init(self, resume: bool = False):
         """A fresh state with the start program calibrated, or the checkpoint plus the log
-        lines written after it (``state.resumed``)."""
-        self.state = resumed(self.rundir, self.cfg.search.population, self._fingerprint,
-                             self.cfg.search.restart_after) if resume else None
-        fresh = self.state is None
-        if fresh:
-            sc = self.cfg.search
-            self.state = EvolutionState.fresh(self.cfg.seed, sc.population, sc.islands)
-            self.state.run_id = self.rundir.new_run_id(keep=True)
-            if sc.islands > 1:
-                self.state.migrate_every, self.state.migrant = sc.migrate_every, sc.migrant
+        lines written after it (``start.open_state``, ``start.begin``)."""
+        self.state, fresh = open_state(self.cfg, self.rundir, self.fingerprint_of, resume)
         self.rundir.open_log(self.state.run_id)  # a new log's first line names the run
         self._t0 = time.perf_counter()
         if fresh:
-            self._start()
-            if self.cfg.search.seed_population:
-                self.state.seed_list = seed_programs(self.cfg.search.seed_population,
-                                                     self.cfg.search.population)
+            begin(self)
         elif self.state.task_baselines:
             self.scorer = self.scorer.with_baselines(self.state.task_baselines)
         self.seeder = Seeder(self.state) if self.state.seed_list else None
 
-    def _start(self):
-        start, entry, cal, fit = calibrated_start(self)
-        self.scorer = cal.scorer
-        self.state.cache.put(start.hash, entry, self._fingerprint(start.program))
-        self.log(start, entry, cal.result, fit)
-        self.state.begin(start.scored(entry), cal, fit.value)
-
-    def _fingerprint(self, program: str) -> Optional[str]:  # the second cache key, if on
+    def fingerprint_of(self, program: str) -> Optional[str]:  # the second cache key, if on
         return fingerprint(parse(program)) if self.cfg.search.fingerprint else None
 
     # --- select, mutate, evaluate ---------------------------------------------------------
@@ -198,7 +167,7 @@ class RegularizedEvolution:
                 continue
             entry, fp = s.cache.get(child.hash), None
             if entry is None and self.flight.shared(child.hash, None) is None:
-                fp = self._fingerprint(child.program)
+                fp = self.fingerprint_of(child.program)
                 entry = None if fp is None else s.cache.get_by_fingerprint(fp)
             shared = None if entry else self.flight.shared(child.hash, fp)
             s.cache.count(entry or shared, by_fingerprint=(entry or shared) and fp is not None)

@@ -17,7 +17,8 @@ Typing: an int key takes only YAML integers (not ``2.0``, ``true``, ``'2'``); a 
 integers and floats, never NaN or infinities; a bool key only ``true``/``false``; a string
 key a non-empty string; ``null`` only where the annotation is ``Optional``. The "expected"
 texts come from the field: annotation, ``Optional``, ``Field(ge=, gt=)``, and
-``json_schema_extra={"expected": ..., "type": ...}`` (message, README type). Validators
+``json_schema_extra={"expected": ..., "type": ...}`` (message, README type), as
+:mod:`.yaml_schema` reads the annotations (there too: the README's table of keys). Validators
 raise :func:`fail` with their final text. Overrides (:func:`apply_overrides`) are dotted keys
 located at a label (``--max-evals``); a string for a non-string key is read as a YAML scalar
 (for a string key, ``null``/``~`` mean null where allowed); a mapping merges into a mapping;
@@ -29,20 +30,21 @@ from __future__ import annotations
 import difflib
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
-import annotated_types
 import yaml
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.files import read_text
 
+from .yaml_schema import (MANY, ONE, branches, describe, field_below, schema_rows, show,
+                          unwrap)
+from .yaml_schema import Row, describe_schema, one_or_many  # noqa: F401 (re-exported)
+
 MAX_NODES = 100_000
 MAX_DEPTH = 64  # configs nest 4 deep; composing recurses once per level
-Row = NamedTuple("Row", [("type", str), ("default", Any), ("doc", str)])  # a README row
 
 
 class Loc(NamedTuple):
@@ -76,15 +78,6 @@ class Model(BaseModel):
     @classmethod
     def _null_is_empty(cls, data: Any) -> Any:  # ``workers:`` with nothing: the defaults
         return {} if data is None else data
-
-
-def show(value: Any) -> str:
-    """A value as it would read in YAML, on one short line."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, (dict, list, tuple)):
-        return ("a " if value else "an empty ") + ("mapping" if isinstance(value, dict) else "list")
-    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
 
 
 def suggest(word: Any, allowed) -> str:
@@ -201,114 +194,6 @@ def read_yaml(path) -> Tuple[Any, Dict[Tuple, Loc]]:
     return parse_yaml(text, str(path))
 
 
-def _n(x) -> str:
-    """A bound as people write it: 1,000,000 for an integer, 1e-08 for a float."""
-    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
-
-
-def one_or_many(model, doc_many: str):
-    """A key that takes one ``model`` mapping or a non-empty list of them (``task:``). Errors
-    are located as for either form: ``task.nmae`` or ``task[1].nmae``."""
-    return Annotated[Union[Annotated[model, Tag(_ONE)],
-                           Annotated[List[model], Tag(_MANY), Field(min_length=1)]],
-                     Discriminator(lambda v: _MANY if isinstance(v, (list, tuple)) else _ONE),
-                     Field(json_schema_extra={"many": doc_many})]
-
-
-_ONE, _MANY = "<one>", "<many>"  # union tags: stripped from error locations
-
-
-def _branches(ann):
-    """(model, list annotation) of a :func:`one_or_many` union, else None."""
-    args = [typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
-            for a in typing.get_args(ann)]
-    models = [a for a in args if hasattr(a, "model_fields")]
-    lists = [a for a in args if typing.get_origin(a) is list]
-    return (models[0], lists[0]) if models and lists else None
-
-
-def _unwrap(ann) -> Tuple[Any, list, bool]:
-    """(type, constraints, nullable) of an annotation such as Optional[Annotated[int, ...]]."""
-    args, meta = typing.get_args(ann), []
-    if typing.get_origin(ann) is Annotated and _branches(typing.get_args(ann)[0]):
-        ann, args = typing.get_args(ann)[0], ()
-    if type(None) in args:
-        ann = next(a for a in args if a is not type(None))
-    if typing.get_origin(ann) is typing.Annotated:
-        ann, *extra = typing.get_args(ann)
-        meta = [m for x in extra for m in getattr(x, "metadata", [x])]
-    return ann, meta, type(None) in args
-
-
-def _below(ann, part):
-    """(annotation, FieldInfo or None) of key ``part`` under ``ann`` (a model, a mapping or a
-    list of models), or None if there is no such key."""
-    ann = _unwrap(ann)[0]
-    both = _branches(ann)
-    if both:  # one mapping or a list of them: the key's form tells which
-        ann = both[1] if isinstance(part, int) else both[0]
-    args, fields = typing.get_args(ann), getattr(ann, "model_fields", None)
-    if fields is not None:
-        return (fields[part].annotation, fields[part]) if part in fields else None
-    if typing.get_origin(ann) is dict:
-        return args[1], None
-    listed = typing.get_origin(ann) is list or args[-1:] == (...,)
-    return (args[0], None) if isinstance(part, int) and listed else None
-
-
-def describe(ann, meta=(), extra=None, key: str = "", short: bool = False) -> str:
-    """What a valid value looks like: ``an integer >= 2 or null`` (short: ``int >= 2 or null``)."""
-    ann, more, nullable = _unwrap(ann)
-    text = (extra or {}).get("type" if short else "expected")
-    if text is None and _branches(ann):
-        model = _branches(ann)[0]
-        text = "mapping or list" if short else (f"a mapping of {key} keys "
-                                                f"({', '.join(model.model_fields)}) or a "
-                                                "non-empty list of them")
-    elif text is None and typing.get_origin(ann) is typing.Literal:
-        text = ("" if short else "one of ") + ", ".join(map(str, typing.get_args(ann)))
-    elif text is None and hasattr(ann, "model_fields"):
-        text = "mapping" if short else f"a mapping of {key} keys ({', '.join(ann.model_fields)})"
-    elif text is None and typing.get_origin(ann) is dict:
-        value = describe(typing.get_args(ann)[1], short=True)
-        text = "mapping" + (f" name -> {value}" if short and value != "any" else "")
-    elif text is None:
-        text = {int: "int an integer", float: "float a number", bool: "bool true or false",
-                str: "str a non-empty string", list: "list a list", tuple: "list a list"}.get(
-            typing.get_origin(ann) or ann, "any a value").split(" ", 1)[not short]
-        for m in (*meta, *more):
-            if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
-                text += f" >= {_n(m.ge)}" if hasattr(m, "ge") else f" > {_n(m.gt)}"
-            elif isinstance(m, annotated_types.Le):
-                text += (" and" if ">" in text else "") + f" <= {_n(m.le)}"
-    return text + (" or null" if nullable else "")
-
-
-def schema_rows(model, prefix: str = ""):
-    """(dotted key, :data:`Row`) for every key of ``model``, sections flattened, in order."""
-    for name, f in model.model_fields.items():
-        sub = f.annotation if hasattr(f.annotation, "model_fields") else \
-            (_branches(_unwrap(f.annotation)[0]) or (None,))[0]
-        if sub is not None:
-            yield from schema_rows(sub, prefix + name + ".")
-        else:
-            yield prefix + name, Row(describe(f.annotation, f.metadata, f.json_schema_extra,
-                                              short=True),
-                                     f.get_default(call_default_factory=True), f.description)
-
-
-def describe_schema(model) -> str:
-    """The keys of ``model`` as a markdown table: key, type, default, meaning."""
-    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for key, (kind, d, doc) in schema_rows(model):
-        if isinstance(d, dict) and d and len(set(d.values())) == 1:  # e.g. mutation weights
-            text, doc = f"{show(next(iter(d.values())))} each", f"{doc}; names: {', '.join(d)}"
-        else:
-            text = yaml.safe_dump(d, default_flow_style=True).strip().removesuffix("...")
-        lines.append(f"| `{key}` | {kind} | `{text.strip()}` | {doc.replace('|', '/')} |")
-    return "\n".join(lines) + "\n"
-
-
 def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, sources) -> None:
     """Set each dotted key of ``overrides`` in ``data`` and its Loc (a label from ``sources``,
     default ``override``) in ``locs``; unknown keys are left to :func:`validate`. Through a
@@ -347,14 +232,14 @@ def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, source
         where, parts = Loc((sources or {}).get(key, "override")), str(key).split(".")
         ann, many = model, set()  # many: the parts that are one_or_many keys
         for i, part in enumerate(parts):
-            below = ann and _below(ann, part)
+            below = ann and field_below(ann, part)
             if ann is not None and below is None and not hasattr(ann, "model_fields"):
                 raise ConfigError(where, f"unknown key '{key}'; '{'.'.join(parts[:i])}' is "
                                   "not a mapping")
             ann = below and below[0]
-            if ann is not None and _branches(_unwrap(ann)[0]):
+            if ann is not None and branches(unwrap(ann)[0]):
                 many.add(i)
-        kind, _, nullable = _unwrap(ann)
+        kind, _, nullable = unwrap(ann)
         if isinstance(value, str) and kind is str:
             value = None if nullable and value.strip() in ("null", "~") else value
         elif isinstance(value, str):  # read as a YAML scalar
@@ -370,14 +255,14 @@ def apply_overrides(model, data: dict, locs: Dict[Tuple, Loc], overrides, source
 
 def _error(model, err: dict, locs: Dict[Tuple, Loc], where: Loc) -> ConfigError:
     """One pydantic error as a ConfigError at the line of its key (or of the closest above)."""
-    loc = tuple(p for p in err["loc"] if p not in (_ONE, _MANY))
+    loc = tuple(p for p in err["loc"] if p not in (ONE, MANY))
     ctx, key = err.get("ctx") or {}, None
     field, ann, n = None, model, 0  # the deepest key of loc that the schema knows
-    while n < len(loc) and _below(ann, loc[n]):
-        (ann, field), n = _below(ann, loc[n]), n + 1
+    while n < len(loc) and field_below(ann, loc[n]):
+        (ann, field), n = field_below(ann, loc[n]), n + 1
     if err["type"] == "extra_forbidden":
-        container = _unwrap(ann)[0]
-        container = (_branches(container) or (container,))[0]  # one_or_many: the mapping form
+        container = unwrap(ann)[0]
+        container = (branches(container) or (container,))[0]  # one_or_many: the mapping form
         path, allowed = loc, list(container.model_fields)
         hint = suggest(loc[-1], allowed)
         if not hint and len(loc) == 1:  # a section key written at the top level?
@@ -390,7 +275,7 @@ def _error(model, err: dict, locs: Dict[Tuple, Loc], where: Loc) -> ConfigError:
         text, key = err["msg"], ctx["keyed"] and dotted((paths or [loc])[0])
     else:
         path, value = loc[:n], err.get("input")
-        if _unwrap(ann)[0] is float and type(value) is int:
+        if unwrap(ann)[0] is float and type(value) is int:
             value = float(value)  # as it would be stored: "got 0.0"
         expected = describe(ann, field.metadata if field else (),
                             field and field.json_schema_extra, key=dotted(path))
