@@ -52,8 +52,8 @@ from optevo.search.core.mutations import default_weights
 from optevo.search.core.run import run_search
 from optevo.search.core.rundir import RunDir
 from optevo.simplify import simplify_exact
-from optevo.simplify.judges import (depends_on, normalization_kind, orthogonalize_kind,
-                                    sign_kind)
+from optevo.simplify.judges import (depends_on, normalization_kind, normalization_report,
+                                    orthogonalize_kind, sign_kind)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planted_premise import fresh_losses, task_pool, tune_program  # noqa: E402  (sibling)
@@ -103,6 +103,21 @@ def against_target(row: dict, target: list):
     found = [math.inf if x is None else x for x in row["holdout_losses"]]
     d = stats(np.asarray(found) - np.asarray(target))
     return [d.mean, d.se]
+
+
+def probe(program) -> dict:
+    """The behaviour probe of the Adam judge (``normalization_report``) on ``program``, for
+    every check, so that each near-miss is described by what it computes: ``common_change``
+    (the relative change of the last updates under x100 gradients: 0 for a sign or Adam, 99 for
+    SGD) and ``spread`` (90th over 10th percentile of |update| across coordinates: 1 for a
+    sign, 5.7 for the AdamW start, 49 for SGD)."""
+    r = normalization_report(program)
+    return {k: round(float(r[k]), 4) for k in ("common_change", "spread")}
+
+
+def _probe_text(r) -> str:
+    p = r.get("probe")
+    return "—" if not p else f"{p['common_change']:.3f} / {p['spread']:.2f}"
 
 
 def _pm(pair):
@@ -161,6 +176,7 @@ def main(argv=None) -> int:
                      "verdict_top": top,
                      "guided": guided.text() if program else None,
                      "verdict_guided": judge(guided) if program else "",
+                     "probe": probe(guided) if program else None,
                      "wall_seconds": round(wall, 1),
                      "simplified": best["simplified"] if best else None})
         print(json.dumps(rows[-1]), flush=True)
@@ -171,14 +187,14 @@ def main(argv=None) -> int:
           f"{', paper mutations only' if args.paper_mutations else ''})\n")
     print(f"| seed | trained | wall s | best (x tuned start, selection seeds) | held-out diff vs "
           f"tuned AdamW | vs tuned {target} | reads lr | judged (exact / guided "
-          f"simplification) | the held-out top's |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"simplification) | the held-out top's | probe: x100 change / spread |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['seed']} | {r['trained']} | {r['wall_seconds']:.0f} | "
               f"{r['selection_best_normalized']:.3g} | {_pm(r['diff_vs_tuned_adamw'])} | "
               f"{_pm(r['diff_vs_tuned_target'])} | {'yes' if r['reads_lr'] else 'no'} | "
               f"{r['verdict'] or '-'} / {r['verdict_guided'] or '-'} | "
-              f"{', '.join(k or '-' for k in r['verdict_top'])} |")
+              f"{', '.join(k or '-' for k in r['verdict_top'])} | {_probe_text(r)} |")
     for r in rows:
         print(f"\nseed {r['seed']} (id {r['holdout_best_id']}), simplified on the task (tolerance "
               f"1%):\n```python\n{r['guided']}```")
