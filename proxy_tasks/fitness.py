@@ -50,7 +50,7 @@ def diverged(final_loss, params_max_abs, max_abs_weight, xp=np):
     test matters because blown-up weights can saturate a float32 softmax and read as a (near)
     perfect loss, or drive a bounded objective to a spuriously good value. (The engines also
     count a run whose training loss was ever not finite, and one where a program's statement
-    ever gave a value that was not finite: its update is NaN there. Without that, a program
+    ever gave a value that was not finite: its update is then NaN. Without that, a program
     could stop its weights by overflow, ``m / cosh(w)`` being 0 once ``cosh(w)`` is inf,
     and exploit where a task's answer lies.)
     """

@@ -152,7 +152,8 @@ def test_check_finite_turns_an_overflowed_statement_into_a_nan_update(stepper,
         update_fn(dead, check_finite=True)(w, gs[0], w, w, 0.1)[0]))
 
 
-def test_check_finite_flags_a_step_exactly_when_a_live_statement_is_not_finite():
+def test_check_finite_flags_a_step_exactly_when_a_live_statement_is_not_finite(
+        checked_stepper):
     """The check propagates NaN instead of scanning every statement, and flags the same
     steps: the checked update has a NaN somewhere exactly when the unchecked step computed a
     value that is not finite in some live statement (random programs, inputs from x1 to x100
@@ -161,9 +162,9 @@ def test_check_finite_flags_a_step_exactly_when_a_live_statement_is_not_finite()
     flagged = 0
     for i, p in enumerate(RANDOM):
         live = strip_dead(inline_literals(p))
+        w0, gs = _inputs(200 + i, steps=1)
         for scale in (1.0, 100.0):
-            w, gs = _inputs(200 + i, steps=1)
-            w, g = (jax.tree.map(lambda x: x * scale, t) for t in (w, gs[0]))
+            w, g = (jax.tree.map(lambda x: x * scale, t) for t in (w0, gs[0]))
             with np.errstate(all="ignore"):
                 envs = trace(live, *(jax.tree.leaves(x) for x in (w, g, w, g)), 0.1)
                 bad = any(not np.all(np.isfinite(np.asarray(x, np.float64)))
@@ -176,9 +177,9 @@ def test_check_finite_flags_a_step_exactly_when_a_live_statement_is_not_finite()
     norm_gate = parse("def train(w, g, m, v, lr):\n  k = w * 1000.0\n  a = exp(k)\n"
                       "  n = norm(a)\n  update = g / n\n  return update, m, v\n")
     w, gs = _inputs(5, steps=1)
-    it = _stepper(check_finite=True)
-    u = np.asarray(it[1](it[0].encode(norm_gate), _flat(w)[None], [_flat(gs[0])[None]],
-                         jnp.full((1, 1), 0.1, jnp.float32))[0][0])[0]
+    it, run = checked_stepper
+    u = np.asarray(run(it.encode(norm_gate), _flat(w)[None], [_flat(gs[0])[None]],
+                       jnp.full((1, 1), 0.1, jnp.float32))[0][0])[0]
     ref = _flat(update_fn(norm_gate, check_finite=True)(w, gs[0], w, w, 0.1)[0])
     assert np.isnan(u).all() and np.isnan(ref).all()
     assert np.isfinite(_flat(update_fn(norm_gate)(w, gs[0], w, w, 0.1)[0])).all()

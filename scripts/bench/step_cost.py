@@ -38,11 +38,10 @@ ONE = parse("def train(w, g, m, v, lr):\n  t = g * 0.0\n  return t, m, v\n")
 
 
 def flat_adamw(state, w, g, lr):
-    """The AdamW start's step on flat ``(N, P)`` vectors, as ``adamw_start_by_hand``."""
-    m, v = state
-    m = 0.1 * g + 0.9 * m
-    v = 0.001 * g * g + 0.999 * v
-    return (m / (jnp.sqrt(jnp.abs(v)) + 1e-8) + 0.01 * w) * 0.001 * lr, (m, v)
+    """The AdamW start's step on flat ``(N, P)`` vectors: ``adamw_start_by_hand``'s own
+    update (a flat array is one leaf), negated and times ``lr`` as the loop expects."""
+    u, state = adamw_start_by_hand().update(g, state, w)
+    return -u * lr, state
 
 
 def main(argv=None) -> int:
@@ -54,8 +53,8 @@ def main(argv=None) -> int:
     scales = np.ones(2, np.float32)
     fast, loop = FastEngine(task), TrainLoop(task)
     hand = hand_loop(task, fast.steps, adamw_start_by_hand())
-    zeros = (lambda w: (jnp.zeros_like(w), jnp.zeros_like(w)))
-    flat = jax.jit(lambda s, l: loop.train(Optimizer(zeros, flat_adamw), s, l)[:2])
+    flat = jax.jit(lambda s, l: loop.train(
+        Optimizer(adamw_start_by_hand().init, flat_adamw), s, l)[:2])
     adamw = start_program()
     runs = {"hand": lambda: hand(jnp.asarray(seeds)).block_until_ready(),
             "loop": lambda: jax.block_until_ready(flat(seeds, scales)),

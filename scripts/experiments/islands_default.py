@@ -18,28 +18,24 @@ resumes (the run directory is kill-safe).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from optevo.proxy_tasks.fitness import stats
 from optevo.search.core.config import load_config
-from optevo.search.core.run import run_search
-from optevo.search.core.rundir import RunDir
+
+sys.path.insert(0, str(Path(__file__).parent))
+from planted_rediscovery import search_summary  # noqa: E402  (sibling)
 
 
 def run_arm(config: str, seed: int, islands: int, sets: dict, out: Path) -> dict:
-    """One search (resumed or skipped if its directory says so); its summary's figures."""
+    """One search (``search_summary``: resumed, or skipped if finished); its figures."""
     cfg = load_config(config, {**sets, "seed": seed, "search.islands": islands})
-    run_dir = out / f"islands{islands}" / f"seed{seed}"
-    if not (run_dir / "summary.json").exists():
-        with contextlib.redirect_stdout(io.StringIO()):
-            run_search(cfg, run_dir, resume=RunDir(run_dir).exists())
-    s = RunDir(run_dir).summary()
+    s = search_summary(cfg, out / f"islands{islands}" / f"seed{seed}")
     best = next((r for r in s["holdout"] if r["id"] == s["holdout_best_id"]), None)
     return {"seed": seed, "islands": islands, "trained": s["trained"],
             "wall_seconds": round(s["wall_seconds"], 1),

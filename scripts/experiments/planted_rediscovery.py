@@ -68,6 +68,16 @@ CHECKS = {
 }
 
 
+def search_summary(cfg, run_dir: Path) -> dict:
+    """``cfg``'s search in ``run_dir``, quietly, and its summary. A finished search is not
+    rerun; an unfinished one resumes; a finished one whose summary.json was moved away runs
+    its held-out re-check again (and nothing else)."""
+    if not (run_dir / "summary.json").exists():
+        with contextlib.redirect_stdout(io.StringIO()):
+            run_search(cfg, run_dir, resume=RunDir(run_dir).exists())
+    return RunDir(run_dir).summary()
+
+
 def simplify_on_task(program, cfg, lr_scale: float, tolerance: float = 0.01):
     """The guided simplification (``optevo simplify RUN_DIR:ID``, tolerance 1%) on the run's
     task and fitness seeds, at ``lr_scale`` (the held-out re-check's tuned multiplier):
@@ -149,13 +159,7 @@ def main(argv=None) -> int:
         if args.paper_mutations:
             over["search.mutations"] = default_weights()  # the four on, the rest off
         cfg = load_config(config, over)
-        run_dir = Path(args.out) / f"seed{seed}"
-        # A finished search is not rerun; an unfinished one resumes; a finished one whose
-        # summary.json was moved away runs its held-out re-check again (and nothing else).
-        if not (run_dir / "summary.json").exists():
-            with contextlib.redirect_stdout(io.StringIO()):
-                run_search(cfg, run_dir, resume=RunDir(run_dir).exists())
-        s = RunDir(run_dir).summary()
+        s = search_summary(cfg, Path(args.out) / f"seed{seed}")
         wall = s["wall_seconds"]  # the search's seconds (every session) and its re-check's
         best = next((r for r in s["holdout"] if r["id"] == s["holdout_best_id"]), None)
         if best and target_fresh is None:
