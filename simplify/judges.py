@@ -16,6 +16,9 @@ drawn inputs and reads what it does:
   often ignore it, taking a constant step with no schedule).
 * :func:`normalization_kind`: whether the step is normalized per coordinate by a running
   estimate of the gradient's magnitude (the Adam check), defined in its docstring.
+* :func:`sign_behaviour_kind`: whether the step is a sign of momentum by behaviour at given
+  gradient sizes (the sign check's judge since 2026-12-07: a saturating function of momentum
+  counts where it saturates at the task's own gradient sizes), defined in its docstring.
 
 Invariant: every judge is deterministic (fixed draws) and pure; it never trains.
 """
@@ -187,3 +190,97 @@ def normalization_kind(program: Program) -> str:
     if r["peak"] > BOUND:
         return "current"
     return "adaptive"
+
+
+# the sign judge's probe (sign_behaviour_kind): a 16 x 16 leaf, T steps, the last update read
+SIGN_SHAPE, SIGN_STEPS, SIGN_NOISE = (16, 16), 100, 2.0
+SIGN_W = 0.5  # w in every coordinate: a decay or a box term adds the same to each
+TWO_VALUED = 0.25  # each value's 10-90 percentile range, over the gap between the two values
+MIN_SHARE = 0.1  # the rarer of the two values taken by at least this share of coordinates
+DESCENT = 0.6  # share of coordinates whose value has the sign of their gradient's mean
+HISTORY = 0.1  # share of coordinates whose value flips when the earlier gradients are negated
+
+
+def _two_values(u: np.ndarray):
+    """The best split of ``u`` into a lower and an upper group (1-D two-means, exact):
+    (threshold, within-group spread over the gap between the groups' medians, rarer share)."""
+    x = np.sort(u)
+    n = x.size
+    c1, c2 = np.cumsum(x), np.cumsum(x * x)
+    k = np.arange(1, n)  # the lower group is x[:k]
+    lo_var = c2[k - 1] - c1[k - 1] ** 2 / k
+    hi_var = (c2[-1] - c2[k - 1]) - (c1[-1] - c1[k - 1]) ** 2 / (n - k)
+    cut = int(k[np.argmin(lo_var + hi_var)])
+    lo, hi = x[:cut], x[cut:]
+    gap = float(np.median(hi) - np.median(lo))
+    width = max(float(np.percentile(g, 90) - np.percentile(g, 10)) for g in (lo, hi))
+    spread = width / gap if gap > 0 else np.inf
+    return 0.5 * (lo[-1] + hi[0]), spread, min(cut, n - cut) / n
+
+
+def _final_update(program: Program, grads: Sequence[np.ndarray]) -> np.ndarray:
+    w = [np.full(SIGN_SHAPE, SIGN_W, np.float32)]
+    m, v = [np.zeros(SIGN_SHAPE, np.float32)], [np.zeros(SIGN_SHAPE, np.float32)]
+    u = None
+    for g in grads:
+        u, m, v = run(program, w, [g], m, v, np.float32(1.0))
+    return _flat(u) * np.ones(int(np.prod(SIGN_SHAPE)))
+
+
+def sign_behaviour_report(program: Program, sizes: Sequence[float]) -> List[Dict[str, float]]:
+    """The sign judge's figures at each gradient size (see :func:`sign_behaviour_kind`)."""
+    p, n, out = simplify_exact(program), int(np.prod(SIGN_SHAPE)), []
+    for size in sizes:
+        rng = np.random.default_rng(0)
+        mean = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1.5, n)
+        raw = mean + SIGN_NOISE * rng.standard_normal((SIGN_STEPS, n))
+        raw *= float(size) / np.median(np.abs(raw))  # the stream's median |g| is `size`
+        flipped = np.concatenate([-raw[:-1], raw[-1:]])  # the history negated, g_T kept
+        with np.errstate(all="ignore"):
+            u, alt = ([_final_update(p, [r.reshape(SIGN_SHAPE).astype(np.float32)
+                                         for r in stream])]
+                      for stream in (raw, flipped))
+            u, alt = u[0], alt[0]
+            finite = bool(np.all(np.isfinite(u)) and np.all(np.isfinite(alt)))
+            if not finite:
+                out.append({"size": float(size), "finite": 0.0})
+                continue
+            cut, spread, share = _two_values(u)
+            upper = u > cut
+            out.append({"size": float(size), "finite": 1.0, "spread": spread, "share": share,
+                        "descent": float(np.mean(upper == (mean > 0))),
+                        "history": float(np.mean(upper != (alt > cut)))})
+    return out
+
+
+def sign_behaviour_kind(program: Program, sizes: Sequence[float]) -> str:
+    """Whether the update is a sign of momentum, judged by behaviour at each gradient size
+    in ``sizes`` (the sign check passes the task's own: the smallest, median and largest of
+    its fitness seeds' median |g| at the start). The probe: :data:`SIGN_STEPS` gradients on
+    256 coordinates, ``g_i = c (mu_i + 2 z)`` with signal ``|mu_i| ~ U(0.5, 1.5)`` of random
+    sign, noise ``z ~ N(0, 1)`` and ``c`` such that the median |g| is the size; ``w = 0.5``
+    in every coordinate (a decay or box term then adds the same to each), ``lr = 1``, zero
+    state. Its last update ``u`` is read, at every size:
+
+    * ``"diverged"``: ``u`` is not finite;
+    * ``""``: ``u`` does not take two values: split by the best 1-D two-means, each group's
+      10-90 percentile range exceeds :data:`TWO_VALUED` of the gap between the groups'
+      medians, or the rarer value covers under :data:`MIN_SHARE` of the coordinates (SGD,
+      momentum, Adam: a continuum); or the upper value does not go with a positive signal on
+      at least :data:`DESCENT` of the coordinates (``w <- w - u``: not a descent);
+    * ``"gradient"``: two values, but negating every gradient before the last flips the value
+      of fewer than :data:`HISTORY` of the coordinates (``sign(g)``: no memory);
+    * ``"momentum"``: all passed (signum, Lion, and a saturating function of momentum, such
+      as ``tanh(k m)`` or ``clip(m, c)``, at sizes where it saturates).
+
+    A soft sign that is linear at some of the sizes is not a sign there, so it does not
+    count: the verdict must hold at every size."""
+    kinds = []
+    for r in sign_behaviour_report(program, sizes):
+        if not r["finite"]:
+            return "diverged"
+        if r["spread"] > TWO_VALUED or r["share"] < MIN_SHARE or r["descent"] < DESCENT:
+            kinds.append("")
+        else:
+            kinds.append("gradient" if r["history"] < HISTORY else "momentum")
+    return "" if "" in kinds else ("gradient" if "gradient" in kinds else "momentum")

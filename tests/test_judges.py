@@ -6,7 +6,8 @@ import pytest
 from optevo.dsl import parse
 from optevo.dsl.library import library_program
 from optevo.simplify.judges import (depends_on, normalization_kind, normalization_report,
-                                    orthogonalize_kind, reads_kind, sign_kind)
+                                    orthogonalize_kind, reads_kind, sign_behaviour_kind,
+                                    sign_behaviour_report, sign_kind)
 
 
 def _program(body: str):
@@ -92,3 +93,46 @@ def test_reads_lr_by_behaviour():
                           "lr")
     assert not depends_on(parse("def train(w, g, m, v, lr):\n  update = sign(g)\n"
                                 "  return update, m, v\n"), "lr")
+
+
+SIZES = (6e-4, 0.027, 2.5)  # configs/planted.yaml's gradient sizes (smallest, median, largest)
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("signum", "momentum"), ("lion", "momentum"),  # the targets
+    ("huber_lion", ""),  # clip(1000 c, 1): linear where |c| < 1/1000, as at size 6e-4
+    ("signsgd", "gradient"),  # a sign with no memory
+    ("sgd", ""), ("momentum", ""), ("nesterov", ""), ("momentum_wd", ""),  # a continuum
+    ("adam_style", ""), ("adamw", ""), ("rmsprop", ""), ("adabelief", ""),
+    ("muon", ""), ("normalized_momentum", ""), ("addsign", ""), ("powersign", ""),
+])
+def test_the_sign_judge_on_the_library(name, kind):
+    p = library_program(name)
+    assert sign_behaviour_kind(p, SIZES) == kind, sign_behaviour_report(p, SIZES)
+
+
+def test_a_soft_sign_counts_only_at_sizes_where_it_saturates():
+    # Huber-Lion is a sign where |c| > 1/1000: at the task's two larger sizes and at 0.01
+    assert sign_behaviour_kind(library_program("huber_lion"), (0.01,) + SIZES[1:]) == \
+        "momentum"
+    soft = _program("m = interp(g, m, 0.9); t = m * 1000.0; update = tanh(t)")
+    assert sign_behaviour_kind(soft, (0.1, 1.0)) == "momentum"
+    assert sign_behaviour_kind(soft, (1e-3, 0.1, 1.0)) == ""
+
+
+@pytest.mark.parametrize("body, kind", [
+    # a clipped momentum plus a box term read from w: a sign of momentum where |m| > c
+    ("m = interp(g, m, 0.9); t = clip(m, 1e-6); d = w * 0.81; t = t / 1e-6; "
+     "update = t + d", "momentum"),
+    # the sign of the current gradient, written without the sign op
+    ("t = g * 1e9; update = tanh(t)", "gradient"),
+    # the sign pointing uphill
+    ("m = interp(g, m, 0.9); t = sign(m); update = negative(t)", ""),
+    # a sign of momentum whose size is a continuum (times |g|): not a sign
+    ("m = interp(g, m, 0.9); t = sign(m); a = abs(g); update = t * a", ""),
+    ("m = interp(g, m, 0.9); t = exp(g); t = exp(t); t = exp(t); s = sign(m); update = s * t",
+     "diverged"),
+])
+def test_the_sign_judge_reads_behaviour_not_text(body, kind):
+    p = _program(body)
+    assert sign_behaviour_kind(p, SIZES) == kind, sign_behaviour_report(p, SIZES)

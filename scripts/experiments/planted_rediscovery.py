@@ -19,10 +19,14 @@ fresh seeds; the near-misses lose) is ``scripts/experiments/planted_premise.py``
 search starts from the check's start program with its own seed. Its best program on fresh
 seeds (the held-out re-check) is simplified (exact passes, then the guided ones on the task
 at 1% tolerance, as ``optevo simplify RUN_DIR:ID``) and judged by what it computes
-(``optevo.simplify.judges``): ``sign``/``muon`` count when a ``sign``/``orthogonalize``
-feeding the update reads the gradient and a state slot that carries it; ``adam`` when the
-update is normalized per coordinate by a running estimate (``normalization_kind`` is
-``adaptive``), the guided passes run at the re-check's tuned lr multiplier. The target is
+(``optevo.simplify.judges``): ``sign`` counts when the update behaves as a sign of momentum at
+the task's own gradient sizes (``sign_behaviour_kind`` is ``momentum`` at the smallest,
+median and largest of the fitness seeds' median |g| at the start; decided on 2026-12-07,
+before the searches it judges; the earlier judge, a ``sign`` op reading a slot that carries
+``g``, is still shown as "sign op"); ``muon`` when an ``orthogonalize`` feeding the update
+reads the gradient and a state slot that carries it; ``adam`` when the update is normalized
+per coordinate by a running estimate (``normalization_kind`` is ``adaptive``), the guided
+passes run at the re-check's tuned lr multiplier. The target is
 tuned on lr and decay as a search calibrates its start and trained on the same fresh seeds,
 so the table gives the found program's paired difference to the tuned target (the found
 program at its re-check's tuning: lr around its own multiplier, then decay) beside the
@@ -30,6 +34,7 @@ search's own to tuned optax AdamW; "reads lr" says whether its update depends on
 learning rate at all.
 
     python scripts/experiments/planted_rediscovery.py --searches 5 --minutes 5
+    python scripts/experiments/planted_rediscovery.py --first-seed 5 --out runs/planted-b5
     python scripts/experiments/planted_rediscovery.py --check muon --minutes 15 --out runs/pm
     python scripts/experiments/planted_rediscovery.py --paper-mutations --out runs/planted-paper
 """
@@ -53,18 +58,39 @@ from optevo.search.core.run import run_search
 from optevo.search.core.rundir import RunDir
 from optevo.simplify import simplify_exact
 from optevo.simplify.judges import (depends_on, normalization_kind, normalization_report,
-                                    orthogonalize_kind, sign_kind)
+                                    orthogonalize_kind, sign_behaviour_kind, sign_kind)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planted_premise import fresh_losses, task_pool, tune_program  # noqa: E402  (sibling)
 
-# check -> (config, start's target program, judge, the judge's verdict for "found", words)
+
+
+def gradient_sizes(cfg) -> list:
+    """The task's own gradient sizes: the smallest, median and largest, over its fitness
+    seeds, of each seed's median |g| at the start (its ``grad_scale`` draw included)."""
+    from optevo.proxy_tasks import get_task
+    from optevo.proxy_tasks.engine import TrainLoop, seed_keys
+    loop = TrainLoop(get_task(cfg.task.name, **cfg.task.options), cfg.task.steps)
+    k_init, k_data = seed_keys(list(range(cfg.task.seeds)))
+    w, inst = loop.start(k_init)
+    each = np.median(np.abs(np.asarray(loop.grads(w, k_data, 0, inst)[1])), axis=1)
+    return [float(each.min()), float(np.median(each)), float(each.max())]
+
+
+def sign_judge(cfg):
+    """The sign check's judge on ``cfg``'s task: ``sign_behaviour_kind`` at its sizes."""
+    sizes = gradient_sizes(cfg)
+    return lambda program: sign_behaviour_kind(program, sizes)
+
+
+# check -> (config, start's target program, judge of a config, its verdict for "found", words)
 CHECKS = {
-    "sign": ("configs/planted.yaml", "lion", sign_kind, "momentum", "take the sign of momentum"),
-    "muon": ("configs/planted-muon.yaml", "muon", orthogonalize_kind, "momentum",
+    "sign": ("configs/planted.yaml", "lion", sign_judge, "momentum",
+             "behave as a sign of momentum"),
+    "muon": ("configs/planted-muon.yaml", "muon", lambda cfg: orthogonalize_kind, "momentum",
              "orthogonalize the momentum"),
-    "adam": ("configs/planted-adam.yaml", "adam_style", normalization_kind, "adaptive",
-             "normalize by a running magnitude"),
+    "adam": ("configs/planted-adam.yaml", "adam_style", lambda cfg: normalization_kind,
+             "adaptive", "normalize by a running magnitude"),
 }
 
 
@@ -139,6 +165,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check", choices=sorted(CHECKS), default="sign")
     ap.add_argument("--config", default=None, help="default: the check's")
     ap.add_argument("--searches", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="search seeds start here")
     ap.add_argument("--minutes", type=float, default=5.0, help="search time per seed")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default="runs/planted")
@@ -148,17 +175,18 @@ def main(argv=None) -> int:
                     help="a config override (read as YAML), e.g. search.mutations.ema=1.0")
     args = ap.parse_args(argv)
     import yaml
-    config, target, judge, verdict, words = CHECKS[args.check]
+    config, target, judge_of, verdict, words = CHECKS[args.check]
     config = args.config or config
     sets = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in args.set)}
-    rows, target_fresh = [], None  # the target's fresh losses: one task, tuned once
-    for seed in range(args.searches):
+    rows, target_fresh, judge = [], None, None  # the target's fresh losses: tuned once
+    for seed in range(args.first_seed, args.first_seed + args.searches):
         over = {**sets, "seed": seed, "search.time_limit": args.minutes * 60}
         if args.workers is not None:
             over["workers.count"] = args.workers
         if args.paper_mutations:
             over["search.mutations"] = default_weights()  # the four on, the rest off
         cfg = load_config(config, over)
+        judge = judge or judge_of(cfg)
         s = search_summary(cfg, Path(args.out) / f"seed{seed}")
         wall = s["wall_seconds"]  # the search's seconds (every session) and its re-check's
         best = next((r for r in s["holdout"] if r["id"] == s["holdout_best_id"]), None)
@@ -180,6 +208,7 @@ def main(argv=None) -> int:
                      "verdict_top": top,
                      "guided": guided.text() if program else None,
                      "verdict_guided": judge(guided) if program else "",
+                     "sign_op": sign_kind(guided) if program else "",
                      "probe": probe(guided) if program else None,
                      "wall_seconds": round(wall, 1),
                      "simplified": best["simplified"] if best else None})
@@ -191,14 +220,15 @@ def main(argv=None) -> int:
           f"{', paper mutations only' if args.paper_mutations else ''})\n")
     print(f"| seed | trained | wall s | best (x tuned start, selection seeds) | held-out diff vs "
           f"tuned AdamW | vs tuned {target} | reads lr | judged (exact / guided "
-          f"simplification) | the held-out top's | probe: x100 change / spread |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"simplification) | the held-out top's | sign op | probe: x100 change / spread |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['seed']} | {r['trained']} | {r['wall_seconds']:.0f} | "
               f"{r['selection_best_normalized']:.3g} | {_pm(r['diff_vs_tuned_adamw'])} | "
               f"{_pm(r['diff_vs_tuned_target'])} | {'yes' if r['reads_lr'] else 'no'} | "
               f"{r['verdict'] or '-'} / {r['verdict_guided'] or '-'} | "
-              f"{', '.join(k or '-' for k in r['verdict_top'])} | {_probe_text(r)} |")
+              f"{', '.join(k or '-' for k in r['verdict_top'])} | {r.get('sign_op') or '-'} | "
+              f"{_probe_text(r)} |")
     for r in rows:
         print(f"\nseed {r['seed']} (id {r['holdout_best_id']}), simplified on the task (tolerance "
               f"1%):\n```python\n{r['guided']}```")
