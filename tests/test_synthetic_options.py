@@ -40,6 +40,22 @@ def test_grad_scale_multiplies_every_gradient_of_a_seed_and_never_the_score(name
     assert len(scales) == 8 and max(scales) / min(scales) > 10  # drawn per seed
 
 
+def test_grad_scale_mid_moves_the_range_of_the_seeds_scales():
+    """``grad_scale_mid = c`` draws 10^(c + U(-d, d)): the same draw, times 10^c."""
+    sym = get_task("diagonal_scales", dim=6, grad_scale=2.0)
+    one_sided = get_task("diagonal_scales", dim=6, grad_scale=2.0, grad_scale_mid=2.0)
+    for k in range(8):
+        key = jax.random.PRNGKey(k)
+        s0, s1 = (float(t.instance(key)["scale"]) for t in (sym, one_sided))
+        assert 1.0 <= s1 <= 1e4 and np.isclose(s1, 100.0 * s0, rtol=1e-4)
+    g0, _, val0 = grad_and_values(sym)
+    g1, _, val1 = grad_and_values(one_sided)
+    np.testing.assert_allclose(g1, 100.0 * g0, rtol=1e-4)
+    assert val1 == val0
+    only_mid = get_task("diagonal_scales", dim=6, grad_scale_mid=1.0)
+    assert np.isclose(float(only_mid.instance(KEY)["scale"]), 10.0)  # no spread: exactly 10^c
+
+
 def test_diagonal_scales_grad_scale_leaves_adam_as_it_was_and_moves_momentum():
     """Adam is scale-free: each seed's gradient scale changes its losses by float rounding
     and eps only; SGD with momentum at the same lr sees a different problem on every seed."""

@@ -17,13 +17,13 @@ from .base import Rule, Task
 SCALE_KEY = 0x5CA1  # fold_in tag of a seed's gradient-scale draw (grad_scale > 0)
 
 
-def with_grad_scale(inst: dict, key, d: float) -> dict:
-    """``inst`` with the seed's training-loss scale ``10^U(-d, d)`` under ``"scale"`` (the
-    option ``grad_scale = d``); unchanged when ``d`` is 0, so a task's default instance is
-    what it was without the option."""
-    if d > 0.0:
+def with_grad_scale(inst: dict, key, d: float, mid: float = 0.0) -> dict:
+    """``inst`` with the seed's training-loss scale ``10^(mid + U(-d, d))`` under ``"scale"``
+    (the options ``grad_scale = d`` and, where a task takes it, ``grad_scale_mid = mid``);
+    unchanged when both are 0, so a task's default instance is what it was without them."""
+    if d > 0.0 or mid != 0.0:
         u = jax.random.uniform(jax.random.fold_in(key, SCALE_KEY), (), jnp.float32, -1, 1)
-        inst["scale"] = 10.0 ** (d * u)
+        inst["scale"] = 10.0 ** (mid + d * u)
     return inst
 
 

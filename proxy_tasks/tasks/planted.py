@@ -135,21 +135,25 @@ class DiagonalScales(ScheduledTask):
     ``grad_scale = d`` (off by default) multiplies each seed's training loss, so every
     gradient, by ``10^U(-d, d)``, as ``binary_regression`` does: a normalization that is only
     close to scale-free over the default range of gradient sizes (``sin g / running |sin
-    g|``) then meets gradients it has not seen; ``val_loss`` is unchanged."""
+    g|``) then meets gradients it has not seen; ``val_loss`` is unchanged.
+    ``grad_scale_mid = c`` moves that range's centre to ``10^c``: ``grad_scale = 2,
+    grad_scale_mid = 2`` draws ``10^U(0, 4)``, one-sided, so that the smallest gradients stay
+    far above an ``eps`` of 1e-8 while the largest reach a bounded map's saturation."""
 
     OPTIONS = {"dim": Rule(int, ge=1), "spread": Rule(float, ge=0), "noise": Rule(float, ge=0),
-               "floor": Rule(float, gt=0), "grad_scale": Rule(float, ge=0)}
+               "floor": Rule(float, gt=0), "grad_scale": Rule(float, ge=0),
+               "grad_scale_mid": Rule(float)}
 
     def __init__(self, dim: int = 32, spread: float = 3.0, noise: float = 1.0,
                  steps: int = 300, seeds: int = 16, floor: float = 1e-6,
                  schedule: str = "cosine", max_abs_weight: float = 1e3, batch_size: int = 0,
-                 grad_scale: float = 0.0):
+                 grad_scale: float = 0.0, grad_scale_mid: float = 0.0):
         check_options(type(self), locals())
         super().__init__(steps=steps, batch_size=batch_size, seeds=seeds, schedule=schedule,
                          max_abs_weight=max_abs_weight)
         self.dim, self.spread = int(dim), float(spread)
         self.noise, self.floor = float(noise), float(floor)
-        self.grad_scale = float(grad_scale)
+        self.grad_scale, self.grad_scale_mid = float(grad_scale), float(grad_scale_mid)
 
     def init_params(self, key):
         return {"x": jax.random.normal(key, (self.dim,), jnp.float32)}
@@ -160,7 +164,7 @@ class DiagonalScales(ScheduledTask):
         x0 = self.init_params(key)["x"]
         return with_grad_scale(
             {"lam": lam, "x_star": x0 - jax.random.normal(k_opt, (self.dim,), jnp.float32)},
-            key, self.grad_scale)
+            key, self.grad_scale, self.grad_scale_mid)
 
     def train_batch(self, key):
         return jax.random.normal(key, (self.dim,), jnp.float32)
@@ -179,7 +183,8 @@ class DiagonalScales(ScheduledTask):
     def describe(self):
         return (f"{self.name}: dim {self.dim}, curvatures over {self.spread:g} decades, "
                 f"noise {self.noise:g}, "
-                + (f"gradient scale 10^U(-{self.grad_scale:g}, {self.grad_scale:g}) per seed, "
-                   if self.grad_scale else "")
+                + (f"gradient scale 10^U({self.grad_scale_mid - self.grad_scale:g}, "
+                   f"{self.grad_scale_mid + self.grad_scale:g}) per seed, "
+                   if self.grad_scale or self.grad_scale_mid else "")
                 + f"{self.steps} steps, {self.seeds} seeds, "
                 f"{self.schedule} lr, curvatures and answer drawn per seed")
