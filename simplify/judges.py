@@ -219,6 +219,7 @@ def _two_values(u: np.ndarray):
 
 
 def _final_update(program: Program, grads: Sequence[np.ndarray]) -> np.ndarray:
+    """The last update of ``program`` over ``grads``, from zero state, ``w = SIGN_W``."""
     w = [np.full(SIGN_SHAPE, SIGN_W, np.float32)]
     m, v = [np.zeros(SIGN_SHAPE, np.float32)], [np.zeros(SIGN_SHAPE, np.float32)]
     u = None
@@ -237,16 +238,14 @@ def sign_behaviour_report(program: Program, sizes: Sequence[float]) -> List[Dict
         raw *= float(size) / np.median(np.abs(raw))  # the stream's median |g| is `size`
         flipped = np.concatenate([-raw[:-1], raw[-1:]])  # the history negated, g_T kept
         with np.errstate(all="ignore"):
-            u, alt = ([_final_update(p, [r.reshape(SIGN_SHAPE).astype(np.float32)
-                                         for r in stream])]
-                      for stream in (raw, flipped))
-            u, alt = u[0], alt[0]
+            u, alt = (_final_update(p, [r.reshape(SIGN_SHAPE).astype(np.float32)
+                                        for r in stream]) for stream in (raw, flipped))
             finite = bool(np.all(np.isfinite(u)) and np.all(np.isfinite(alt)))
             if not finite:
                 out.append({"size": float(size), "finite": 0.0})
                 continue
             cut, spread, share = _two_values(u)
-            upper = u > cut
+            upper = u > cut  # alt is read at u's threshold: which coordinates flip
             out.append({"size": float(size), "finite": 1.0, "spread": spread, "share": share,
                         "descent": float(np.mean(upper == (mean > 0))),
                         "history": float(np.mean(upper != (alt > cut)))})

@@ -64,7 +64,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from planted_premise import fresh_losses, task_pool, tune_program  # noqa: E402  (sibling)
 
 
-
 def gradient_sizes(cfg) -> list:
     """The task's own gradient sizes: the smallest, median and largest, over its fitness
     seeds, of each seed's median |g| at the start (its ``grad_scale`` draw included)."""
