@@ -114,13 +114,14 @@ SPREAD = 1.5  # a sign: every |u_i| alike; Adam: |u_i| follows each coordinate's
 BOUND = 20.0  # largest |u| over the median |u|: a running estimate, not the current |g|
 
 
-def _updates(program: Program, grads: Sequence[np.ndarray]) -> List[np.ndarray]:
+def _updates(program: Program, grads: Sequence[np.ndarray],
+             lr: float = 1.0) -> List[np.ndarray]:
     """The updates of ``program`` over a gradient stream, with ``w = 0`` (so a decay term
-    is 0), ``lr = 1`` and the state starting at zeros, as the engines start it."""
+    is 0), the ``lr`` input fixed and the state starting at zeros, as the engines start it."""
     w = [np.zeros(SHAPE, np.float32)]
     m, v, out = [np.zeros(SHAPE, np.float32)], [np.zeros(SHAPE, np.float32)], []
     for g in grads:
-        u, m, v = run(program, w, [g], m, v, np.float32(1.0))
+        u, m, v = run(program, w, [g], m, v, np.float32(lr))
         out.append(_flat(u).reshape(-1) * np.ones(int(np.prod(SHAPE))))
     return out
 
@@ -134,7 +135,7 @@ def _change(a: List[np.ndarray], b: List[np.ndarray]) -> float:
     return worst
 
 
-def normalization_report(program: Program) -> Dict[str, float]:
+def normalization_report(program: Program, lr: float = 1.0) -> Dict[str, float]:
     """The normalization judge's figures (see :func:`normalization_kind`)."""
     rng = np.random.default_rng(0)
     n = int(np.prod(SHAPE))
@@ -145,9 +146,9 @@ def normalization_report(program: Program) -> Dict[str, float]:
     each = (10.0 ** rng.uniform(-2.0, 2.0, n)).reshape(SHAPE)
     p = simplify_exact(program)
     with np.errstate(all="ignore"):
-        base = _updates(p, grads)
-        common = _updates(p, [(100.0 * g).astype(np.float32) for g in grads])
-        per = _updates(p, [(each * g).astype(np.float32) for g in grads])
+        base = _updates(p, grads, lr)
+        common = _updates(p, [(100.0 * g).astype(np.float32) for g in grads], lr)
+        per = _updates(p, [(each * g).astype(np.float32) for g in grads], lr)
         last = np.abs(np.stack(base[-LAST:]))
         finite = bool(np.all(np.isfinite(last)))
         med = float(np.median(last)) if finite else np.nan
@@ -158,12 +159,14 @@ def normalization_report(program: Program) -> Dict[str, float]:
                 "peak": float(np.max(last) / med) if finite and med > 0 else np.inf}
 
 
-def normalization_kind(program: Program) -> str:
+def normalization_kind(program: Program, lr: float = 1.0) -> str:
     """Whether the update is normalized per coordinate by a running estimate of the
     gradient's magnitude (Adam, RMSprop, AdaBelief), judged by behaviour on a probe: a
     stream of :data:`STEPS` gradients on 35 coordinates, ``g_i = s_i (mu_i + z)`` with each
     coordinate's scale ``s_i = 10^U(-1, 1)``, signal ``mu_i ~ U(-1, 1)`` and noise
-    ``z ~ N(0, 1)``, run from zero state with ``w = 0`` and ``lr = 1``; its last
+    ``z ~ N(0, 1)``, run from zero state with ``w = 0`` and the ``lr`` input at ``lr`` (the
+    planted checks pass the program's own tuned multiplier, the ``lr`` a task feeds it at
+    the first step; 1 by default, as before 2026-12-07); its last
     :data:`LAST` updates ``u`` are read. In order:
 
     * ``""``: not scale-free: scaling every gradient by 100 changes ``u`` by more than
@@ -178,7 +181,7 @@ def normalization_kind(program: Program) -> str:
     * ``"adaptive"``: all four tests passed: the Adam family.
 
     A non-finite update on the probe is ``"diverged"``."""
-    r = normalization_report(program)
+    r = normalization_report(program, lr)
     if not r["finite"]:
         return "diverged"
     if r["common_change"] > INVARIANT:
@@ -218,17 +221,20 @@ def _two_values(u: np.ndarray):
     return 0.5 * (lo[-1] + hi[0]), spread, min(cut, n - cut) / n
 
 
-def _final_update(program: Program, grads: Sequence[np.ndarray]) -> np.ndarray:
-    """The last update of ``program`` over ``grads``, from zero state, ``w = SIGN_W``."""
+def _final_update(program: Program, grads: Sequence[np.ndarray],
+                  lr: float = 1.0) -> np.ndarray:
+    """The last update of ``program`` over ``grads``, from zero state, ``w = SIGN_W``, the
+    ``lr`` input at ``lr``."""
     w = [np.full(SIGN_SHAPE, SIGN_W, np.float32)]
     m, v = [np.zeros(SIGN_SHAPE, np.float32)], [np.zeros(SIGN_SHAPE, np.float32)]
     u = None
     for g in grads:
-        u, m, v = run(program, w, [g], m, v, np.float32(1.0))
+        u, m, v = run(program, w, [g], m, v, np.float32(lr))
     return _flat(u) * np.ones(int(np.prod(SIGN_SHAPE)))
 
 
-def sign_behaviour_report(program: Program, sizes: Sequence[float]) -> List[Dict[str, float]]:
+def sign_behaviour_report(program: Program, sizes: Sequence[float],
+                          lr: float = 1.0) -> List[Dict[str, float]]:
     """The sign judge's figures at each gradient size (see :func:`sign_behaviour_kind`)."""
     p, n, out = simplify_exact(program), int(np.prod(SIGN_SHAPE)), []
     for size in sizes:
@@ -239,7 +245,8 @@ def sign_behaviour_report(program: Program, sizes: Sequence[float]) -> List[Dict
         flipped = np.concatenate([-raw[:-1], raw[-1:]])  # the history negated, g_T kept
         with np.errstate(all="ignore"):
             u, alt = (_final_update(p, [r.reshape(SIGN_SHAPE).astype(np.float32)
-                                        for r in stream]) for stream in (raw, flipped))
+                                        for r in stream], lr)
+                      for stream in (raw, flipped))
             finite = bool(np.all(np.isfinite(u)) and np.all(np.isfinite(alt)))
             if not finite:
                 out.append({"size": float(size), "finite": 0.0})
@@ -252,14 +259,15 @@ def sign_behaviour_report(program: Program, sizes: Sequence[float]) -> List[Dict
     return out
 
 
-def sign_behaviour_kind(program: Program, sizes: Sequence[float]) -> str:
+def sign_behaviour_kind(program: Program, sizes: Sequence[float], lr: float = 1.0) -> str:
     """Whether the update is a sign of momentum, judged by behaviour at each gradient size
     in ``sizes`` (the sign check passes the task's own: the smallest, median and largest of
     its fitness seeds' median |g| at the start). The probe: :data:`SIGN_STEPS` gradients on
     256 coordinates, ``g_i = c (mu_i + 2 z)`` with signal ``|mu_i| ~ U(0.5, 1.5)`` of random
     sign, noise ``z ~ N(0, 1)`` and ``c`` such that the median |g| is the size; ``w = 0.5``
-    in every coordinate (a decay or box term then adds the same to each), ``lr = 1``, zero
-    state. Its last update ``u`` is read, at every size:
+    in every coordinate (a decay or box term then adds the same to each), the ``lr`` input
+    at ``lr`` (as in :func:`normalization_kind`), zero state. Its last update ``u`` is read,
+    at every size:
 
     * ``"diverged"``: ``u`` is not finite;
     * ``""``: ``u`` does not take two values: split by the best 1-D two-means, each group's
@@ -275,7 +283,7 @@ def sign_behaviour_kind(program: Program, sizes: Sequence[float]) -> str:
     A soft sign that is linear at some of the sizes is not a sign there, so it does not
     count: the verdict must hold at every size."""
     kinds = []
-    for r in sign_behaviour_report(program, sizes):
+    for r in sign_behaviour_report(program, sizes, lr):
         if not r["finite"]:
             return "diverged"
         if r["spread"] > TWO_VALUED or r["share"] < MIN_SHARE or r["descent"] < DESCENT:

@@ -136,3 +136,17 @@ def test_a_soft_sign_counts_only_at_sizes_where_it_saturates():
 def test_the_sign_judge_reads_behaviour_not_text(body, kind):
     p = _program(body)
     assert sign_behaviour_kind(p, SIZES) == kind, sign_behaviour_report(p, SIZES)
+
+
+def test_the_judges_probe_at_the_lr_they_are_given():
+    # the step size arctanh(1.5 lr) is NaN at lr = 1 and fine at the program's own lr, 0.5:
+    # a running-mean-|g| normalization (AdaMax with a mean), as the Adam check's seed 4 found
+    body = "s = lr * 1.5; s = arctanh(s); a = abs(g); v = interp(a, v, 0.99); " \
+           "u = g / v; update = u * s"
+    p = _program(body)
+    assert normalization_kind(p) == "diverged"
+    assert normalization_kind(p, lr=0.5) == "adaptive", normalization_report(p, lr=0.5)
+    signum = _program("s = lr * 1.5; s = arctanh(s); m = interp(g, m, 0.9); t = sign(m); "
+                      "update = t * s")
+    assert sign_behaviour_kind(signum, SIZES) == "diverged"
+    assert sign_behaviour_kind(signum, SIZES, lr=0.5) == "momentum"

@@ -25,8 +25,10 @@ median and largest of the fitness seeds' median |g| at the start; decided on 202
 before the searches it judges; the earlier judge, a ``sign`` op reading a slot that carries
 ``g``, is still shown as "sign op"); ``muon`` when an ``orthogonalize`` feeding the update
 reads the gradient and a state slot that carries it; ``adam`` when the update is normalized
-per coordinate by a running estimate (``normalization_kind`` is ``adaptive``), the guided
-passes run at the re-check's tuned lr multiplier. The target is
+per coordinate by a running estimate (``normalization_kind`` is ``adaptive``). The guided
+passes run, and the behaviour judges' probes feed ``lr``, at the re-check's tuned lr
+multiplier (the probes fed ``lr = 1`` before 2026-12-07, later: the Adam check's seed 4 then
+read as diverged, its step-size chain NaN at 1; BENCHMARKS.md). The target is
 tuned on lr and decay as a search calibrates its start and trained on the same fresh seeds,
 so the table gives the found program's paired difference to the tuned target (the found
 program at its re-check's tuning: lr around its own multiplier, then decay) beside the
@@ -79,17 +81,19 @@ def gradient_sizes(cfg) -> list:
 def sign_judge(cfg):
     """The sign check's judge on ``cfg``'s task: ``sign_behaviour_kind`` at its sizes."""
     sizes = gradient_sizes(cfg)
-    return lambda program: sign_behaviour_kind(program, sizes)
+    return lambda program, lr: sign_behaviour_kind(program, sizes, lr)
 
 
-# check -> (config, start's target program, judge of a config, its verdict for "found", words)
+# check -> (config, start's target program, judge of a config, its verdict for "found", words);
+# a judge takes (program, lr): the lr input its probe feeds, the program's tuned multiplier
 CHECKS = {
     "sign": ("configs/planted.yaml", "lion", sign_judge, "momentum",
              "behave as a sign of momentum"),
-    "muon": ("configs/planted-muon.yaml", "muon", lambda cfg: orthogonalize_kind, "momentum",
+    "muon": ("configs/planted-muon.yaml", "muon",
+             lambda cfg: lambda program, lr: orthogonalize_kind(program), "momentum",
              "orthogonalize the momentum"),
-    "adam": ("configs/planted-adam.yaml", "adam_style", lambda cfg: normalization_kind,
-             "adaptive", "normalize by a running magnitude"),
+    "adam": ("configs/planted-adam.yaml", "adam_style",
+             lambda cfg: normalization_kind, "adaptive", "normalize by a running magnitude"),
 }
 
 
@@ -140,13 +144,13 @@ def against_target(row: dict, target: list):
     return [d.mean, d.se]
 
 
-def probe(program) -> dict:
+def probe(program, lr: float = 1.0) -> dict:
     """The behaviour probe of the Adam judge (``normalization_report``) on ``program``, for
     every check, so that each near-miss is described by what it computes: ``common_change``
     (the relative change of the last updates under x100 gradients: 0 for a sign or Adam, 99 for
     SGD) and ``spread`` (90th over 10th percentile of |update| across coordinates: 1 for a
-    sign, 5.7 for the AdamW start, 49 for SGD)."""
-    r = normalization_report(program)
+    sign, 5.7 for the AdamW start, 49 for SGD), at the ``lr`` input ``lr``."""
+    r = normalization_report(program, lr)
     return {k: round(float(r[k]), 4) for k in ("common_change", "spread")}
 
 
@@ -192,8 +196,9 @@ def main(argv=None) -> int:
         if best and target_fresh is None:
             target_fresh = target_losses(cfg, target, cfg.holdout.seeds)
         program = parse(best["program"]) if best else None
-        guided = simplify_on_task(program, cfg, best["lr_scale"]) if program else None
-        top = [judge(parse(r["program"])) for r in s["holdout"]
+        lr = best["lr_scale"] if best else 1.0  # its tuned lr: the judges' probes feed it
+        guided = simplify_on_task(program, cfg, lr) if program else None
+        top = [judge(parse(r["program"]), r["lr_scale"]) for r in s["holdout"]
                if isinstance(r["id"], int) and r["id"] != 0]  # not the start, the baselines
         vs_adamw = [s["holdout_best_diff_vs_tuned_adamw"],
                     s["holdout_best_diff_vs_tuned_adamw_stderr"]]
@@ -203,12 +208,12 @@ def main(argv=None) -> int:
                      "diff_vs_tuned_target": against_target(best, target_fresh)
                      if best else None,
                      "reads_lr": depends_on(program, "lr") if program else None,
-                     "verdict": judge(program) if program else "",
+                     "verdict": judge(program, lr) if program else "",
                      "verdict_top": top,
                      "guided": guided.text() if program else None,
-                     "verdict_guided": judge(guided) if program else "",
+                     "verdict_guided": judge(guided, lr) if program else "",
                      "sign_op": sign_kind(guided) if program else "",
-                     "probe": probe(guided) if program else None,
+                     "probe": probe(guided, lr) if program else None,
                      "wall_seconds": round(wall, 1),
                      "simplified": best["simplified"] if best else None})
         print(json.dumps(rows[-1]), flush=True)
