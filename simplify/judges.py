@@ -114,15 +114,17 @@ SPREAD = 1.5  # a sign: every |u_i| alike; Adam: |u_i| follows each coordinate's
 BOUND = 20.0  # largest |u| over the median |u|: a running estimate, not the current |g|
 
 
-def _updates(program: Program, grads: Sequence[np.ndarray],
-             lr: float = 1.0) -> List[np.ndarray]:
-    """The updates of ``program`` over a gradient stream, with ``w = 0`` (so a decay term
-    is 0), the ``lr`` input fixed and the state starting at zeros, as the engines start it."""
-    w = [np.zeros(SHAPE, np.float32)]
-    m, v, out = [np.zeros(SHAPE, np.float32)], [np.zeros(SHAPE, np.float32)], []
+def _updates(program: Program, grads: Sequence[np.ndarray], lr: float = 1.0,
+             w: float = 0.0) -> List[np.ndarray]:
+    """The updates of ``program`` over a gradient stream (one leaf per step), flat, with
+    ``w`` the same in every coordinate (0: a decay term is 0), the ``lr`` input fixed and
+    the state starting at zeros, as the engines start it."""
+    shape = np.shape(grads[0])
+    ws = [np.full(shape, w, np.float32)]
+    m, v, out = [np.zeros(shape, np.float32)], [np.zeros(shape, np.float32)], []
     for g in grads:
-        u, m, v = run(program, w, [g], m, v, np.float32(lr))
-        out.append(_flat(u).reshape(-1) * np.ones(int(np.prod(SHAPE))))
+        u, m, v = run(program, ws, [g], m, v, np.float32(lr))
+        out.append(_flat(u).reshape(-1) * np.ones(int(np.prod(shape))))
     return out
 
 
@@ -221,18 +223,6 @@ def _two_values(u: np.ndarray):
     return 0.5 * (lo[-1] + hi[0]), spread, min(cut, n - cut) / n
 
 
-def _final_update(program: Program, grads: Sequence[np.ndarray],
-                  lr: float = 1.0) -> np.ndarray:
-    """The last update of ``program`` over ``grads``, from zero state, ``w = SIGN_W``, the
-    ``lr`` input at ``lr``."""
-    w = [np.full(SIGN_SHAPE, SIGN_W, np.float32)]
-    m, v = [np.zeros(SIGN_SHAPE, np.float32)], [np.zeros(SIGN_SHAPE, np.float32)]
-    u = None
-    for g in grads:
-        u, m, v = run(program, w, [g], m, v, np.float32(lr))
-    return _flat(u) * np.ones(int(np.prod(SIGN_SHAPE)))
-
-
 def sign_behaviour_report(program: Program, sizes: Sequence[float],
                           lr: float = 1.0) -> List[Dict[str, float]]:
     """The sign judge's figures at each gradient size (see :func:`sign_behaviour_kind`)."""
@@ -244,8 +234,8 @@ def sign_behaviour_report(program: Program, sizes: Sequence[float],
         raw *= float(size) / np.median(np.abs(raw))  # the stream's median |g| is `size`
         flipped = np.concatenate([-raw[:-1], raw[-1:]])  # the history negated, g_T kept
         with np.errstate(all="ignore"):
-            u, alt = (_final_update(p, [r.reshape(SIGN_SHAPE).astype(np.float32)
-                                        for r in stream], lr)
+            u, alt = (_updates(p, [r.reshape(SIGN_SHAPE).astype(np.float32)
+                                   for r in stream], lr, SIGN_W)[-1]
                       for stream in (raw, flipped))
             finite = bool(np.all(np.isfinite(u)) and np.all(np.isfinite(alt)))
             if not finite:
