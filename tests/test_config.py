@@ -52,8 +52,8 @@ def test_defaults():
     assert (s.population, s.tournament, s.max_evals, s.time_limit, s.start) == \
         (100, 10, 2000, None, "adam_style")
     assert (s.max_length, s.restart_after, s.max_mutation_tries) == (32, None, 100)
-    # the paper's four mutations; wrap (x = op(x)) and ema are registered but off by default
-    assert s.mutations == {m: 0.0 if m in ("wrap", "ema") else 1.0 for m in MUTATIONS}
+    # the paper's four mutations; wrap (x = op(x)), ema and decay are registered but off
+    assert s.mutations == {m: 0.0 if m in ("wrap", "ema", "decay") else 1.0 for m in MUTATIONS}
     assert (d.workers.count, d.workers.address, d.workers.batch, d.workers.pin_cores) == \
         (2, None, 4, True)
     assert (d.holdout.top_k, d.holdout.seeds) == (5, 8)
@@ -78,7 +78,8 @@ def test_float_keys_accept_ints_and_mutations_merge(tmp_path):
     assert cfg.search.time_limit == 5.0 and isinstance(cfg.search.time_limit, float)
     assert cfg.checkpoint.every_seconds == 2.0 and isinstance(cfg.checkpoint.every_seconds, float)
     assert cfg.search.mutations == {"insert": 1.0, "delete": 0.0, "change_arg": 1.0,
-                                    "scale_const": 1.0, "wrap": 0.0, "ema": 0.0}
+                                    "scale_const": 1.0, "wrap": 0.0, "ema": 0.0,
+                                    "decay": 0.0}
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)

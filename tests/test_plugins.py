@@ -8,9 +8,9 @@ from optevo.search.core.config import MUTATIONS, ConfigError, config_from_dict
 from optevo.search.core.run import build_search
 from optevo.search.core.workers import InProcessPool, eval_spec
 
-BUILT_IN = ["insert", "delete", "change_arg", "scale_const", "wrap", "ema"]
+BUILT_IN = ["insert", "delete", "change_arg", "scale_const", "wrap", "ema", "decay"]
 ON = {"insert": 1.0, "delete": 1.0, "change_arg": 1.0, "scale_const": 1.0, "wrap": 0.0,
-      "ema": 0.0}
+      "ema": 0.0, "decay": 0.0}
 TINY = {
     "seed": 3,
     "task": {"name": "digits_mlp", "steps": 25, "seeds": 2,
@@ -62,7 +62,7 @@ def test_search_uses_the_registered_mutation(tmp_path, my_mutation):
 def test_unknown_mutation_without_the_plugin():
     assert list(MUTATIONS) == BUILT_IN
     with pytest.raises(ConfigError, match=r"^<dict>: unknown key 'search.mutations.my_mutation'; "
-                       r"allowed: insert, delete, change_arg, scale_const, wrap, ema$"):
+                       r"allowed: insert, delete, change_arg, scale_const, wrap, ema, decay$"):
         config_from_dict({"search": {"mutations": {"my_mutation": 1}}})
     with pytest.raises(ConfigError, match=r"\(did you mean insert\?\)"):
         config_from_dict({"search": {"mutations": {"insrt": 1}}})

@@ -135,6 +135,7 @@ def describe_schema(model) -> str:
         if isinstance(d, dict) and d and len(set(d.values())) == 1:  # e.g. mutation weights
             text, doc = f"{show(next(iter(d.values())))} each", f"{doc}; names: {', '.join(d)}"
         else:
-            text = yaml.safe_dump(d, default_flow_style=True).strip().removesuffix("...")
+            text = yaml.safe_dump(d, default_flow_style=True, width=10 ** 6)  # one row
+            text = text.strip().removesuffix("...")
         lines.append(f"| `{key}` | {kind} | `{text.strip()}` | {doc.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
