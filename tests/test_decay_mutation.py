@@ -9,6 +9,7 @@ import pytest
 from optevo.dsl import parse
 from optevo.dsl.decay import decay_sites
 from optevo.dsl.library import library_program, start_program
+from optevo.dsl.program import Stmt
 from optevo.search.core.config import load_config
 from optevo.search.core.mutations import DECAY_ON, NoSite, decay, default_weights
 
@@ -69,3 +70,12 @@ def test_off_by_default_and_on_by_config(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("search: {mutations: {insert: 1.0, decay: 1.0}}\n")
     assert load_config(f).search.mutations["decay"] == 1.0
+
+
+def test_an_invalid_program_is_no_site_not_an_error():
+    # mutate() only mutates valid parents; a test that chains edits may hand one over
+    p = parse("def train(w, g, m, v, lr):\n  wd = w * 0.01\n  update = wd + lr\n"
+              "  return update, m, v\n")
+    bad = p.replace(stmts=list(p.stmts) + [Stmt("update", "add", ("update", "nope"))])
+    with pytest.raises(NoSite):
+        decay(np.random.default_rng(0), bad)

@@ -36,7 +36,9 @@ search's own to tuned optax AdamW; "reads lr" says whether its update depends on
 learning rate at all.
 
     python scripts/experiments/planted_rediscovery.py --searches 5 --minutes 5
-    python scripts/experiments/planted_rediscovery.py --first-seed 5 --out runs/planted-b5
+    python scripts/experiments/planted_rediscovery.py --first-seed 5 --out runs/planted-decay
+    python scripts/experiments/planted_rediscovery.py --first-seed 5 --set search.mutations.decay=0 \
+        --out runs/planted-b5   # without the decay mutation
     python scripts/experiments/planted_rediscovery.py --check muon --minutes 15 --out runs/pm
     python scripts/experiments/planted_rediscovery.py --paper-mutations --out runs/planted-paper
 """
@@ -173,7 +175,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default="runs/planted")
     ap.add_argument("--paper-mutations", action="store_true",
-                    help="only the paper's four mutations (no wrap, no ema)")
+                    help="only the paper's four mutations (no wrap, ema or decay)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a config override (read as YAML), e.g. search.mutations.ema=1.0")
     args = ap.parse_args(argv)

@@ -214,7 +214,10 @@ def decay(rng, program):
     box in ``w`` (``sign(sin(-2.66 w))``, ``0.43^(w^18)``) instead of reaching Lion's
     ``sign + lambda w`` (BENCHMARKS.md, "The decay mutation"). Off unless a config gives it a
     weight."""
-    sites = decay_sites(program)
+    try:
+        sites = decay_sites(program)
+    except ProgramError:  # an invalid parent has no sites to read; mutate() never gives one
+        raise NoSite("not a valid program") from None
     if not sites:
         raise NoSite("no decay site")
     if all(program.stmts[i].args[j] == 0 for i, j in sites):
