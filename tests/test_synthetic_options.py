@@ -193,7 +193,8 @@ def test_trace_keeps_every_variable_and_ends_where_run_ends():
     assert [float(envs[-1][r]) for r in p.returns] == [float(x) for x in run(p, *inputs)]
 
 
-@pytest.mark.parametrize("mid, behind", [(2.0, True), (None, False)])
+@pytest.mark.parametrize("mid, behind", [(2.0, True),  # the contrast is slow (-m slow)
+                                          pytest.param(None, False, marks=pytest.mark.slow)])
 def test_the_adam_task_punishes_a_step_scale_free_over_part_of_its_range(mid, behind):
     """configs/planted-adam.yaml draws each seed's gradient scale from 10^U(-2, 6) so that
     a step scale-free over the top decades only loses to Adam: RMSprop on ``g + lr m`` with
