@@ -30,6 +30,7 @@ from .random import fresh_name
 
 DECOUPLED = 1e-5  # the AdamW start's decay per unit of the lr input: 0.01 * 0.001
 ADDED = 3  # statements with_decoupled_decay adds (engines size their buckets for them)
+RATIO = 3.0  # the step between decay factors a tuner tries (search.core.tuning.WEIGHT_DECAY)
 Site = Tuple[int, int]  # (statement index, argument index) of a decay constant
 
 W, DECAY, HOLDS = "w", "decay", "holds"  # odd in w; a decay term; a sum that holds one
@@ -69,14 +70,25 @@ def _rule(s: Stmt, i: int, tags, kind: str):
     return (SCALAR if kind == SCALAR else ""), frozenset()
 
 
-def scale_decay(program: Program, factor: float) -> Program:
-    """``program`` with every decay constant times ``factor`` (0: decay off)."""
+def _at_sites(program: Program, new) -> Program:
+    """``program`` with each decay constant ``c`` replaced by ``new(c)``."""
     stmts = list(program.stmts)
     for i, a in decay_sites(program):
         args = list(stmts[i].args)
-        args[a] = float(args[a]) * factor
+        args[a] = new(float(args[a]))
         stmts[i] = Stmt(stmts[i].target, stmts[i].op, tuple(args), stmts[i].line)
     return program.replace(stmts=tuple(stmts))
+
+
+def scale_decay(program: Program, factor: float) -> Program:
+    """``program`` with every decay constant times ``factor`` (0: decay off)."""
+    return _at_sites(program, lambda c: c * factor)
+
+
+def set_decay(program: Program, value: float) -> Program:
+    """``program`` with every decay constant set to ``value`` (a decay that is off, each
+    constant 0, switched back on: no factor moves a 0)."""
+    return _at_sites(program, lambda c: value)
 
 
 def with_decoupled_decay(program: Program, c: float = DECOUPLED) -> Program:

@@ -24,7 +24,7 @@ from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
-from optevo.dsl.decay import decay_sites, scale_decay
+from optevo.dsl.decay import RATIO, decay_sites, scale_decay, set_decay
 from optevo.dsl.liveness import live_state, reads_lr, update_mask
 from optevo.dsl.matrix_ops import set_searchable
 from optevo.dsl.program import INPUTS, STATE, Program, ProgramError, Stmt, check
@@ -197,8 +197,8 @@ def ema(rng, program):
     return program.replace(stmts=stmts)
 
 
-# the decay mutation's moves: powers of the tuners' ratio 3, and the log10 range of a decay
-# constant switched back on (the AdamW start's 0.01 sits inside it)
+# the decay mutation's moves: powers of the decay tuner's ratio (3), and the log10 range of a
+# decay constant switched back on (the AdamW start's 0.01 sits inside it)
 DECAY_STEPS = (-2, -1, 1, 2)
 DECAY_ON = (-3.0, 1.0)
 
@@ -206,9 +206,9 @@ DECAY_ON = (-3.0, 1.0)
 @register_mutation("decay")
 def decay(rng, program):
     """Move the program along its weight-decay axis (``dsl.decay``): every decay site times
-    ``3^k``, ``k`` in -2, -1, 1, 2 (the tuners' ratio); where the decay is off (every site's
-    constant 0, as a calibration that found decay useless leaves the start), every site set
-    to one constant ``10^U(-3, 1)``, positive: a decay where the term is added to the update
+    ``3^k``, ``k`` in -2, -1, 1, 2 (3: the decay tuners' ratio, ``dsl.decay.RATIO``);
+    where the decay is off (every site's constant 0, as a calibration that found decay
+    useless leaves the start), every site set to one constant ``10^U(-3, 1)``, positive: a decay where the term is added to the update
     as AdamW's is. Why: a calibrated start with its decay off (the sign check's AdamW, whose
     tuned factor is 0) gives ``scale_const`` a 0 it cannot move, so the search writes its
     box in ``w`` (``sign(sin(-2.66 w))``, ``0.43^(w^18)``) instead of reaching Lion's
@@ -221,13 +221,8 @@ def decay(rng, program):
     if not sites:
         raise NoSite("no decay site")
     if all(program.stmts[i].args[j] == 0 for i, j in sites):
-        value = float(np.float32(10.0 ** rng.uniform(*DECAY_ON)))
-        for i, j in sites:
-            s = program.stmts[i]
-            program = _with_stmt(program, i, dataclasses.replace(
-                s, args=s.args[:j] + (value,) + s.args[j + 1:]))
-        return program
-    return scale_decay(program, 3.0 ** _pick(rng, DECAY_STEPS))
+        return set_decay(program, float(np.float32(10.0 ** rng.uniform(*DECAY_ON))))
+    return scale_decay(program, RATIO ** _pick(rng, DECAY_STEPS))
 
 
 @dataclasses.dataclass

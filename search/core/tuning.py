@@ -19,7 +19,7 @@ import dataclasses
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from optevo.dsl.decay import scale_decay, tunable_decay
+from optevo.dsl.decay import RATIO, scale_decay, tunable_decay
 from optevo.dsl.errors import OptevoError
 from optevo.dsl.parse import parse
 from optevo.proxy_tasks.baselines.specs import parse_spec, spec_text
@@ -38,7 +38,7 @@ BASELINE = LineRule(max_extend=12)
 # weight decay: factors 3^-1..3^1 of the program's own, grown upwards as far as the lr line
 # (tuned AdamW's decay line stopped at its edge, x243, when it could grow 4 points); "off"
 # brackets it from below
-WEIGHT_DECAY = LineRule(ratio=3.0, lo=-1, hi=1, max_extend=12, grow_down=False, with_off=True)
+WEIGHT_DECAY = LineRule(ratio=RATIO, lo=-1, hi=1, max_extend=12, grow_down=False, with_off=True)
 
 
 class SearchError(OptevoError):
