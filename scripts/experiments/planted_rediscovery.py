@@ -18,7 +18,9 @@ Each premise (the target tuned on lr and decay beats the tuned start by more tha
 fresh seeds; the near-misses lose) is ``scripts/experiments/planted_premise.py``. Each
 search starts from the check's start program with its own seed. Its best program on fresh
 seeds (the held-out re-check) is simplified (exact passes, then the guided ones on the task
-at 1% tolerance, as ``optevo simplify RUN_DIR:ID``) and judged by what it computes
+at 1% tolerance, as ``optevo simplify RUN_DIR:ID --fresh N``: on as many unseen seeds as the
+re-check's, since 2026-12-07; on the fitness seeds that selected it before, which kept terms
+that fit only them) and judged by what it computes
 (``optevo.simplify.judges``): ``sign`` counts when the update behaves as a sign of momentum at
 the task's own gradient sizes (``sign_behaviour_kind`` is ``momentum`` at the smallest,
 median and largest of the fitness seeds' median |g| at the start; decided on 2026-12-07,
@@ -110,14 +112,17 @@ def search_summary(cfg, run_dir: Path) -> dict:
 
 
 def simplify_on_task(program, cfg, lr_scale: float, tolerance: float = 0.01):
-    """The guided simplification (``optevo simplify RUN_DIR:ID``, tolerance 1%) on the run's
-    task and fitness seeds, at ``lr_scale`` (the held-out re-check's tuned multiplier):
-    statements that do not matter within the tolerance go."""
+    """The guided simplification (``optevo simplify RUN_DIR:ID --fresh N``, tolerance 1%) on
+    the run's task at ``lr_scale`` (the held-out re-check's tuned multiplier), on as many
+    seeds as the held-out re-check's, drawn from ``simplify_seeds`` (since 2026-12-07; the
+    fitness seeds before): statements that do not matter within the tolerance go. On the
+    seeds that selected it, a find keeps terms that fit only them (``seeds.py``)."""
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.evaluate import Evaluator
+    from optevo.proxy_tasks.seeds import simplify_seeds
     from optevo.simplify import simplify_guided
     ev = Evaluator(get_task(cfg.task.name, **cfg.task.options), steps=cfg.task.steps,
-                   seeds=cfg.task.seeds)
+                   seeds=simplify_seeds(cfg.holdout.seeds))
     return simplify_guided(simplify_exact(program), ev, tolerance=tolerance,
                            lr_scale=lr_scale)[0]
 
@@ -237,7 +242,7 @@ def main(argv=None) -> int:
               f"{_probe_text(r)} |")
     for r in rows:
         print(f"\nseed {r['seed']} (id {r['holdout_best_id']}), simplified on the task (tolerance "
-              f"1%):\n```python\n{r['guided']}```")
+              f"1%, unseen seeds):\n```python\n{r['guided']}```")
     return 0
 
 
