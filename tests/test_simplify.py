@@ -386,7 +386,7 @@ def test_command_exact_only_on_a_file_and_a_run_dir(tmp_path, capsys):
 
     from optevo.search.core.config import load_config
     from optevo.search.cli.simplify import evaluator_for
-    ns = argparse.Namespace(task=None, steps=None, seeds=None)
+    ns = argparse.Namespace(task=None, steps=None, seeds=None, fresh=None)
     ev = evaluator_for(ns, load_config(run_dir / "config.yaml").task)
     assert (ev.task.name, ev.steps, ev.seeds, ev.task.hidden) == ("digits_mlp", 20, [0, 1], 8)
 

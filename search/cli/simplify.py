@@ -5,7 +5,10 @@ PROGRAM is a program file. RUN_DIR is a search run: its best program by loss in
 section ``task``: name, steps, seeds, options; a suite's first task), unless
 ``--task``/``--steps``/``--seeds`` say otherwise. The run's config is read only for the guided
 passes, and its ``plugins`` are never imported (reading a run runs none of its code). Without
-``--exact-only`` a task is needed (``--task`` for a file). The learning rate scale is tuned
+``--exact-only`` a task is needed (``--task`` for a file). ``--fresh N`` runs the guided
+passes on N seeds that neither selection nor any held-out figure reads
+(``proxy_tasks.seeds.simplify_seeds``): a search's find, judged on the seeds that selected
+it, keeps terms that fit only them (measured in ``seeds.py``). The learning rate scale is tuned
 on the task first (``--lr-scale auto``, the default) so that a program whose own lr is wrong
 for the task still trains and its parts can be judged.
 """
@@ -33,6 +36,10 @@ def add_parser(subparsers):
     p.add_argument("--strict", action="store_true",
                    help="exact passes keep results bitwise (no epsilon/rounding-level rewrites)")
     p.add_argument("--seeds", type=int, help="number of seeds 0..K-1 (default: the run's/task's)")
+    p.add_argument("--fresh", type=int, metavar="N",
+                   help="the guided passes on N seeds that no search selected on, instead of "
+                        "0..K-1: for a search's find, which on the seeds that selected it keeps "
+                        "terms that fit only them")
     p.add_argument("--steps", type=int, help="training steps (default: the run's/task's)")
     p.add_argument("--lr-scale", default="auto",
                    help="learning-rate scale for every evaluation, or 'auto' to tune it "
@@ -72,12 +79,14 @@ def evaluator_for(args, task_cfg):
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.engine import enable_compile_cache
     from optevo.proxy_tasks.evaluate import Evaluator
+    from optevo.proxy_tasks.seeds import simplify_seeds
     name = args.task or (task_cfg.name if task_cfg else None)
     if not name:
         raise UsageError("give --task NAME (or --exact-only)")
     options = dict(task_cfg.options) if task_cfg and name == task_cfg.name else {}
     steps = args.steps or (task_cfg.steps if task_cfg else None)
-    seeds = args.seeds or (task_cfg.seeds if task_cfg else None)
+    seeds = simplify_seeds(args.fresh) if args.fresh else \
+        args.seeds or (task_cfg.seeds if task_cfg else None)
     try:
         task = get_task(name, **options)
     except TypeError as e:
@@ -94,8 +103,10 @@ def run(args, out=None) -> int:
     if args.tolerance is None or not args.tolerance >= 0:
         raise UsageError("--tolerance must be >= 0")
     for flag, v in (("--seeds", args.seeds), ("--steps", args.steps),
-                    ("--max-rounds", args.max_rounds)):
+                    ("--max-rounds", args.max_rounds), ("--fresh", args.fresh)):
         at_least(flag, v)
+    if args.seeds and args.fresh:
+        raise UsageError("give --seeds (0..K-1) or --fresh (N unseen seeds), not both")
     scale = None
     if args.lr_scale != "auto":
         try:
