@@ -87,10 +87,14 @@ def test_summary_times_search_and_re_check_apart(finished, no_holdout, tmp_path,
     command = time.perf_counter() - t0
     out = capsys.readouterr().out
     s = json.loads((run / "summary.json").read_text())
-    assert s["holdout_seeds"] == 2 and s["holdout_seconds"] == pytest.approx(took[0], abs=0.2)
+    # wall-clock figures: a loaded machine (the suite's two workers and more) stretches
+    # the gaps between the timers, so the slack is 0.5 s, well under the re-check's own time
+    slack = 0.5
+    assert took[0] > 2 * slack
+    assert s["holdout_seeds"] == 2 and s["holdout_seconds"] == pytest.approx(took[0], abs=slack)
     before = json.loads((finished / "summary.json").read_text())["elapsed_seconds"]
     # the search only: the first session's and this one's, not the re-check
-    assert before <= s["elapsed_seconds"] <= before + command - took[0] + 0.2
+    assert before <= s["elapsed_seconds"] <= before + command - took[0] + slack
     assert s["wall_seconds"] == pytest.approx(s["elapsed_seconds"] + s["holdout_seconds"],
                                               abs=0.11)
     assert "Ranked by held-out loss on 2 fresh seeds" in out
