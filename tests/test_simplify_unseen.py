@@ -49,10 +49,11 @@ def test_simplify_seeds_are_no_other_role_s():
 
 
 def test_the_term_fits_the_selecting_seeds_only_and_the_passes_on_unseen_ones_drop_it():
-    """Removing the term costs more than the 1% tolerance on the fitness seeds 0..7 and gains
-    on 16 unseen seeds (the premise of simplifying a find elsewhere); so the guided passes
-    keep it on the fitness seeds (the judge: not scale-free) and drop it on the unseen ones,
-    which leave Adam's normalization (the judge: adaptive) in fewer statements."""
+    """Removing the term costs more than the 1% tolerance on the fitness seeds 0..7 (the
+    find is their 1% simplification: it kept the term) and gains on 16 unseen seeds; so the
+    guided passes on the unseen ones drop it and leave Adam's normalization (the judge:
+    adaptive; with the term, not scale-free) in fewer statements. The passes on the fitness
+    seeds, which keep it, are left out: they take as long again."""
     from optevo.simplify import simplify_guided
     from optevo.simplify.judges import normalization_kind
     find = load(str(FIND))
@@ -63,11 +64,10 @@ def test_the_term_fits_the_selecting_seeds_only_and_the_passes_on_unseen_ones_dr
     assert without > 1.01 * with_term, (with_term, without)
     with_term, without = (s.loss for s in unseen.evaluate([find, bare], lr_scales=LR))
     assert without < with_term, (with_term, without)
-    on_fit = simplify_guided(find, fit, tolerance=0.01, lr_scale=LR)[0]
     elsewhere = simplify_guided(find, unseen, tolerance=0.01, lr_scale=LR)[0]
-    assert "arcsinh" in on_fit.text() and normalization_kind(on_fit, LR) == ""
+    assert normalization_kind(find, LR) == ""
     assert "arcsinh" not in elsewhere.text() and normalization_kind(elsewhere, LR) == "adaptive"
-    assert len(elsewhere.stmts) < len(on_fit.stmts)
+    assert len(elsewhere.stmts) < len(find.stmts)
 
 
 def _cli_args(argv):
