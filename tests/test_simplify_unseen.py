@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from optevo.dsl.parse import load
-from optevo.proxy_tasks.seeds import FRESH_BASE, SIMPLIFY_BASE, fresh_seeds, simplify_seeds
+from optevo.proxy_tasks.seeds import (FRESH_BASE, META_BASE, SIMPLIFY_BASE, fresh_seeds,
+                                     simplify_seeds)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIND = ROOT / "configs/examples/planted/fit_term_adam.py"
@@ -40,11 +41,11 @@ def _without_term(program):
     return parse(text.replace("t7 = g + t6", "t7 = g * 1.0"))
 
 
-def test_simplify_seeds_are_no_other_role_s():
+def test_simplify_seeds_serve_no_other_role():
     fit, held, simp = set(range(64)), set(fresh_seeds(1000)), set(simplify_seeds(1000))
     assert not simp & fit and not simp & held and len(simp) == 1000
     assert min(simp) == SIMPLIFY_BASE > FRESH_BASE
-    meta_top = 2_000_000 + 100_000 * 69 + 100_000  # L2L's meta seeds for seeds < 70
+    meta_top = META_BASE + 100_000 * 69 + 100_000  # L2L's meta seeds (l2l_train.py), seeds < 70
     assert meta_top <= SIMPLIFY_BASE
 
 
@@ -77,7 +78,7 @@ def _cli_args(argv):
     return ap.parse_args(["simplify"] + argv)
 
 
-def test_the_command_s_fresh_flag(tmp_path):
+def test_the_command_s_fresh_flag():
     from optevo.search.cli.simplify import evaluator_for
     from optevo.search.core.config import load_config
     cfg = load_config(ROOT / "configs/planted-adam.yaml").task

@@ -5,8 +5,8 @@ PROGRAM is a program file. RUN_DIR is a search run: its best program by loss in
 section ``task``: name, steps, seeds, options; a suite's first task), unless
 ``--task``/``--steps``/``--seeds`` say otherwise. The run's config is read only for the guided
 passes, and its ``plugins`` are never imported (reading a run runs none of its code). Without
-``--exact-only`` a task is needed (``--task`` for a file). ``--fresh N`` runs the guided
-passes on N seeds that neither selection nor any held-out figure reads
+``--exact-only`` a task is needed (``--task`` for a file). ``--fresh N`` tunes the lr and
+runs the guided passes on N seeds that neither selection nor any held-out figure reads
 (``proxy_tasks.seeds.simplify_seeds``): a search's find, judged on the seeds that selected
 it, keeps terms that fit only them (measured in ``seeds.py``). The learning rate scale is tuned
 on the task first (``--lr-scale auto``, the default) so that a program whose own lr is wrong
@@ -37,7 +37,7 @@ def add_parser(subparsers):
                    help="exact passes keep results bitwise (no epsilon/rounding-level rewrites)")
     p.add_argument("--seeds", type=int, help="number of seeds 0..K-1 (default: the run's/task's)")
     p.add_argument("--fresh", type=int, metavar="N",
-                   help="the guided passes on N seeds that no search selected on, instead of "
+                   help="tune and simplify on N seeds that no search selected on, instead of "
                         "0..K-1: for a search's find, which on the seeds that selected it keeps "
                         "terms that fit only them")
     p.add_argument("--steps", type=int, help="training steps (default: the run's/task's)")
