@@ -117,14 +117,19 @@ def simplify_on_task(program, cfg, lr_scale: float, tolerance: float = 0.01):
     seeds as the held-out re-check's, drawn from ``simplify_seeds`` (since 2026-12-07; the
     fitness seeds before): statements that do not matter within the tolerance go. On the
     seeds that selected it, a find keeps terms that fit only them (``seeds.py``)."""
-    from optevo.proxy_tasks import get_task
-    from optevo.proxy_tasks.evaluate import Evaluator
     from optevo.proxy_tasks.seeds import simplify_seeds
     from optevo.simplify import simplify_guided
-    ev = Evaluator(get_task(cfg.task.name, **cfg.task.options), steps=cfg.task.steps,
-                   seeds=simplify_seeds(cfg.holdout.seeds))
+    ev = task_evaluator(cfg, simplify_seeds(cfg.holdout.seeds))
     return simplify_guided(simplify_exact(program), ev, tolerance=tolerance,
                            lr_scale=lr_scale)[0]
+
+
+def task_evaluator(cfg, seeds):
+    """An evaluator of ``cfg``'s task (its name, options and steps) on ``seeds``."""
+    from optevo.proxy_tasks import get_task
+    from optevo.proxy_tasks.evaluate import Evaluator
+    return Evaluator(get_task(cfg.task.name, **cfg.task.options), steps=cfg.task.steps,
+                     seeds=seeds)
 
 
 def target_losses(cfg, target: str, n_fresh: int):

@@ -24,17 +24,7 @@ from optevo.dsl import parse
 from optevo.search.core.config import load_config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planted_rediscovery import CHECKS, simplify_on_task  # noqa: E402  (sibling)
-
-
-def tuned_lr(program, cfg) -> float:
-    """``program``'s lr multiplier on the task's fitness seeds, by the calibration rule."""
-    from optevo.proxy_tasks import get_task
-    from optevo.proxy_tasks.evaluate import Evaluator
-    from optevo.search.core.tuning import CALIBRATION
-    ev = Evaluator(get_task(cfg.task.name, **cfg.task.options), steps=cfg.task.steps,
-                   seeds=cfg.task.seeds)
-    return ev.tune(program, CALIBRATION).scale
+from planted_rediscovery import CHECKS, simplify_on_task, task_evaluator  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,14 +34,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the re-judged rows here")
     args = ap.parse_args(argv)
     config, _, judge_of, verdict, words = CHECKS[args.check]
+    from optevo.search.core.tuning import CALIBRATION
     rows = json.loads(Path(args.rows).read_text())
-    out = []
+    cfg = load_config(config)  # the rows' search seeds change nothing here: one task
+    fitness, judge, out = task_evaluator(cfg, cfg.task.seeds), judge_of(cfg), []
     for r in rows:
-        cfg = load_config(config, {"seed": r["seed"]})
         program = parse(r["simplified"])
-        lr = tuned_lr(program, cfg)
+        lr = fitness.tune(program, CALIBRATION).scale  # the calibration rule, fitness seeds
         guided = simplify_on_task(program, cfg, lr)
-        kind = judge_of(cfg)(guided, lr)
+        kind = judge(guided, lr)
         out.append({"seed": r["seed"], "lr_scale": lr, "verdict_before": r["verdict_guided"],
                     "verdict_guided": kind, "guided": guided.text()})
         print(json.dumps(out[-1]), flush=True)

@@ -206,14 +206,14 @@ DECAY_ON = (-3.0, 1.0)
 @register_mutation("decay")
 def decay(rng, program):
     """Move the program along its weight-decay axis (``dsl.decay``): every decay site times
-    ``3^k``, ``k`` in -2, -1, 1, 2 (3: the decay tuners' ratio, ``dsl.decay.RATIO``);
-    where the decay is off (every site's constant 0, as a calibration that found decay
-    useless leaves the start), every site set to one constant ``10^U(-3, 1)``, positive: a decay where the term is added to the update
-    as AdamW's is. Why: a calibrated start with its decay off (the sign check's AdamW, whose
-    tuned factor is 0) gives ``scale_const`` a 0 it cannot move, so the search writes its
-    box in ``w`` (``sign(sin(-2.66 w))``, ``0.43^(w^18)``) instead of reaching Lion's
-    ``sign + lambda w`` (BENCHMARKS.md, "The decay mutation"). Off unless a config gives it a
-    weight."""
+    ``3^k``, ``k`` in -2, -1, 1, 2 (3: the decay tuners' ratio, ``dsl.decay.RATIO``); where the
+    decay is off (every site's constant 0, as a calibration that found decay useless leaves the
+    start), every site set to one constant ``10^U(-3, 1)``, positive: a decay where the term is
+    added to the update as AdamW's is. Why: a calibrated start with its decay off (the sign
+    check's AdamW, whose tuned factor is 0) gives ``scale_const`` a 0 it cannot move, so the
+    search writes its box in ``w`` (``sign(sin(-2.66 w))``, ``0.43^(w^18)``) instead of
+    reaching Lion's ``sign + lambda w`` (BENCHMARKS.md, "The decay mutation"). Off unless a
+    config gives it a weight."""
     try:
         sites = decay_sites(program)
     except ProgramError:  # an invalid parent has no sites to read; mutate() never gives one
