@@ -57,7 +57,7 @@ from optevo.dsl.execute import update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for, encoded_form
 from optevo.dsl.program import Program
 
-from . import fitness
+from . import batching, fitness
 from .baselines import specs
 from .tasks.base import Task
 
@@ -260,20 +260,27 @@ class Engine(TrainLoop):
 
 
 class FastEngine(Engine):
-    """One compiled training loop per length bucket; programs are data (encoded arrays)."""
+    """One compiled training loop per length bucket; programs are data (encoded arrays).
+    ``batch_programs`` (None: :func:`batching.default_batching`, on a GPU or TPU): many
+    programs per call, vmapped (``optevo.proxy_tasks.batching``)."""
 
     def __init__(self, task: Task, steps: Optional[int] = None,
-                 buckets: Sequence[int] = DEFAULT_BUCKETS, check_finite: bool = True):
+                 buckets: Sequence[int] = DEFAULT_BUCKETS, check_finite: bool = True,
+                 batch_programs: Optional[bool] = None):
         super().__init__(task, steps)
         self.buckets = tuple(sorted(buckets))
         self.check_finite = check_finite  # off only to time the check (scripts/bench/eval.py)
+        self.batch_programs = (batching.default_batching() if batch_programs is None
+                               else bool(batch_programs))
+        # batched on an accelerator, the statement loop is unrolled (batching's docstring)
+        self.unroll = self.batch_programs and jax.default_backend() != "cpu"
         self._compiled: Dict[int, tuple] = {}
 
     def _loop(self, length: int):
         if length in self._compiled:
             return self._compiled[length]
         interp = Interpreter(self.leaf_shapes, length,  # static shapes: matrix ops
-                             check_finite=self.check_finite)
+                             unroll=self.unroll, check_finite=self.check_finite)
 
         def train(code, seeds, lr_scales):
             def init(w):
@@ -285,7 +292,8 @@ class FastEngine(Engine):
 
             return self.train(Optimizer(init, update), seeds, lr_scales)[:2]
 
-        entry = (interp, jax.jit(train))
+        batched = jax.vmap(train, in_axes=(0, None, 0))  # programs and their lr scales
+        entry = (interp, jax.jit(batched if self.batch_programs else train))
         self._compiled[length] = entry
         return entry
 
@@ -294,16 +302,52 @@ class FastEngine(Engine):
 
     def dispatch(self, program: Program, seeds, lr_scales=None):
         """Start training ``program`` on ``seeds`` (asynchronous); returns device arrays."""
+        if self.batch_programs:  # a batch of one
+            return tuple(a[0] for a in self._dispatch_batched([(program, lr_scales)], seeds)[0][1])
         interp, fn = self._loop(self.bucket(program))
         seeds = np.asarray(seeds, np.uint32)
         return fn(interp.encode(program), seeds, _lr_scales(seeds, lr_scales))
+
+    def run(self, items: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
+        if not self.batch_programs:
+            return super().run(items, seeds, lr_scales)
+        return self._run_batched([(p, lr_scales) for p in items], seeds)
+
+    def run_grid(self, item: Program, seeds, scales) -> List[SeedRuns]:
+        if not self.batch_programs:
+            return super().run_grid(item, seeds, scales)
+        return self._run_batched([(item, float(s)) for s in scales], seeds)
+
+    def _dispatch_batched(self, pairs, seeds):
+        """``(program, lr_scales)`` pairs in calls of many programs (``batching.plan``);
+        returns ``(indices, (losses, diverged))`` per call, rows past the indices padding."""
+        seeds = np.asarray(seeds, np.uint32)
+        calls = []
+        for length, chunk in batching.plan([self.bucket(p) for p, _ in pairs]):
+            interp, fn = self._loop(length)
+            rows = batching.pad(chunk)
+            codes = {i: interp.encode(pairs[i][0]) for i in chunk}
+            calls.append((chunk, fn(batching.stack([codes[i] for i in rows]), seeds,
+                                    np.stack([_lr_scales(seeds, pairs[i][1]) for i in rows]))))
+        return calls
+
+    def _run_batched(self, pairs, seeds) -> List[SeedRuns]:
+        t0 = time.perf_counter()
+        out: List[Optional[SeedRuns]] = [None] * len(pairs)
+        for chunk, res in self._dispatch_batched(pairs, seeds):
+            losses, diverged = jax.device_get(res)
+            for j, i in enumerate(chunk):
+                out[i] = collect((losses[j], diverged[j]), t0)
+        return out
 
     def warmup(self, lengths: Optional[Sequence[int]] = None, n_seeds: int = 1):
         """Compile the given buckets (all by default) for ``n_seeds`` seeds."""
         for L in lengths or self.buckets:
             interp, fn = self._loop(L)
-            fn(interp.encode(Program((), ("w", "m", "v"))), np.zeros(n_seeds, np.uint32),
-               np.ones(n_seeds, np.float32))
+            code, scales = interp.encode(Program((), ("w", "m", "v"))), np.ones(n_seeds, np.float32)
+            if self.batch_programs:  # a batch of one
+                code, scales = batching.stack([code]), scales[None]
+            fn(code, np.zeros(n_seeds, np.uint32), scales)
 
 
 class JitEngine(Engine):
