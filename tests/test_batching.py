@@ -1,6 +1,8 @@
 """Programs batched for an accelerator (``optevo.proxy_tasks.batching``): the same results
 as one program per call, on the CPU (the tested path; CI has no GPU)."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,3 +147,25 @@ def test_default_batching_follows_the_backend_and_the_environment(monkeypatch):
     with pytest.raises(batching.BatchingError, match="use on or off") as e:
         batching.default_batching()
     assert "\n" not in str(e.value)
+
+
+def test_the_command_line_lets_processes_share_a_gpu(monkeypatch, capsys):
+    """``optevo`` sets ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` before JAX starts (the driver
+    and its workers share one GPU), and leaves a value the user set."""
+    from optevo.search.cli import main
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"
+
+
+def test_each_ray_worker_asks_for_an_equal_share_of_the_gpus():
+    from optevo.search.core.workers import gpu_share
+    assert gpu_share(0.0, 4) == 0.0
+    assert [gpu_share(1.0, n) for n in (1, 2, 3, 4)] == [1.0, 0.5, 0.3333, 0.25]
+    assert gpu_share(8.0, 2) == 1.0  # never more than one GPU per worker
+    assert 3 * gpu_share(2.0, 3) <= 2.0

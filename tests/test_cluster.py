@@ -67,6 +67,32 @@ def test_workers_are_placed_on_every_worker_node(cluster):
         pool.shutdown()
 
 
+def test_workers_share_the_gpus_of_a_cluster_that_has_them():
+    """Ray hides the GPUs from an actor that asks for none, so on a cluster with GPUs each
+    worker asks for its share (``workers.gpu_share``). Two worker nodes declaring one GPU
+    each (Ray takes the count as given; no GPU is needed): each worker holds one, on its
+    own node, and still trains (here on the CPU)."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": HEALTH})
+    nodes = [c.add_node(num_cpus=1, num_gpus=1) for _ in range(2)]
+    c.wait_for_nodes()
+    pool = None
+    try:
+        pool = RayPool(eval_spec(_cfg(c.address)), 2, c.address, pin=False)
+        assert pool.gpu_share == 1.0
+        ready = pool.wait_ready()
+        assert all(len(r["gpus"]) == 1 for r in ready)
+        assert {r["node"] for r in ready} == {n.node_id for n in nodes}
+        pool.submit([Job(JobId.child(1), "def train(w, g, m, v, lr):\n  update = g * lr\n"
+                         "  return update, m, v\n", None, None)])
+        assert len(wait_all(pool, timeout=120)) == 1
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
+
+
 def _count(path) -> int:
     try:
         return len(path.read_text().splitlines())

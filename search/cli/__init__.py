@@ -121,12 +121,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     thread, and the interpreter's teardown then crashed now and then (SIGSEGV after the
     continue line, 1 of 9 seeded interrupts in ``tests/test_signals.py``). Everything a
     command writes is whole on disk before it returns (atomic writes, a flushed log)."""
+    share_accelerator()
     rc = _main_interruptible(argv)
     if argv is None and rc == EXIT_INTERRUPTED:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(rc)
     return rc
+
+
+def share_accelerator():
+    """On a GPU, the driver and its Ray workers share the device: JAX's default of taking
+    75% of its memory at start would leave the second process none, so memory is taken as
+    needed (``XLA_PYTHON_CLIENT_PREALLOCATE=false``, unless the user set it). Before JAX
+    starts; nothing changes on a CPU. The Ray workers set the same (``workers.py``)."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 def _main_interruptible(argv: Optional[List[str]]) -> int:

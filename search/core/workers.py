@@ -12,6 +12,7 @@ Every user of a pool (search, tuning, held-out, funnel) builds it with :func:`ma
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -71,6 +72,8 @@ def _ray_worker_class():
         def __init__(self, spec, index: int, pin: bool):
             # one core per worker: XLA's own threads would only compete for it
             os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+            # several workers may share one GPU (optevo.search.cli.share_accelerator)
+            os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
             self.core = None
             if pin and hasattr(os, "sched_setaffinity"):
                 cores = sorted(os.sched_getaffinity(0))
@@ -80,12 +83,20 @@ def _ray_worker_class():
 
         def ready(self):
             node = ray.get_runtime_context().get_node_id()
-            return {"pid": os.getpid(), "core": self.core, "node": node}
+            return {"pid": os.getpid(), "core": self.core, "node": node,
+                    "gpus": [str(x) for x in ray.get_gpu_ids()]}
 
         def run(self, jobs):
             return self.evaluation.run(jobs)
 
     return Worker
+
+
+def gpu_share(gpus: float, n: int) -> float:
+    """The GPUs each of ``n`` workers asks Ray for on a cluster with ``gpus`` of them: an
+    equal share, at most one (Ray hides the GPUs from an actor that asks for none), rounded
+    down to Ray's 4 decimals so that the ``n`` shares fit; 0 without GPUs."""
+    return math.floor(min(1.0, gpus / n) * 1e4) / 1e4 if gpus > 0 else 0.0
 
 
 REPLACE_WAIT = 20.0  # seconds a replacement worker may take to start before another is tried
@@ -115,6 +126,7 @@ class RayPool:
                          include_dashboard=False, logging_level="ERROR", log_to_driver=False)
                 self.watch = RaylWatch.local(WorkerError)
         self.spec, self.pin, self.depth = spec, pin, depth
+        self.gpu_share = gpu_share(ray.cluster_resources().get("GPU", 0.0), n)
         self.Worker = _ray_worker_class()
         self.pending: Dict = {}  # ObjectRef -> (worker index, actor, jobs)
         self.starting: Dict = {}  # a replacement's ready() ObjectRef -> worker index
@@ -129,7 +141,8 @@ class RayPool:
             raise
 
     def _start(self, index: int):
-        return self.Worker.remote(self.spec, index, self.pin)
+        actor = self.Worker.options(num_gpus=self.gpu_share) if self.gpu_share else self.Worker
+        return actor.remote(self.spec, index, self.pin)
 
     def wait_ready(self, actors=None, timeout: Optional[float] = None):
         """Wait until ``actors`` (default all) have built their engines; a worker whose
