@@ -4,7 +4,8 @@ One training loop, :class:`TrainLoop` (``proxy_tasks/tasks/base.py`` states it f
 run by three engines with three kinds of optimizer:
 
 * :class:`FastEngine` compiles the loop once per length bucket, with the program an argument
-  (``optevo.dsl.interpreter``): no compile per candidate.
+  (``optevo.dsl.interpreter``): no compile per candidate. On a GPU or TPU it trains many
+  programs per call, the loop vmapped over them (``optevo.proxy_tasks.batching``).
 * :class:`JitEngine`, the reference: each program traced into its own ``jax.jit``.
 * :class:`OptaxEngine`: optax transformations (the baselines of
   ``optevo.proxy_tasks.baselines.specs``), one compile per kind and structural setting.
@@ -247,15 +248,16 @@ class Engine(TrainLoop):
 
     def run(self, items: Sequence, seeds, lr_scales=None) -> List[SeedRuns]:
         """Every item trained on every seed (``lr_scales``: a float or one per seed)."""
-        t0 = time.perf_counter()
-        pending = [self.dispatch(p, seeds, lr_scales) for p in items]
-        return [collect(out, t0) for out in pending]
+        return self.run_pairs([(p, lr_scales) for p in items], seeds)
 
     def run_grid(self, item, seeds, scales) -> List[SeedRuns]:
         """``item`` at each learning-rate scale (all dispatched before any is awaited)."""
+        return self.run_pairs([(item, float(s)) for s in scales], seeds)
+
+    def run_pairs(self, pairs, seeds) -> List[SeedRuns]:
+        """``(item, lr_scales)`` pairs on ``seeds``, all dispatched before any is awaited."""
         t0 = time.perf_counter()
-        pending = [self.dispatch(item, seeds, np.full(len(seeds), s, np.float32))
-                   for s in scales]
+        pending = [self.dispatch(p, seeds, scales) for p, scales in pairs]
         return [collect(out, t0) for out in pending]
 
 
@@ -308,15 +310,16 @@ class FastEngine(Engine):
         seeds = np.asarray(seeds, np.uint32)
         return fn(interp.encode(program), seeds, _lr_scales(seeds, lr_scales))
 
-    def run(self, items: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
+    def run_pairs(self, pairs, seeds) -> List[SeedRuns]:
         if not self.batch_programs:
-            return super().run(items, seeds, lr_scales)
-        return self._run_batched([(p, lr_scales) for p in items], seeds)
-
-    def run_grid(self, item: Program, seeds, scales) -> List[SeedRuns]:
-        if not self.batch_programs:
-            return super().run_grid(item, seeds, scales)
-        return self._run_batched([(item, float(s)) for s in scales], seeds)
+            return super().run_pairs(pairs, seeds)
+        t0 = time.perf_counter()
+        out: List[Optional[SeedRuns]] = [None] * len(pairs)
+        for chunk, res in self._dispatch_batched(pairs, seeds):  # all dispatched first
+            losses, diverged = jax.device_get(res)
+            for j, i in enumerate(chunk):
+                out[i] = collect((losses[j], diverged[j]), t0)
+        return out
 
     def _dispatch_batched(self, pairs, seeds):
         """``(program, lr_scales)`` pairs in calls of many programs (``batching.plan``);
@@ -330,15 +333,6 @@ class FastEngine(Engine):
             calls.append((chunk, fn(batching.stack([codes[i] for i in rows]), seeds,
                                     np.stack([_lr_scales(seeds, pairs[i][1]) for i in rows]))))
         return calls
-
-    def _run_batched(self, pairs, seeds) -> List[SeedRuns]:
-        t0 = time.perf_counter()
-        out: List[Optional[SeedRuns]] = [None] * len(pairs)
-        for chunk, res in self._dispatch_batched(pairs, seeds):
-            losses, diverged = jax.device_get(res)
-            for j, i in enumerate(chunk):
-                out[i] = collect((losses[j], diverged[j]), t0)
-        return out
 
     def warmup(self, lengths: Optional[Sequence[int]] = None, n_seeds: int = 1):
         """Compile the given buckets (all by default) for ``n_seeds`` seeds."""
