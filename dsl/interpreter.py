@@ -88,15 +88,23 @@ ROW = 11
 class Code(NamedTuple):
     """One program as arrays (a pytree of numpy arrays; stacks along a new leading axis).
 
-    ``rows[i]`` holds statement ``i``: branch index, four argument registers (in the bank
-    given by the four kinds, TENSOR_ARG / SCALAR_ARG), the tensor destination (scratch for
-    scalar results) and the scalar destination (scratch for tensor results)."""
+    ``rows[i]`` holds row ``i``: branch index, four argument registers (in the bank given
+    by the four kinds, TENSOR_ARG / SCALAR_ARG), the tensor destination (scratch for scalar
+    results) and the scalar destination (scratch for tensor results). The rows are the live
+    statements, then the moves that leave ``m`` and ``v`` in tensor slots 2 and 3 and the
+    update in a tensor register (:meth:`Interpreter.encode`)."""
 
-    rows: np.ndarray  # (L, 11) int32
+    rows: np.ndarray  # (L + EXTRA_ROWS, 11) int32
     consts: np.ndarray  # (C,) float32
-    out: np.ndarray  # (3,) int32 registers of update, m, v
-    out_kinds: np.ndarray  # (3,) int32
-    n: np.ndarray  # () int32 number of live statements
+    out: np.ndarray  # () int32 tensor register of the update
+    n: np.ndarray  # () int32 number of rows used
+
+
+# Moves after the statements (``Interpreter.encode``): at most one per output read at the
+# end that its slot's new value would overwrite, one broadcast of a scalar update, and the
+# two moves into slots 2 and 3.
+EXTRA_ROWS = 5
+MOVE = ("mov",)
 
 
 def _fetch(T, S, idx, kind):
@@ -170,8 +178,11 @@ def _variant_table(space: FlatSpace, check_finite: bool = False):
         x, y, a, c = (scalar(S, idx, j) for j in range(4))
         return zeros_t(T), poison(c * x + a * y, (x, y, a, c), True)
 
+    def move(T, S, idx, kinds):  # a copy (a scalar broadcast); values were checked already
+        return jnp.broadcast_to(_pick(T, S, idx, kinds, 0), T.shape[1:]), zeros_s(S)
+
     table: List[Tuple[tuple, callable]] = [
-        (("nop",), lambda T, S, idx, kinds: (zeros_t(T), zeros_s(S)))]
+        (("nop",), lambda T, S, idx, kinds: (zeros_t(T), zeros_s(S))), (MOVE, move)]
     for op in OP_LIST:
         all_scalar = (SCALAR,) * op.arity
         table.append(((op.name, "S"), s_branch(op, all_scalar)))
@@ -208,8 +219,10 @@ class Interpreter:
         self.branches = [f for _, f in table]
         self.index: Dict[tuple, int] = {k: i for i, k in enumerate(self.branch_keys)}
         L = length
-        self.n_tensor = L + 5  # w g m v, one per statement, scratch
+        self.rows = L + EXTRA_ROWS
+        self.n_tensor = L + 8  # w g m v, one per statement, scratch, three move temporaries
         self.t_scratch = L + 4
+        self.t_temps = (L + 5, L + 6, L + 7)
         self.s_scratch = L + 1  # lr, one per statement, scratch, constants
         self.const_base = L + 2
         self.n_consts = 4 * L
@@ -224,11 +237,11 @@ class Interpreter:
         L = self.length
         if len(prog.stmts) > L:
             raise ValueError(f"program has {len(prog.stmts)} live statements; bucket holds {L}")
-        op = np.zeros(L, np.int32)
-        args = np.zeros((L, N_ARGS), np.int32)
-        akind = np.full((L, N_ARGS), SCALAR_ARG, np.int32)
-        dst_t = np.full(L, self.t_scratch, np.int32)
-        dst_s = np.full(L, self.s_scratch, np.int32)
+        op = np.zeros(self.rows, np.int32)
+        args = np.zeros((self.rows, N_ARGS), np.int32)
+        akind = np.full((self.rows, N_ARGS), SCALAR_ARG, np.int32)
+        dst_t = np.full(self.rows, self.t_scratch, np.int32)
+        dst_s = np.full(self.rows, self.s_scratch, np.int32)
         consts: List[float] = []
         # inputs: tensors in slots 0-3 (w g m v), lr in scalar slot 0
         reg = {n: (TENSOR_ARG, i) if INPUT_KINDS[n] == TENSOR else (SCALAR_ARG, 0)
@@ -261,11 +274,10 @@ class Interpreter:
                 reg[s.target] = (SCALAR_ARG, 1 + i)
         c = np.zeros(self.n_consts, np.float32)
         c[:len(consts)] = consts
-        outs = [reg[r] for r in prog.returns]
         rows = np.concatenate([op[:, None], args, akind, dst_t[:, None], dst_s[:, None]], 1)
-        return Code(rows.astype(np.int32), c,
-                    np.array([r for _, r in outs], np.int32),
-                    np.array([k for k, _ in outs], np.int32), np.int32(len(prog.stmts)))
+        n, upd = _place_outputs(rows, len(prog.stmts), [reg[r] for r in prog.returns],
+                                self.t_temps, self.index[MOVE], self.s_scratch)
+        return Code(rows.astype(np.int32), c, np.int32(upd), np.int32(n))
 
     # --- execution (traced) ---------------------------------------------------------------
     def init_regs(self, code: Code, ns: int, p: int):
@@ -276,21 +288,23 @@ class Interpreter:
                                                          (self.n_consts, ns, 1)))
         return T, S
 
-    def step(self, code: Code, regs, w, g, m, v, lr):
-        """One optimizer step for a batch of seeds: ``w, g, m, v`` are ``(Ns, P)``, ``lr`` is
-        ``(Ns, 1)``. Returns ``(regs, update, new_m, new_v)``, all tensors ``(Ns, P)``.
+    def step(self, code: Code, regs, w, g, lr):
+        """One optimizer step for a batch of seeds: ``w, g`` are ``(Ns, P)``, ``lr`` is
+        ``(Ns, 1)``. Returns ``(regs, update)``, the update ``(Ns, P)``; the new ``m, v``
+        stay in the bank (:meth:`state`), where the next step reads them.
         With ``check_finite``, each statement's value is NaN where an operand is not finite
         (per coordinate for an elementwise op, per seed for any other) and the update is NaN
         where ``update``, ``m`` or ``v`` is not finite, as ``execute.update_fn``'s
         ``check_finite``: the run diverges exactly when a live statement computed a value
         that is not finite.
 
-        ``w, m, v`` live outside the banks between steps and are written in at the start:
-        writing results back into bank rows that the same step reads would make XLA copy
-        the whole bank every step."""
+        ``m`` and ``v`` live in tensor slots 2 and 3 between steps: the statement that
+        computes each writes it there (or a move does, ``encode``), so no step copies them
+        in or out (measured: the AdamW start's run 1.27x hand-written optax, from 1.38x with
+        the copies, ``scripts/bench/step_cost.py``). ``w`` and ``g`` are written in at the
+        start; the update is read from its register at the end."""
         T, S = regs
-        for i, x in enumerate((w, g, m, v)):
-            T = T.at[i].set(x)
+        T = T.at[0].set(w).at[1].set(g)
         S = S.at[0].set(lr)
 
         def slot(i, regs):
@@ -302,15 +316,70 @@ class Interpreter:
             return T, S
 
         if self.unroll:
-            for i in range(self.length):
+            for i in range(self.rows):
                 T, S = slot(i, (T, S))
         else:
             T, S = lax.fori_loop(0, code.n, slot, (T, S))
-        upd, m, v = (jnp.broadcast_to(_fetch(T, S, code.out[j], code.out_kinds[j]),
-                                      w.shape) for j in range(3))
+        upd = lax.dynamic_index_in_dim(T, code.out, 0, keepdims=False)
         if self.check_finite:  # a non-finite value anywhere has reached an output (poison)
-            upd = jnp.where(jnp.isfinite(upd) & jnp.isfinite(m) & jnp.isfinite(v), upd, jnp.nan)
-        return (T, S), upd, m, v
+            upd = jnp.where(jnp.isfinite(upd) & jnp.isfinite(T[2]) & jnp.isfinite(T[3]),
+                            upd, jnp.nan)
+        return (T, S), upd
+
+    @staticmethod
+    def state(regs):
+        """``(m, v)`` after the last step, each ``(Ns, P)``."""
+        return regs[0][2], regs[0][3]
+
+
+def _place_outputs(rows, n: int, outs, temps, move: int, s_scratch: int):
+    """Leave ``m`` in tensor slot 2, ``v`` in slot 3 and the update in a tensor register
+    after the ``n`` statement rows of ``rows`` (edited in place); ``outs``: the registers of
+    ``update, m, v``. Returns the rows used and the update's register.
+
+    The statement that computes ``m`` (``v``) writes it straight into its slot when no later
+    statement reads the old value there and no other output is that old value (the usual
+    case: ``m = interp(g, m, b1)``); otherwise a move does, after a copy to a temporary of
+    any value read at the end that the move would overwrite (a swap ``return u, v, m``). A
+    scalar update is broadcast into a temporary."""
+    T = TENSOR_ARG
+    outs = list(outs)
+    reads = rows[:, KINDS] == T  # tensor argument positions
+
+    def rename(old, new, start):
+        sel = reads[start:n] & (rows[start:n, ARGS] == old[1])
+        rows[start:n, ARGS][sel] = new[1]
+        outs[:] = [new if o == old else o for o in outs]
+
+    for j, k in ((1, 2), (2, 3)):
+        kind, r = outs[j]
+        i = r - 4
+        if kind != T or r == k or not 0 <= i < n:
+            continue
+        read_later = (reads[i + 1:n] & (rows[i + 1:n, ARGS] == k)).any()
+        if not read_later and (T, k) not in outs:
+            rows[i, DST_T] = k
+            rename((T, r), (T, k), i + 1)
+
+    def emit(dst, src):
+        nonlocal n
+        rows[n] = 0
+        rows[n, OP], rows[n, ARGS.start], rows[n, KINDS.start] = move, src[1], src[0]
+        rows[n, KINDS.start + 1:KINDS.stop] = SCALAR_ARG
+        rows[n, DST_T], rows[n, DST_S] = dst, s_scratch
+        n += 1
+
+    pending = [k for j, k in ((1, 2), (2, 3)) if outs[j] != (T, k)]  # slots moves write
+    free = list(temps)
+    for j, (kind, r) in enumerate(outs):  # read at the end but overwritten first, or scalar
+        if (kind == T and r in pending) or (j == 0 and kind != T):
+            t = free.pop(0)
+            emit(t, outs[j])
+            outs[j] = (T, t)
+    for j, k in ((1, 2), (2, 3)):
+        if k in pending:
+            emit(k, outs[j])
+    return n, outs[0][1]
 
 
 def encoded_form(program: Program) -> Program:

@@ -285,13 +285,11 @@ class FastEngine(Engine):
                              unroll=self.unroll, check_finite=self.check_finite)
 
         def train(code, seeds, lr_scales):
-            def init(w):
-                return interp.init_regs(code, *w.shape), jnp.zeros_like(w), jnp.zeros_like(w)
+            def update(regs, w, g, lr):  # m and v live in the bank
+                regs, u = interp.step(code, regs, w, g, lr)
+                return u, regs
 
-            def update(state, w, g, lr):
-                regs, u, m, v = interp.step(code, state[0], w, g, state[1], state[2], lr)
-                return u, (regs, m, v)
-
+            init = (lambda w: interp.init_regs(code, *w.shape))
             return self.train(Optimizer(init, update), seeds, lr_scales)[:2]
 
         batched = jax.vmap(train, in_axes=(0, None, 0))  # programs and their lr scales

@@ -82,18 +82,16 @@ SHAPES = [(3, 4), (5,)]
 
 def steps(it, step, codes, n=3):
     """``n`` optimizer steps of ``step`` (``it.step``, maybe vmapped over ``codes``) from the
-    same random start: the outputs ``(update, m, v)`` of each step, stacked."""
+    same random start: the update and the new ``m, v`` of each step, stacked."""
     rng = np.random.default_rng(0)
     w = jnp.asarray(rng.standard_normal((2, 17)), jnp.float32)
     regs = jax.vmap(lambda c: it.init_regs(c, 2, 17))(codes)
-    k = codes.n.shape[0]
-    m = v = jnp.zeros((k, 2, 17))
-    x = jnp.broadcast_to(w, (k, 2, 17))
+    x = jnp.broadcast_to(w, (codes.n.shape[0], 2, 17))
     out = []
     for _ in range(n):
         g = jnp.asarray(rng.standard_normal((2, 17)), jnp.float32)
-        regs, u, m, v = step(codes, regs, x, g, m, v)
-        out.append(np.stack([u, m, v]))
+        regs, u = step(codes, regs, x, g)
+        out.append(np.stack([u, *jax.vmap(it.state)(regs)]))
         x = x - u
     return np.stack(out)
 
@@ -107,10 +105,10 @@ def test_batched_and_unrolled_steps_equal_one_program_at_a_time():
     outs = []
     for unroll, batched in ((False, False), (False, True), (True, False)):
         it = Interpreter(SHAPES, 8, unroll=unroll, check_finite=True)
-        one = (lambda c, r, x, g, m, v, it=it: it.step(c, r, x, g, m, v, lr))
+        one = (lambda c, r, x, g, it=it: it.step(c, r, x, g, lr))
         codes = batching.stack([it.encode(p) for p in programs])
         if batched:
-            outs.append(steps(it, jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, 0, 0))), codes))
+            outs.append(steps(it, jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None))), codes))
             continue
         step1 = jax.jit(one)
         outs.append(steps(it, lambda *a: per_program(step1, *a), codes))
@@ -118,9 +116,9 @@ def test_batched_and_unrolled_steps_equal_one_program_at_a_time():
         np.testing.assert_allclose(other, outs[0], rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
-def per_program(step1, codes, regs, x, g, m, v):
+def per_program(step1, codes, regs, x, g):
     """``step1`` called once per program (its index not batched), results stacked."""
-    res = [step1(*(jax.tree.map(lambda a: a[i], t) for t in (codes, regs, x)), g, m[i], v[i])
+    res = [step1(*(jax.tree.map(lambda a: a[i], t) for t in (codes, regs, x)), g)
            for i in range(codes.n.shape[0])]
     return tuple(jax.tree.map(lambda *a: jnp.stack(a), *res))
 

@@ -44,11 +44,10 @@ def _stepper(check_finite=False):
     def run(code, w, gs, lr):
         ns, p = w.shape
         regs = it.init_regs(code, ns, p)
-        m = v = jnp.zeros_like(w)
         outs = []
         for g in gs:
-            regs, u, m, v = it.step(code, regs, w, g, m, v, lr)
-            outs.append((u, m, v))
+            regs, u = it.step(code, regs, w, g, lr)
+            outs.append((u, *it.state(regs)))
             w = w - u
         return outs
 
@@ -210,6 +209,37 @@ def test_named_constants_run_alike(stepper):
     for body in ("update = -0.25", "update = m * lr\n  m = 1.5"):  # a returned literal
         _check_program(stepper, parse(f"def train(w, g, m, v, lr):\n  {body}\n"
                                       "  return update, m, v\n"), seed=9)
+
+
+# Returns that keep m or v out of the statement that computes them (interpreter: moves).
+MOVED = {
+    "old m read after the new one": ("  q = g * 2.0\n  x = m + q\n  update = x * lr\n", "update, q, v"),
+    "one value for m and v": ("  q = interp(g, m, 0.9)\n  r = q * v\n  update = r * lr\n",
+                              "update, q, q"),
+    "an input as m": ("  update = m * lr\n", "update, g, v"),
+    "the old m as update": ("  m2 = interp(g, m, 0.9)\n", "m, m2, v"),
+    "v takes the old m, m the gradient": ("  q = m - v\n  update = q * lr\n", "update, g, m"),
+    "a scalar update": ("  update = lr * 0.5\n  m = interp(g, m, 0.9)\n", "update, m, v"),
+    "a scalar m": ("  m = lr * 2.0\n  update = g * m\n", "update, m, v"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MOVED))
+def test_outputs_the_statements_cannot_write_in_place_are_moved(stepper, case):
+    """m and v stay in the bank between steps: the statement computing each writes it into
+    its slot, or moves after the statements do, without overwriting a value still read."""
+    body, returns = MOVED[case]
+    program = parse(f"def train(w, g, m, v, lr):\n{body}  return {returns}\n")
+    _check_program(stepper, program, seed=11)
+    code = stepper[0].encode(program)
+    assert int(code.n) > len(strip_dead(program).stmts)  # at least one move
+
+
+def test_the_usual_program_needs_no_move(stepper):
+    """The AdamW start (and every library program) computes m and v in place: no moves."""
+    it, _ = stepper
+    for name, program in LIB.items():
+        assert int(it.encode(program).n) == len(strip_dead(program).stmts), name
 
 
 def test_encoding_is_compact_and_dead_code_free():

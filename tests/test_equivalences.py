@@ -51,11 +51,11 @@ def interp_run():
     @jax.jit
     def run(code, w, gs, lrs):
         regs = it.init_regs(code, 1, P)
-        m = v = jnp.zeros((1, P), jnp.float32)
         w = w[None]
         outs = []
         for g, lr in zip(gs, lrs):
-            regs, u, m, v = it.step(code, regs, w, g[None], m, v, jnp.reshape(lr, (1, 1)))
+            regs, u = it.step(code, regs, w, g[None], jnp.reshape(lr, (1, 1)))
+            m, v = it.state(regs)
             outs.append((u[0], m[0], v[0]))
             w = w - u
         return outs

@@ -22,7 +22,7 @@ from optevo.dsl.canon import canonical_form, program_hash
 from optevo.dsl.codegen import to_module_source
 from optevo.dsl.decay import ADDED, tunable_decay
 from optevo.dsl.fingerprint import fingerprint
-from optevo.dsl.interpreter import Interpreter
+from optevo.dsl.interpreter import EXTRA_ROWS, Interpreter
 from optevo.dsl.liveness import strip_dead
 from optevo.search.core.config import SearchConfig
 from optevo.simplify.exact import simplify_exact
@@ -79,7 +79,7 @@ def test_longest_search_program_encodes_and_fingerprints():
     """The engines' and the fingerprint's paths take the longest program a search makes."""
     program, _ = tunable_decay(parse(chain(MAX, "mixed")))
     code = Interpreter([(6, 4), (8,)], MAX + ADDED).encode(program)
-    assert code.rows.shape[0] == MAX + ADDED
+    assert code.rows.shape[0] == MAX + ADDED + EXTRA_ROWS  # the moves after the statements
     assert len(fingerprint(program, steps=1)) == 16
 
 

@@ -137,10 +137,9 @@ def stepper():
     @jax.jit
     def run(code, w, gs, lr):
         regs = it.init_regs(code, *w.shape)
-        m = v = jnp.zeros_like(w)
         outs = []
         for g in gs:
-            regs, u, m, v = it.step(code, regs, w, g, m, v, lr)
+            regs, u = it.step(code, regs, w, g, lr)
             outs.append(u)
             w = w - u
         return outs

@@ -73,14 +73,13 @@ def step_loop(interp: Interpreter, ns: int, p: int, steps: int):
     @jax.jit
     def run(code):
         regs = interp.init_regs(code, ns, p)
-        z = jnp.zeros_like(w)
 
         def body(_, c):
-            regs, w, m, v = c
-            regs, u, m, v = interp.step(code, regs, w, g, m, v, lr)
-            return regs, w - u, m, v
+            regs, w = c
+            regs, u = interp.step(code, regs, w, g, lr)
+            return regs, w - u
 
-        return lax.fori_loop(0, steps, body, (regs, w, z, z))[1]
+        return lax.fori_loop(0, steps, body, (regs, w))[1]
 
     return run
 
