@@ -5,13 +5,17 @@ constants. The interpreter keeps two register banks for a batch of ``Ns`` seeds 
 
 * tensor registers ``T``: ``(NT, Ns, P)``, the parameters flattened to one vector of ``P``
   (the leaves' static shapes are known, so the matrix ops reshape slices of it);
-  slots 0-3 hold ``w, g, m, v`` and persist across steps (they are the loop carry);
+  slots 0-3 hold ``w, g, m, v``; the banks are the loop carry, so ``m`` and ``v`` stay in
+  slots 2 and 3 from one step to the next (``w`` and ``g`` are written in each step);
 * scalar registers ``S``: ``(NS, Ns, 1)``: ``lr``, statement results and the constants.
   Scalars never occupy full-size registers.
 
-Every statement has its own destination register (static single assignment), so a bucket of
-``L`` statements needs ``L + 5`` tensor registers. Each statement slot is one ``lax.switch``
-over the op variants; the switch index is not batched (all seeds run the same program), so
+Every statement has its own destination register (static single assignment), except that
+the statement computing the returned ``m`` (``v``) writes slot 2 (3) where that is safe;
+otherwise a few moves after the statements put them there (:func:`_place_outputs`). So a
+bucket of ``L`` statements has ``L + EXTRA_ROWS`` rows and ``L + 8`` tensor registers (the
+inputs, one per statement, a scratch register, three move temporaries). Each row is one
+``lax.switch`` over the op variants; its index is not batched (all seeds run one program), so
 XLA executes only the chosen branch. The branches are built from the op table
 (``optevo.dsl.ops``) when an :class:`Interpreter` is created, by each op's output-kind rule
 (an op registered before that is in it); implementations run here in a flat-vector
