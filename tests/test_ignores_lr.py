@@ -65,7 +65,8 @@ def test_a_search_with_reject_logs_no_lr_free_child(tmp_path):
     cfg = {"seed": 1, "task": {"name": "quadratic", "steps": 20, "seeds": 2},
            "search": {"population": 6, "tournament": 2, "max_evals": 24, "start": "sgd",
                       "ignores_lr": "reject"},
-           "workers": {"count": 0, "batch": 4}, "holdout": {"top_k": 1, "seeds": 2},
+           "workers": {"count": 0, "batch": 4},
+           "holdout": {"top_k": 1, "seeds": 2, "baselines": []},
            "progress": {"enabled": False}}
     r = run(cfg, tmp_path / "run")
     assert all(reads_lr(parse(rec.program)) for rec in load_run(r.path).records())
@@ -98,7 +99,8 @@ def test_show_flags_a_logged_program_that_ignores_lr(tmp_path, capsys):
     cfg = {"seed": 0, "task": {"name": "quadratic", "steps": 10, "seeds": 2},
            "search": {"population": 4, "tournament": 2, "max_evals": 4,
                       "start": str(_write(tmp_path))},
-           "workers": {"count": 0, "batch": 2}, "holdout": {"top_k": 1, "seeds": 2},
+           "workers": {"count": 0, "batch": 2},
+           "holdout": {"top_k": 1, "seeds": 2, "baselines": []},
            "progress": {"enabled": False}}
     r = run(cfg, tmp_path / "run")
     capsys.readouterr()

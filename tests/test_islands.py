@@ -48,7 +48,8 @@ def _cfg(max_evals):
     return {"seed": 5, "task": {"name": "quadratic", "steps": 10, "seeds": 2},
             "search": {"population": 8, "tournament": 2, "max_evals": max_evals,
                        "islands": 2, "migrate_every": 4},
-            "workers": {"count": 0, "batch": 2}, "holdout": {"top_k": 1, "seeds": 2},
+            "workers": {"count": 0, "batch": 2},
+            "holdout": {"top_k": 1, "seeds": 2, "baselines": []},
             "progress": {"enabled": False}}
 
 

@@ -23,7 +23,7 @@ CFG = {
              "options": {"hidden": 8, "batch_size": 16}},
     "search": {"population": 12, "tournament": 4, "max_evals": 400, "max_length": 16},
     "workers": {"count": 2, "batch": 2},
-    "holdout": {"top_k": 2, "seeds": 2},
+    "holdout": {"top_k": 2, "seeds": 2, "baselines": []},  # (their re-check: test_api)
     "checkpoint": {"every_seconds": 1.0},
     "progress": {"enabled": True},
 }

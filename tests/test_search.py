@@ -95,7 +95,7 @@ TINY = {
              "options": {"hidden": 8, "batch_size": 16}},
     "search": {"population": 8, "tournament": 3, "max_evals": 24, "max_length": 16},
     "workers": {"count": 0, "batch": 3},
-    "holdout": {"top_k": 2, "seeds": 2},
+    "holdout": {"top_k": 2, "seeds": 2, "baselines": []},  # (their re-check: test_api)
     "checkpoint": {"every_seconds": 0.5},
     "progress": {"enabled": False},
 }

@@ -14,7 +14,8 @@ from optevo.search.core.seeding import SEED
 def _cfg(**search):
     return {"seed": 4, "task": {"name": "quadratic", "steps": 10, "seeds": 2},
             "search": {"population": 6, "tournament": 2, **search},
-            "workers": {"count": 0, "batch": 2}, "holdout": {"top_k": 1, "seeds": 2},
+            "workers": {"count": 0, "batch": 2},
+            "holdout": {"top_k": 1, "seeds": 2, "baselines": []},
             "progress": {"enabled": False}}
 
 

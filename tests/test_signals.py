@@ -35,7 +35,7 @@ def _config(tmp_path, workers: int) -> Path:
     d["search"].update(population=12, tournament=4, max_evals=100000, time_limit=300,
                        max_length=16)
     d["workers"].update(count=workers, batch=2)
-    d["holdout"].update(top_k=1, seeds=2)
+    d["holdout"].update(top_k=1, seeds=2, baselines=[])
     d["checkpoint"]["every_seconds"] = 1.0
     d["progress"]["enabled"] = False
     p = tmp_path / "cfg.yaml"
