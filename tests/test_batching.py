@@ -12,25 +12,15 @@ from optevo.dsl import parse
 from optevo.dsl.interpreter import Interpreter
 from optevo.dsl.library import library, start_program
 from optevo.dsl.liveness import strip_dead
-from optevo.dsl.random import random_program
 from optevo.proxy_tasks import batching, get_task
 from optevo.proxy_tasks.engine import FastEngine
+from test_engine import random_programs  # (tests/ is on the path, as pytest runs them)
 
 LIB = library()
 BLOW_UP = parse("def train(w, g, m, v, lr):\n  update = w * -3.0\n  return update, m, v\n")
 OVERFLOW = parse("def train(w, g, m, v, lr):\n  k = w * 1000.0\n  a = exp(k)\n  b = g / a\n"
                  "  c = arctan(b)\n  update = g * lr\n  update = update + c\n"
                  "  return update, m, v\n")  # overflows; the finite check makes it diverge
-
-
-def randoms(n, seed, max_live):
-    rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < n:
-        p = random_program(rng, int(rng.integers(3, 20)))
-        if 1 <= len(strip_dead(p).stmts) <= max_live:
-            out.append(p)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +90,7 @@ def test_batched_and_unrolled_steps_equal_one_program_at_a_time():
     """Random programs, step by step: the interpreter vmapped over programs (the batched
     engine) and with the statement loop unrolled (the accelerator path: padding rows past a
     program's length are no-ops) give each program's own outputs."""
-    programs = [p for p in LIB.values() if len(strip_dead(p).stmts) <= 4] + randoms(16, 5, 4)
+    programs = [p for p in LIB.values() if len(strip_dead(p).stmts) <= 4] + random_programs(16, 5, 4)
     lr = jnp.full((2, 1), 0.3, jnp.float32)
     outs = []
     for unroll, batched in ((False, False), (False, True), (True, False)):
