@@ -344,8 +344,8 @@ def _place_outputs(rows, n: int, outs, temps, move: int, s_scratch: int):
     The statement that computes ``m`` (``v``) writes it straight into its slot when no later
     statement reads the old value there and no other output is that old value (the usual
     case: ``m = interp(g, m, b1)``); otherwise a move does, after a copy to a temporary of
-    any value read at the end that the move would overwrite (a swap ``return u, v, m``). A
-    scalar update is broadcast into a temporary."""
+    any value read at the end that the move would overwrite (``return u, g, m``: ``v``
+    takes the old ``m``). A scalar update is broadcast into a temporary."""
     T = TENSOR_ARG
     outs = list(outs)
     reads = rows[:, KINDS] == T  # tensor argument positions
