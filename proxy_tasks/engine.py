@@ -303,7 +303,8 @@ class FastEngine(Engine):
     def dispatch(self, program: Program, seeds, lr_scales=None):
         """Start training ``program`` on ``seeds`` (asynchronous); returns device arrays."""
         if self.batch_programs:  # a batch of one
-            return tuple(a[0] for a in self._dispatch_batched([(program, lr_scales)], seeds)[0][1])
+            (_, res), = self._dispatch_batched([(program, lr_scales)], seeds)
+            return tuple(a[0] for a in res)
         interp, fn = self._loop(self.bucket(program))
         seeds = np.asarray(seeds, np.uint32)
         return fn(interp.encode(program), seeds, _lr_scales(seeds, lr_scales))
@@ -336,7 +337,8 @@ class FastEngine(Engine):
         """Compile the given buckets (all by default) for ``n_seeds`` seeds."""
         for L in lengths or self.buckets:
             interp, fn = self._loop(L)
-            code, scales = interp.encode(Program((), ("w", "m", "v"))), np.ones(n_seeds, np.float32)
+            code = interp.encode(Program((), ("w", "m", "v")))
+            scales = np.ones(n_seeds, np.float32)
             if self.batch_programs:  # a batch of one
                 code, scales = batching.stack([code]), scales[None]
             fn(code, np.zeros(n_seeds, np.uint32), scales)

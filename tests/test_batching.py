@@ -90,7 +90,8 @@ def test_batched_and_unrolled_steps_equal_one_program_at_a_time():
     """Random programs, step by step: the interpreter vmapped over programs (the batched
     engine) and with the statement loop unrolled (the accelerator path: padding rows past a
     program's length are no-ops) give each program's own outputs."""
-    programs = [p for p in LIB.values() if len(strip_dead(p).stmts) <= 4] + random_programs(16, 5, 4)
+    programs = [p for p in LIB.values() if len(strip_dead(p).stmts) <= 4]
+    programs += random_programs(16, 5, 4)
     lr = jnp.full((2, 1), 0.3, jnp.float32)
     outs = []
     for unroll, batched in ((False, False), (False, True), (True, False)):

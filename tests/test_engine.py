@@ -213,7 +213,8 @@ def test_named_constants_run_alike(stepper):
 
 # Returns that keep m or v out of the statement that computes them (interpreter: moves).
 MOVED = {
-    "old m read after the new one": ("  q = g * 2.0\n  x = m + q\n  update = x * lr\n", "update, q, v"),
+    "old m read after the new one": ("  q = g * 2.0\n  x = m + q\n  update = x * lr\n",
+                                     "update, q, v"),
     "one value for m and v": ("  q = interp(g, m, 0.9)\n  r = q * v\n  update = r * lr\n",
                               "update, q, q"),
     "an input as m": ("  update = m * lr\n", "update, g, v"),
