@@ -109,6 +109,10 @@ class Code(NamedTuple):
 # two moves into slots 2 and 3.
 EXTRA_ROWS = 5
 MOVE = ("mov",)
+# tensor slots of m and v (the inputs take slots in their order), and their positions among
+# the returned values (update, m, v)
+M_SLOT, V_SLOT = INPUTS.index("m"), INPUTS.index("v")
+STATE_OUTS = ((1, M_SLOT), (2, V_SLOT))
 
 
 def _fetch(T, S, idx, kind):
@@ -326,14 +330,14 @@ class Interpreter:
             T, S = lax.fori_loop(0, code.n, slot, (T, S))
         upd = lax.dynamic_index_in_dim(T, code.out, 0, keepdims=False)
         if self.check_finite:  # a non-finite value anywhere has reached an output (poison)
-            upd = jnp.where(jnp.isfinite(upd) & jnp.isfinite(T[2]) & jnp.isfinite(T[3]),
-                            upd, jnp.nan)
+            m, v = self.state((T, S))
+            upd = jnp.where(jnp.isfinite(upd) & jnp.isfinite(m) & jnp.isfinite(v), upd, jnp.nan)
         return (T, S), upd
 
     @staticmethod
     def state(regs):
         """``(m, v)`` after the last step, each ``(Ns, P)``."""
-        return regs[0][2], regs[0][3]
+        return regs[0][M_SLOT], regs[0][V_SLOT]
 
 
 def _place_outputs(rows, n: int, outs, temps, move: int, s_scratch: int):
@@ -355,7 +359,7 @@ def _place_outputs(rows, n: int, outs, temps, move: int, s_scratch: int):
         rows[start:n, ARGS][sel] = new[1]
         outs[:] = [new if o == old else o for o in outs]
 
-    for j, k in ((1, 2), (2, 3)):
+    for j, k in STATE_OUTS:
         kind, r = outs[j]
         i = r - 4
         if kind != T or r == k or not 0 <= i < n:
@@ -373,14 +377,14 @@ def _place_outputs(rows, n: int, outs, temps, move: int, s_scratch: int):
         rows[n, DST_T], rows[n, DST_S] = dst, s_scratch
         n += 1
 
-    pending = [k for j, k in ((1, 2), (2, 3)) if outs[j] != (T, k)]  # slots moves write
+    pending = [k for j, k in STATE_OUTS if outs[j] != (T, k)]  # slots moves write
     free = list(temps)
     for j, (kind, r) in enumerate(outs):  # read at the end but overwritten first, or scalar
         if (kind == T and r in pending) or (j == 0 and kind != T):
             t = free.pop(0)
             emit(t, outs[j])
             outs[j] = (T, t)
-    for j, k in ((1, 2), (2, 3)):
+    for j, k in STATE_OUTS:
         if k in pending:
             emit(k, outs[j])
     return n, outs[0][1]
