@@ -7,8 +7,9 @@ run by three engines with three kinds of optimizer:
   (``optevo.dsl.interpreter``): no compile per candidate. On a GPU or TPU it trains many
   programs per call, the loop vmapped over them (``optevo.proxy_tasks.batching``).
 * :class:`JitEngine`, the reference: each program traced into its own ``jax.jit``.
-* :class:`OptaxEngine`: optax transformations (the baselines of
-  ``optevo.proxy_tasks.baselines.specs``), one compile per kind and structural setting.
+* ``OptaxEngine`` (:mod:`optevo.proxy_tasks.optax_engine`): optax transformations (the
+  baselines of ``optevo.proxy_tasks.baselines.specs``), one compile per kind and structural
+  setting.
 
 The loop, for seeds ``s_1 .. s_N`` batched along a leading axis:
 
@@ -59,7 +60,6 @@ from optevo.dsl.interpreter import Interpreter, bucket_for, encoded_form
 from optevo.dsl.program import Program
 
 from . import batching, fitness
-from .baselines import specs
 from .tasks.base import Task
 
 
@@ -374,47 +374,3 @@ class JitEngine(Engine):
             t0 = time.perf_counter()
             out.append(collect(fn(seeds, np.full(len(seeds), s, np.float32)), t0))
         return out
-
-
-class OptaxEngine(Engine):
-    """Optax baselines (``specs``: one line of text each) in the same loop: the learning rate
-    at step ``t`` is ``learning_rate * lr_scale * task.lr_schedule(t, steps)``, as a program
-    with the constant ``lr * learning_rate`` would see it. One compile per kind, structural
-    setting (``specs.STATIC``, ``specs.STRINGS``) and seed count: numeric hyperparameters
-    and per-seed scales are arguments, so tuning them never recompiles."""
-
-    def __init__(self, task: Task, steps: Optional[int] = None):
-        super().__init__(task, steps)
-        self._compiled: Dict[Tuple, Callable] = {}
-
-    def _fn(self, kind: str, n_seeds: int, structural: Tuple = ()):
-        key = (kind, n_seeds, structural)
-        if key not in self._compiled:
-            self._compiled[key] = jax.jit(
-                lambda seeds, lr_scales, hyper: self.train(
-                    self._optimizer(kind, {**hyper, **dict(structural)}, lr_scales),
-                    seeds, lr_scales)[:2])
-        return self._compiled[key]
-
-    def _optimizer(self, kind: str, hyper, lr_scales) -> Optimizer:
-        """The transformation of every seed (its own scale), negated: optax adds ``u``."""
-        sched = (lambda count: self.task.lr_schedule(count, self.steps))
-        opt = (lambda s: specs.make_transformation(kind, hyper, s, sched))
-
-        def update(state, w, g, lr):
-            u, state = jax.vmap(lambda gi, si, wi, s: opt(s).update(gi, si, wi))(
-                g, state, w, lr_scales)
-            return -u, state
-
-        return Optimizer(lambda w: jax.vmap(lambda wi, s: opt(s).init(wi))(w, lr_scales),
-                         update)
-
-    def dispatch(self, text: str, seeds, lr_scales=None):
-        """Start training the baseline ``text`` on ``seeds`` (asynchronous)."""
-        kind, hyper = specs.parse_spec(text)
-        seeds = np.asarray(seeds, np.uint32)
-        fixed = specs.STATIC + specs.STRINGS
-        h = {k: jnp.float32(v) for k, v in hyper.items() if k not in fixed}
-        structural = tuple((k, v) for k, v in hyper.items() if k in fixed)
-        scales = jnp.asarray(_lr_scales(seeds, lr_scales))
-        return self._fn(kind, len(seeds), structural)(seeds, scales, h)

@@ -110,7 +110,7 @@ class Evaluator:
 
     def _optax_engine(self):
         if self._optax is None:
-            from .engine import OptaxEngine
+            from .optax_engine import OptaxEngine
             self._optax = OptaxEngine(self.task, self.steps)
         return self._optax
 

@@ -26,9 +26,9 @@ mid-trajectory at a traced step ``t0`` from a carried state (parameters and LSTM
 masks the steps past the horizon, returns its carry detached, and needs the training loss at
 every step with the first-order term attached, from the same evaluation as the gradient
 the LSTM reads (at ``stop_gradient(theta)``, so that no second derivative enters the
-meta-gradient). This module sits beside the engine, not among the baselines: it imports
-the engine, and the engine imports the baselines (``OptaxEngine`` runs them; the import
-contracts put the engines above the baselines), so it is one layer above both.
+meta-gradient). This module sits beside the engines, not among the baselines: it imports
+the engine, and the engines import the baselines (``optax_engine.OptaxEngine`` runs them;
+the import contracts put the engines above the baselines), so it is one layer above both.
 
 Seeds: trajectory ``j`` of a run with ``seed`` trains on seeds
 ``META_BASE + 100000 * seed + batch * j + (0..batch-1)`` (``seeds.py``), which never

@@ -78,7 +78,7 @@ def test_config_errors_are_one_line_usage_errors(tmp_path):
 def test_optax_baselines_are_deterministic():
     from optevo.proxy_tasks import get_task
     from optevo.proxy_tasks.baselines.specs import spec_text
-    from optevo.proxy_tasks.engine import OptaxEngine
+    from optevo.proxy_tasks.optax_engine import OptaxEngine
     oe = OptaxEngine(get_task("digits_mlp", steps=60, batch_size=16, hidden=8))
     a = oe.run([spec_text("adamw"), spec_text("adamw", weight_decay=0.1)], [0], 4.0)
     b = oe.run([spec_text("adamw"), spec_text("adamw", weight_decay=0.1)], [0], 4.0)

@@ -11,7 +11,7 @@ import pytest
 
 from optevo.proxy_tasks import get_task, hypergrad as hg
 from optevo.proxy_tasks.baselines.specs import baseline_spec, parse_spec, spec_text
-from optevo.proxy_tasks.engine import OptaxEngine
+from optevo.proxy_tasks.optax_engine import OptaxEngine
 
 A = jnp.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
 

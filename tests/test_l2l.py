@@ -10,7 +10,7 @@ import pytest
 from optevo.proxy_tasks import get_task, l2l
 from optevo.proxy_tasks.l2l_train import meta_train, trajectory_loss
 from optevo.proxy_tasks.baselines.specs import parse_spec, spec_text
-from optevo.proxy_tasks.engine import OptaxEngine
+from optevo.proxy_tasks.optax_engine import OptaxEngine
 from optevo.search.cli import main
 
 

@@ -1,10 +1,10 @@
 """Optax optimizers as baselines: their one-line specs and their transformations.
 
 AdamW (with bias correction and epsilon, which programs cannot express) and Lion are not
-programs, so they get their own path: ``optevo.proxy_tasks.engine.OptaxEngine`` trains the
-transformation :func:`make_transformation` builds in the engines' one training loop (the same
-seeds, init and data keys, batches, gradient, divergence checks and final validation loss as
-a program). The learning rate at step ``t`` is
+programs, so they get their own path: ``optevo.proxy_tasks.optax_engine.OptaxEngine``
+trains the transformation :func:`make_transformation` builds in the engines' one training
+loop (the same seeds, init and data keys, batches, gradient, divergence checks and final
+validation loss as a program). The learning rate at step ``t`` is
 ``learning_rate * multiplier * task.lr_schedule(t, steps)``, as a program with the
 constant ``lr = lr * learning_rate`` would see it.
 

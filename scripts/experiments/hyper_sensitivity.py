@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from optevo.proxy_tasks import get_task
-from optevo.proxy_tasks.engine import OptaxEngine, enable_compile_cache
+from optevo.proxy_tasks.engine import enable_compile_cache
+from optevo.proxy_tasks.optax_engine import OptaxEngine
 from optevo.proxy_tasks.fitness import aggregate
 from optevo.proxy_tasks.baselines.specs import HYPER, spec_text
 

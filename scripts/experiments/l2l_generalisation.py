@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from optevo.proxy_tasks import get_task
-from optevo.proxy_tasks.engine import OptaxEngine, enable_compile_cache
+from optevo.proxy_tasks.engine import enable_compile_cache
+from optevo.proxy_tasks.optax_engine import OptaxEngine
 from optevo.proxy_tasks.fitness import Stats, aggregate, stats
 from optevo.proxy_tasks.baselines.specs import spec_text
 from optevo.proxy_tasks.seeds import fresh_seeds

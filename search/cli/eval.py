@@ -90,7 +90,7 @@ def run(args) -> int:
             scores[i] = sc
     base_scale = 1.0 if args.lr_scale is None else args.lr_scale
     if specs:
-        from optevo.proxy_tasks.engine import OptaxEngine
+        from optevo.proxy_tasks.optax_engine import OptaxEngine
         runs = OptaxEngine(task, args.steps).run(specs, ev.seeds, base_scale)
         scores += [ev.score_runs(r, ev.seeds) for r in runs]
     names = list(args.program) + specs

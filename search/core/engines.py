@@ -82,7 +82,7 @@ class Evaluation:
         if not is_spec(text):
             return self.engine
         if self._optax is None:
-            from optevo.proxy_tasks.engine import OptaxEngine
+            from optevo.proxy_tasks.optax_engine import OptaxEngine
             self._optax = OptaxEngine(self.engine.task, self.spec.steps)
         return self._optax
 
