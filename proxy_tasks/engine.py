@@ -224,7 +224,7 @@ class TrainLoop:
         return Optimizer(lambda w: (jnp.zeros_like(w), jnp.zeros_like(w)), step)
 
 
-def _lr_scales(seeds: np.ndarray, lr_scales) -> np.ndarray:
+def per_seed_scales(seeds: np.ndarray, lr_scales) -> np.ndarray:
     """One learning-rate scale per seed (1.0 when none is given)."""
     if lr_scales is None:
         return np.ones(len(seeds), np.float32)
@@ -307,7 +307,7 @@ class FastEngine(Engine):
             return tuple(a[0] for a in res)
         interp, fn = self._loop(self.bucket(program))
         seeds = np.asarray(seeds, np.uint32)
-        return fn(interp.encode(program), seeds, _lr_scales(seeds, lr_scales))
+        return fn(interp.encode(program), seeds, per_seed_scales(seeds, lr_scales))
 
     def run_pairs(self, pairs, seeds) -> List[SeedRuns]:
         if not self.batch_programs:
@@ -330,7 +330,7 @@ class FastEngine(Engine):
             rows = batching.pad(chunk)
             codes = {i: interp.encode(pairs[i][0]) for i in chunk}
             calls.append((chunk, fn(batching.stack([codes[i] for i in rows]), seeds,
-                                    np.stack([_lr_scales(seeds, pairs[i][1]) for i in rows]))))
+                                    np.stack([per_seed_scales(seeds, pairs[i][1]) for i in rows]))))
         return calls
 
     def warmup(self, lengths: Optional[Sequence[int]] = None, n_seeds: int = 1):
@@ -355,7 +355,7 @@ class JitEngine(Engine):
     def dispatch(self, program: Program, seeds, lr_scales=None):
         """Compile ``program`` and start training it on ``seeds``."""
         seeds = np.asarray(seeds, np.uint32)
-        return self._train_fn(program)(seeds, _lr_scales(seeds, lr_scales))
+        return self._train_fn(program)(seeds, per_seed_scales(seeds, lr_scales))
 
     def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
         """One program at a time: its seconds are its own (compile included)."""

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .baselines import specs
-from .engine import Engine, Optimizer, _lr_scales
+from .engine import Engine, Optimizer, per_seed_scales
 from .tasks.base import Task
 
 
@@ -61,5 +61,5 @@ class OptaxEngine(Engine):
         fixed = specs.STATIC + specs.STRINGS
         h = {k: jnp.float32(v) for k, v in hyper.items() if k not in fixed}
         structural = tuple((k, v) for k, v in hyper.items() if k in fixed)
-        scales = jnp.asarray(_lr_scales(seeds, lr_scales))
+        scales = jnp.asarray(per_seed_scales(seeds, lr_scales))
         return self._fn(kind, len(seeds), structural)(seeds, scales, h)
