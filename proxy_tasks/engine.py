@@ -59,7 +59,7 @@ from optevo.dsl.execute import update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for, encoded_form
 from optevo.dsl.program import Program
 
-from . import batching, fitness
+from . import batching, fitness, native
 from .tasks.base import Task
 
 
@@ -264,11 +264,14 @@ class Engine(TrainLoop):
 class FastEngine(Engine):
     """One compiled training loop per length bucket; programs are data (encoded arrays).
     ``batch_programs`` (None: :func:`batching.default_batching`, on a GPU or TPU): many
-    programs per call, vmapped (``optevo.proxy_tasks.batching``)."""
+    programs per call, vmapped (``optevo.proxy_tasks.batching``). ``native_step`` (None:
+    ``OPTEVO_NATIVE``; CPU, one program per call): a program whose statements the native step
+    knows runs in a second compiled loop per bucket with that step
+    (``optevo.proxy_tasks.native``)."""
 
     def __init__(self, task: Task, steps: Optional[int] = None,
                  buckets: Sequence[int] = DEFAULT_BUCKETS, check_finite: bool = True,
-                 batch_programs: Optional[bool] = None):
+                 batch_programs: Optional[bool] = None, native_step: Optional[bool] = None):
         super().__init__(task, steps)
         self.buckets = tuple(sorted(buckets))
         self.check_finite = check_finite  # off only to time the check (scripts/bench/eval.py)
@@ -276,26 +279,55 @@ class FastEngine(Engine):
                                else bool(batch_programs))
         # batched on an accelerator, the statement loop is unrolled (batching's docstring)
         self.unroll = self.batch_programs and jax.default_backend() != "cpu"
+        # the native step has the finite check built in; it runs one program per call
+        self.native = (native.wanted() if native_step is None else bool(native_step)) \
+            and check_finite and not self.batch_programs
+        if self.native:
+            native.load()
         self._compiled: Dict[int, tuple] = {}
+        self._native: Dict[int, tuple] = {}
+
+    def _train_fn(self, interp: Interpreter, step: Callable):
+        """The training loop with the program an argument: ``step(code, regs, w, g, lr) ->
+        (regs, update)``, ``m`` and ``v`` living in the bank."""
+
+        def train(code, seeds, lr_scales):
+            def update(regs, w, g, lr):
+                regs, u = step(code, regs, w, g, lr)
+                return u, regs
+
+            init = (lambda w: interp.init_regs(code, *w.shape))
+            return self.train(Optimizer(init, update), seeds, lr_scales)[:2]
+
+        return train
 
     def _loop(self, length: int):
         if length in self._compiled:
             return self._compiled[length]
         interp = Interpreter(self.leaf_shapes, length,  # static shapes: matrix ops
                              unroll=self.unroll, check_finite=self.check_finite)
-
-        def train(code, seeds, lr_scales):
-            def update(regs, w, g, lr):  # m and v live in the bank
-                regs, u = interp.step(code, regs, w, g, lr)
-                return u, regs
-
-            init = (lambda w: interp.init_regs(code, *w.shape))
-            return self.train(Optimizer(init, update), seeds, lr_scales)[:2]
-
+        train = self._train_fn(interp, interp.step)
         batched = jax.vmap(train, in_axes=(0, None, 0))  # programs and their lr scales
         entry = (interp, jax.jit(batched if self.batch_programs else train))
         self._compiled[length] = entry
         return entry
+
+    def _native_loop(self, length: int):
+        """``(opcodes, compiled loop)`` of the native step for this bucket's interpreter."""
+        if length not in self._native:
+            interp, _ = self._loop(length)
+            ops = native.opmap(interp.branch_keys)
+            train = self._train_fn(interp, lambda code, regs, w, g, lr: native.step(
+                code, ops, regs, w, g, lr))
+            self._native[length] = (ops, jax.jit(train))
+        return self._native[length]
+
+    def runs_native(self, program: Program) -> bool:
+        """Would this engine train ``program`` with the native step?"""
+        if not self.native:
+            return False
+        L = self.bucket(program)
+        return native.runs(self._loop(L)[0].encode(program), self._native_loop(L)[0])
 
     def bucket(self, program: Program) -> int:
         return bucket_for(len(encoded_form(program).stmts), self.buckets)
@@ -305,9 +337,14 @@ class FastEngine(Engine):
         if self.batch_programs:  # a batch of one
             (_, res), = self._dispatch_batched([(program, lr_scales)], seeds)
             return tuple(a[0] for a in res)
-        interp, fn = self._loop(self.bucket(program))
+        L = self.bucket(program)
+        interp, fn = self._loop(L)
+        code = interp.encode(program)
+        if self.native:
+            ops, native_fn = self._native_loop(L)
+            fn = native_fn if native.runs(code, ops) else fn
         seeds = np.asarray(seeds, np.uint32)
-        return fn(interp.encode(program), seeds, per_seed_scales(seeds, lr_scales))
+        return fn(code, seeds, per_seed_scales(seeds, lr_scales))
 
     def run_pairs(self, pairs, seeds) -> List[SeedRuns]:
         if not self.batch_programs:

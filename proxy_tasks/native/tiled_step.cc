@@ -1,10 +1,11 @@
-// A prototype, for scripts/bench/native_floor.py only (not used by the engines): one
+// The native step of optevo.proxy_tasks.native (its docstring states the invariants): one
 // optimizer step of an encoded program (optevo.dsl.interpreter.Code) for every seed, run tile
 // by tile over the parameters, so that a statement's operands and result stay in the L1
 // cache and only w, g, m, v and the update cross memory, as in a hand-written step.
 //
 // Elementwise programs only (no reduction: a scalar row reads scalars alone), and only the
-// ops of the opcode table below; native_floor.py refuses any other program. The divergence
+// ops of the opcode table below (native.OPS); the engine runs any other program in the
+// interpreter. The divergence
 // rule as the interpreter's check_finite: a seed's update is NaN (so the seed diverges) when
 // one of its statements computed a value that is not finite or read an input (w, g) that is
 // not; the interpreter finds the same seeds by propagating NaN per coordinate instead.
