@@ -4,8 +4,10 @@ optax: does it reach #21's floor (1.2x hand-written)?
 Builds the step (the system's C++ compiler), checks that its losses and divergence flags
 equal the interpreter's on the library programs it runs, two that diverge and random
 programs of its ops, then times, interleaved, compile excluded, on the same seeds: the
-hand-written optax AdamW start (``scripts/bench/eval.py``), the fast engine with the
-interpreter, and the fast engine with the native step.
+programs per second of ``scripts/bench/eval.py``'s 64 programs (library and random; the
+native step runs some of them) with and without the step, and the AdamW start three ways:
+written by hand in optax (``scripts/bench/eval.py``), in the fast engine with the
+interpreter, and with the native step.
 
     taskset -c 1 python scripts/bench/native_floor.py --seeds 4    # as a search's worker
 """
@@ -28,7 +30,7 @@ from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.engine import FastEngine
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval import adamw_start_by_hand, hand_loop  # noqa: E402  (sibling)
+from eval import adamw_start_by_hand, bench_programs, hand_loop  # noqa: E402  (sibling)
 
 # runs that diverge: a blow-up (the loop's rule), and one whose statement overflows while
 # its update stays finite (the finite check)
@@ -69,6 +71,20 @@ def main(argv=None) -> int:
           f"{exact} bit for bit): {len(lib)} library "
           f"({', '.join(sorted(n for n, p in library().items() if p in lib))}), "
           f"{len(DIVERGING)} diverging, {len(rand)} random; {diverged} diverged on every seed")
+
+    # a mix: eval.py's 64 programs (the library and random ones), each engine in turn
+    mix = bench_programs(64, 0, 16)
+    share = np.mean([nat.runs_native(p) for p in mix])
+    fast.run(mix, seeds), nat.run(mix, seeds)  # compile, then warm
+    rate = {"interpreter": [], "native step": []}
+    for _ in range(max(1, args.reps // 5)):
+        for k, e in (("interpreter", fast), ("native step", nat)):
+            t0 = time.perf_counter()
+            e.run(mix, seeds)
+            rate[k].append(len(mix) / (time.perf_counter() - t0))
+    print(f"{len(mix)} programs of scripts/bench/eval.py ({share:.0%} run by the native step): "
+          + ", ".join(f"{k} {max(v):.1f} programs/s" for k, v in rate.items())
+          + f" (best of {len(rate['interpreter'])}, interleaved)")
 
     hand = hand_loop(task, fast.steps, adamw_start_by_hand())
     runs = {"hand-written optax": lambda: hand(jnp.asarray(seeds)).block_until_ready(),
