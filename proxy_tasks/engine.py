@@ -5,7 +5,9 @@ run by three engines with three kinds of optimizer:
 
 * :class:`FastEngine` compiles the loop once per length bucket, with the program an argument
   (``optevo.dsl.interpreter``): no compile per candidate. On a GPU or TPU it trains many
-  programs per call, the loop vmapped over them (``optevo.proxy_tasks.batching``).
+  programs per call, the loop vmapped over them (``optevo.proxy_tasks.batching``). With
+  ``OPTEVO_NATIVE=on`` it trains a program of the native step's ops with that step
+  (``optevo.proxy_tasks.native``), a second loop per bucket.
 * :class:`JitEngine`, the reference: each program traced into its own ``jax.jit``.
 * ``OptaxEngine`` (:mod:`optevo.proxy_tasks.optax_engine`): optax transformations (the
   baselines of ``optevo.proxy_tasks.baselines.specs``), one compile per kind and structural

@@ -97,6 +97,21 @@ def best_of(fn, reps):
     return min(times), statistics.median(times)
 
 
+def interleaved(runs, reps):
+    """Each callable of ``runs`` (a dict) called twice (compile, then warm), then once per
+    round for ``reps`` rounds, in turn, so that all see the same machine load: the seconds
+    of every timed call, by name."""
+    for f in runs.values():
+        f(), f()
+    times = {k: [] for k in runs}
+    for _ in range(reps):
+        for k, f in runs.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
 def check_cost(task, fast, programs, adamw, seeds, reps):
     """The divergence rule's finite check (every statement's value, each step) against the
     same engine without it, interleaved: the AdamW start alone, and all programs."""

@@ -30,7 +30,8 @@ from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.engine import FastEngine
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval import adamw_start_by_hand, bench_programs, hand_loop  # noqa: E402  (sibling)
+from eval import (adamw_start_by_hand, bench_programs, hand_loop,  # noqa: E402
+                  interleaved)  # (sibling)
 
 # runs that diverge: a blow-up (the loop's rule), and one whose statement overflows while
 # its update stays finite (the finite check)
@@ -90,14 +91,7 @@ def main(argv=None) -> int:
     runs = {"hand-written optax": lambda: hand(jnp.asarray(seeds)).block_until_ready(),
             "fast engine": lambda: fast.run([adamw], seeds),
             "native step": lambda: nat.run([adamw], seeds)}
-    for f in runs.values():  # compile, then warm
-        f(), f()
-    times = {k: [] for k in runs}
-    for _ in range(args.reps):
-        for k, f in runs.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
+    times = interleaved(runs, args.reps)  # compile excluded
     h = np.asarray(times["hand-written optax"])
     print(f"AdamW start, digits_mlp, {args.seeds} seeds, {fast.steps} steps, "
           f"{args.reps} interleaved rounds:")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -35,7 +34,7 @@ from optevo.proxy_tasks import get_task
 from optevo.proxy_tasks.engine import FastEngine, Optimizer, TrainLoop, seed_keys
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval import adamw_start_by_hand, hand_loop  # noqa: E402  (sibling)
+from eval import adamw_start_by_hand, hand_loop, interleaved  # noqa: E402  (sibling)
 
 ONE = parse("def train(w, g, m, v, lr):\n  t = g * 0.0\n  return t, m, v\n")
 
@@ -85,14 +84,7 @@ def main(argv=None) -> int:
             "loop, no flags": lambda: jax.block_until_ready(bare(seeds, scales)),
             "fast, 1 statement": lambda: fast.run([ONE], seeds),
             "fast, AdamW start": lambda: fast.run([adamw], seeds)}
-    for f in runs.values():  # compile, then warm
-        f(), f()
-    times = {k: [] for k in runs}
-    for _ in range(args.reps):
-        for k, f in runs.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
+    times = interleaved(runs, args.reps)  # compile excluded
     h = np.asarray(times["hand"])
     best = {k: min(v) for k, v in times.items()}
     for k, v in times.items():
