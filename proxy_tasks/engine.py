@@ -8,7 +8,8 @@ run by three engines with three kinds of optimizer:
   programs per call, the loop vmapped over them (``optevo.proxy_tasks.batching``). With
   ``OPTEVO_NATIVE=on`` it trains a program of the native step's ops with that step
   (``optevo.proxy_tasks.native``), a second loop per bucket.
-* :class:`JitEngine`, the reference: each program traced into its own ``jax.jit``.
+* ``JitEngine`` (:mod:`optevo.proxy_tasks.jit_engine`), the reference: each program traced
+  into its own ``jax.jit``.
 * ``OptaxEngine`` (:mod:`optevo.proxy_tasks.optax_engine`): optax transformations (the
   baselines of ``optevo.proxy_tasks.baselines.specs``), one compile per kind and structural
   setting.
@@ -57,7 +58,6 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from optevo.dsl.execute import update_fn
 from optevo.dsl.interpreter import Interpreter, bucket_for, encoded_form
 from optevo.dsl.program import Program
 
@@ -381,35 +381,3 @@ class FastEngine(Engine):
             if self.batch_programs:  # a batch of one
                 code, scales = batching.stack([code]), scales[None]
             fn(code, np.zeros(n_seeds, np.uint32), scales)
-
-
-class JitEngine(Engine):
-    """The reference path: each program traced and compiled on its own (``jax.jit``), on
-    the task's own pytrees, as a user's optimizer is (:meth:`TrainLoop.tree_optimizer`)."""
-
-    def _train_fn(self, program: Program):
-        opt = self.tree_optimizer(update_fn(program, check_finite=True))
-        return jax.jit(lambda seeds, lr_scales: self.train(opt, seeds, lr_scales)[:2])
-
-    def dispatch(self, program: Program, seeds, lr_scales=None):
-        """Compile ``program`` and start training it on ``seeds``."""
-        seeds = np.asarray(seeds, np.uint32)
-        return self._train_fn(program)(seeds, per_seed_scales(seeds, lr_scales))
-
-    def run(self, programs: Sequence[Program], seeds, lr_scales=None) -> List[SeedRuns]:
-        """One program at a time: its seconds are its own (compile included)."""
-        results = []
-        for p in programs:
-            t0 = time.perf_counter()
-            results.append(collect(self.dispatch(p, seeds, lr_scales), t0))
-        return results
-
-    def run_grid(self, program: Program, seeds, scales) -> List[SeedRuns]:
-        """One compile for all scales; each scale timed on its own."""
-        fn = self._train_fn(program)
-        seeds = np.asarray(seeds, np.uint32)
-        out = []
-        for s in scales:
-            t0 = time.perf_counter()
-            out.append(collect(fn(seeds, np.full(len(seeds), s, np.float32)), t0))
-        return out

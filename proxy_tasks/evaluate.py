@@ -16,7 +16,8 @@ from optevo.dsl.library import start_program
 from optevo.dsl.program import Program
 
 from .tasks.base import Task, get_task
-from .engine import DEFAULT_BUCKETS, FastEngine, JitEngine, SeedRuns
+from .engine import DEFAULT_BUCKETS, FastEngine, SeedRuns
+from .jit_engine import JitEngine
 from .fitness import aggregate, normalize
 from .tuning import LineRule, tune_line
 

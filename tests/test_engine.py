@@ -14,8 +14,8 @@ from optevo.dsl.interpreter import Interpreter, bucket_for
 from optevo.dsl.library import library
 from optevo.dsl.liveness import live_state, strip_dead
 from optevo.dsl.random import random_program
-from optevo.proxy_tasks.engine import (DEFAULT_BUCKETS, FastEngine, JitEngine, TrainLoop,
-                                       buckets_for)
+from optevo.proxy_tasks.engine import DEFAULT_BUCKETS, FastEngine, TrainLoop, buckets_for
+from optevo.proxy_tasks.jit_engine import JitEngine
 
 LIB = library()
 

@@ -182,7 +182,8 @@ def test_fast_interpreter_equals_reference(stepper, body):
 def test_fast_engine_passes_leaf_shapes():
     """FastEngine == JitEngine on a task whose parameters include matrices."""
     from optevo.proxy_tasks import get_task
-    from optevo.proxy_tasks.engine import FastEngine, JitEngine
+    from optevo.proxy_tasks.engine import FastEngine
+    from optevo.proxy_tasks.jit_engine import JitEngine
     task = get_task("digits_mlp", hidden=8, batch_size=16)
     fast, ref = FastEngine(task, steps=20, buckets=(8,)), JitEngine(task, steps=20)
     assert (64, 8) in fast.leaf_shapes and (8,) in fast.leaf_shapes

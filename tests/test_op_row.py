@@ -103,7 +103,8 @@ class TestRegisteredOps:
 
     def test_runs_alike_on_both_engines(self):
         from optevo.proxy_tasks import get_task
-        from optevo.proxy_tasks.engine import FastEngine, JitEngine
+        from optevo.proxy_tasks.engine import FastEngine
+        from optevo.proxy_tasks.jit_engine import JitEngine
         task = get_task("digits_mlp", hidden=8, batch_size=16)
         fast, ref = FastEngine(task, steps=20, buckets=(8,)), JitEngine(task, steps=20)
         p, seeds = parse(PROGRAM), [0, 1]

@@ -33,7 +33,8 @@ from optevo.dsl.library import library, start_program
 from optevo.dsl.liveness import strip_dead
 from optevo.dsl.random import random_program
 from optevo.proxy_tasks import get_task
-from optevo.proxy_tasks.engine import FastEngine, JitEngine, seed_keys
+from optevo.proxy_tasks.engine import FastEngine, seed_keys
+from optevo.proxy_tasks.jit_engine import JitEngine
 
 
 def bench_programs(n, seed, max_live):
