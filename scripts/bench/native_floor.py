@@ -10,11 +10,13 @@ written by hand in optax (``scripts/bench/eval.py``), in the fast engine with th
 interpreter, and with the native step.
 
     taskset -c 1 python scripts/bench/native_floor.py --seeds 4    # as a search's worker
+    taskset -c 1 python scripts/bench/native_floor.py --children runs/quick-...   # its children
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -41,11 +43,23 @@ DIVERGING = [parse("def train(w, g, m, v, lr):\n  update = w * -3.0\n  return up
                    "  return update, m, v\n")]
 
 
+def children(run_dir: str, n: int = 256):
+    """``n`` trained children of a search, evenly spaced in its log (evaluations.jsonl)."""
+    recs = [json.loads(line) for line in Path(run_dir, "evaluations.jsonl").read_text()
+            .splitlines() if line.endswith("}")]
+    progs = [parse(r["program"]) for r in recs if not r.get("cached") and "program" in r]
+    progs = [p for p in progs if len(encoded_form(p).stmts) <= 32]
+    return [progs[i] for i in np.linspace(0, len(progs) - 1, min(n, len(progs))).astype(int)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--random", type=int, default=40, help="random programs checked")
+    ap.add_argument("--children", metavar="RUN_DIR", default=None,
+                    help="time the mix of 256 trained children of this search's run directory "
+                         "(evenly spaced in its log) instead of eval.py's 64 programs")
     args = ap.parse_args(argv)
     task = get_task("digits_mlp")
     seeds = np.arange(args.seeds, dtype=np.uint32)
@@ -73,8 +87,8 @@ def main(argv=None) -> int:
           f"({', '.join(sorted(n for n, p in library().items() if p in lib))}), "
           f"{len(DIVERGING)} diverging, {len(rand)} random; {diverged} diverged on every seed")
 
-    # a mix: eval.py's 64 programs (the library and random ones), each engine in turn
-    mix = bench_programs(64, 0, 16)
+    # a mix: eval.py's 64 programs (the library and random ones), or a search's children
+    mix = bench_programs(64, 0, 16) if args.children is None else children(args.children)
     share = np.mean([nat.runs_native(p) for p in mix])
     fast.run(mix, seeds), nat.run(mix, seeds)  # compile, then warm
     rate = {"interpreter": [], "native step": []}
@@ -83,7 +97,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             e.run(mix, seeds)
             rate[k].append(len(mix) / (time.perf_counter() - t0))
-    print(f"{len(mix)} programs of scripts/bench/eval.py ({share:.0%} run by the native step): "
+    where = "scripts/bench/eval.py" if args.children is None else f"the run {args.children}"
+    print(f"{len(mix)} programs of {where} ({share:.0%} run by the native step): "
           + ", ".join(f"{k} {max(v):.1f} programs/s" for k, v in rate.items())
           + f" (best of {len(rate['interpreter'])}, interleaved)")
 
