@@ -99,6 +99,16 @@ def test_the_switch_and_its_errors(monkeypatch, tmp_path, capsys):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_damaged_library_is_one_line_and_removed(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPTEVO_NATIVE_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_LOADED", [])  # as in a fresh process
+    path = native.library_path()
+    path.write_bytes(b"not a shared library")
+    with pytest.raises(native.NativeError, match="cannot load") as e:
+        native.load()
+    assert "\n" not in str(e.value) and not path.exists()
+
+
 def test_the_library_is_named_by_what_it_was_built_from(monkeypatch, tmp_path):
     a = native.library_path(str(tmp_path))
     assert a == native.library_path(str(tmp_path)) and a.parent == tmp_path

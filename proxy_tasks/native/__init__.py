@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import jax
+import jaxlib
 import numpy as np
 
 from optevo.dsl.errors import OptevoError
@@ -94,7 +95,7 @@ def library_path(cache: Optional[str] = None) -> Path:
     cache = cache or os.environ.get("OPTEVO_NATIVE_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "optevo", "native")
     key = hashlib.sha256("\0".join([SOURCE.read_text(), os.environ.get("CXX", "c++"),
-                                    *FLAGS, jax.__version__, _machine()]).encode())
+                                    *FLAGS, jaxlib.__version__, _machine()]).encode())
     return Path(cache) / f"tiled_step-{key.hexdigest()[:16]}.so"
 
 
@@ -129,7 +130,12 @@ def load() -> None:
     path = library_path()
     if not path.exists():
         build(path)
-    lib = ctypes.cdll.LoadLibrary(str(path))
+    try:
+        lib = ctypes.cdll.LoadLibrary(str(path))
+    except OSError as e:  # a damaged file: remove it, and the next run builds it again
+        path.unlink(missing_ok=True)
+        raise NativeError(f"{ENV}=on: cannot load {path} ({e}); it was removed, so the next "
+                          f"run builds it again") from None
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.TiledStep), platform="cpu")
     _LOADED.append(lib)
 
