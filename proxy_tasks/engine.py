@@ -324,12 +324,21 @@ class FastEngine(Engine):
             self._native[length] = (ops, jax.jit(train))
         return self._native[length]
 
+    def _prepare(self, program: Program):
+        """``(code, compiled loop, native?)``: ``program`` encoded for its bucket, and the
+        loop that trains it (the native step's where it runs every statement)."""
+        L = self.bucket(program)
+        interp, fn = self._loop(L)
+        code = interp.encode(program)
+        if self.native:
+            ops, native_fn = self._native_loop(L)
+            if native.runs(code, ops):
+                return code, native_fn, True
+        return code, fn, False
+
     def runs_native(self, program: Program) -> bool:
         """Would this engine train ``program`` with the native step?"""
-        if not self.native:
-            return False
-        L = self.bucket(program)
-        return native.runs(self._loop(L)[0].encode(program), self._native_loop(L)[0])
+        return self.native and self._prepare(program)[2]
 
     def bucket(self, program: Program) -> int:
         return bucket_for(len(encoded_form(program).stmts), self.buckets)
@@ -339,12 +348,7 @@ class FastEngine(Engine):
         if self.batch_programs:  # a batch of one
             (_, res), = self._dispatch_batched([(program, lr_scales)], seeds)
             return tuple(a[0] for a in res)
-        L = self.bucket(program)
-        interp, fn = self._loop(L)
-        code = interp.encode(program)
-        if self.native:
-            ops, native_fn = self._native_loop(L)
-            fn = native_fn if native.runs(code, ops) else fn
+        code, fn, _ = self._prepare(program)
         seeds = np.asarray(seeds, np.uint32)
         return fn(code, seeds, per_seed_scales(seeds, lr_scales))
 
