@@ -29,13 +29,14 @@ that, for the comparison on a GPU (the same script).
 
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Sequence, Tuple
 
 import jax
 import numpy as np
 
 from optevo.dsl.errors import OptevoError
+
+from .switches import env_switch
 
 PROGRAM_BATCH = 64  # most programs in one batched call
 ENV = "OPTEVO_BATCH_PROGRAMS"
@@ -48,15 +49,8 @@ class BatchingError(OptevoError):
 def default_batching() -> bool:
     """Batch programs? ``OPTEVO_BATCH_PROGRAMS`` (on/off) if set, else on wherever JAX's
     default backend is not the CPU (a GPU or TPU)."""
-    value = os.environ.get(ENV, "").strip().lower()
-    if value in ("on", "1", "true"):
-        return True
-    if value in ("off", "0", "false"):
-        return False
-    if value:
-        raise BatchingError(f"{ENV}={os.environ[ENV]!r}: use on or off (unset: on where JAX "
-                            f"runs on a GPU or TPU, off on the CPU)")
-    return jax.default_backend() != "cpu"
+    on = env_switch(ENV, "on where JAX runs on a GPU or TPU, off on the CPU", BatchingError)
+    return jax.default_backend() != "cpu" if on is None else on
 
 
 def padded_size(n: int) -> int:

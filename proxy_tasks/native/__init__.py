@@ -48,6 +48,8 @@ import numpy as np
 
 from optevo.dsl.errors import OptevoError
 
+from ..switches import env_switch
+
 ENV = "OPTEVO_NATIVE"
 SOURCE = Path(__file__).with_name("tiled_step.cc")
 TARGET = "optevo_tiled_step"
@@ -66,12 +68,7 @@ class NativeError(OptevoError):
 
 def wanted() -> bool:
     """``OPTEVO_NATIVE``: on, or off/unset."""
-    value = os.environ.get(ENV, "").strip().lower()
-    if value in ("on", "1", "true"):
-        return True
-    if value in ("", "off", "0", "false"):
-        return False
-    raise NativeError(f"{ENV}={os.environ[ENV]!r}: use on or off (unset: off)")
+    return bool(env_switch(ENV, "off", NativeError))
 
 
 _LOADED: list = []  # the library, once registered in this process
