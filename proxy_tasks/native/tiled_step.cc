@@ -49,7 +49,6 @@ static constexpr int arity_of(int op) {
   return (op == MOV || op == SQRT || op == SQUARE || op == ABS || op == NEG || op == SIGN) ? 1
          : op == INTERP ? 3 : op == INTERP_C ? 4 : 2;
 }
-static int arity(int32_t op) { return arity_of(op); }
 
 // 1 where x is not finite (all exponent bits set): an integer test, so the OR over a tile
 // vectorizes
@@ -142,7 +141,7 @@ ffi::Error TiledStepImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> opmap
   for (int32_t i = 0; i < n; ++i)
     for (int j = 0; j < 4; ++j)
       if (R[i * ROW + KIND + j] != SCALAR_ARG && R[i * ROW + ARG + j] < 2 &&
-          M[R[i * ROW + OPC]] >= 0 && j < arity(M[R[i * ROW + OPC]]))
+          M[R[i * ROW + OPC]] >= 0 && j < arity_of(M[R[i * ROW + OPC]]))
         reads[R[i * ROW + ARG + j]] = true;
   static thread_local std::vector<float> local;
   if ((int64_t)local.size() < NT * TILE) local.resize(NT * TILE);
@@ -157,7 +156,7 @@ ffi::Error TiledStepImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> opmap
       if (op >= 0) continue;  // tensor row
       op = -op - 1;
       float x[4] = {0, 0, 0, 0};
-      for (int j = 0; j < arity(op); ++j) x[j] = Ss[r[ARG + j] * Ns + s];
+      for (int j = 0; j < arity_of(op); ++j) x[j] = Ss[r[ARG + j] * Ns + s];
       const float y = apply_scalar(op, x);
       Ss[r[DST_S] * Ns + s] = y;
       bad |= not_finite(y);
@@ -180,7 +179,7 @@ ffi::Error TiledStepImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> opmap
         const float* xs[4] = {nullptr, nullptr, nullptr, nullptr};
         float sv[4] = {0, 0, 0, 0};
         int mask = 0;
-        for (int j = 0; j < arity(op); ++j) {
+        for (int j = 0; j < arity_of(op); ++j) {
           if (r[KIND + j] == SCALAR_ARG) {
             sv[j] = Ss[r[ARG + j] * Ns + s];
             xs[j] = sv + j;  // (not read: the mask says scalar)
