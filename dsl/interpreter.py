@@ -18,9 +18,9 @@ inputs, one per statement, a scratch register, three move temporaries). Each row
 ``lax.switch`` over the op variants; its index is not batched (all seeds run one program), so
 XLA executes only the chosen branch. The branches are built from the op table
 (``optevo.dsl.ops``) when an :class:`Interpreter` is created, by each op's output-kind rule
-(an op registered before that is in it); implementations run here in a flat-vector
-:class:`FlatSpace` instead of the reference executor's pytree space, so both paths compute
-the same formulas. Literals (``name = c``) are inlined at encoding
+(an op registered before that is in it); implementations run here in a flat-vector space
+(``optevo.dsl.flat_space``) instead of the reference executor's pytree space, so both paths
+compute the same formulas. Literals (``name = c``) are inlined at encoding
 (``program.inline_literals``): reads of ``name`` load ``c`` like a written constant.
 
 The finite check (``check_finite``, the divergence rule for overflow) is a propagation, not a
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import operator
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
@@ -44,43 +43,12 @@ import numpy as np
 from jax import lax
 
 from .liveness import strip_dead
-from .matrix_ops import flat_leaf_map, leaf_shapes_of
-from .ops import CONSTANT, LITERAL, MAX_ARITY, OP_LIST, OPS, SCALAR, TENSOR, Space
+from .flat_space import FlatSpace
+from .ops import CONSTANT, LITERAL, MAX_ARITY, OP_LIST, OPS, SCALAR, TENSOR
 from .program import INPUT_KINDS, INPUTS, Program, check, inline_literals
 
 TENSOR_ARG, SCALAR_ARG = 0, 1
 N_ARGS = MAX_ARITY + 1  # the arguments and, for interp with a constant weight, its complement
-
-
-class FlatSpace(Space):
-    """Tensors are ``(Ns, P)`` arrays, scalars ``(Ns, 1)``; leaves are slices of the last axis.
-
-    ``leaf_shapes``: each leaf's static shape (a plain size ``n`` is the 1-D leaf ``(n,)``);
-    the matrix ops (``leaf_map``) slice, reshape and re-join inside the compiled program."""
-
-    def __init__(self, leaf_shapes: Sequence):
-        self.shapes = leaf_shapes_of(leaf_shapes)
-        self.bounds = np.cumsum([0] + [math.prod(s) for s in self.shapes])
-        self.size = int(self.bounds[-1])
-
-    def map(self, f, *args):
-        return f(*args)
-
-    def total(self, x):
-        return jnp.sum(x, axis=-1, keepdims=True)
-
-    def leaf_total(self, x):
-        if x.shape[-1] != self.size:  # a scalar
-            return x
-        parts = [jnp.broadcast_to(jnp.sum(x[..., a:b], axis=-1, keepdims=True),
-                                  x.shape[:-1] + (int(b - a),))
-                 for a, b in zip(self.bounds[:-1], self.bounds[1:])]
-        return jnp.concatenate(parts, axis=-1)
-
-    def leaf_map(self, f, x, scalar):
-        if x.shape[-1] != self.size:  # a scalar
-            return scalar(x)
-        return flat_leaf_map(f, x, self.bounds, self.shapes)
 
 
 # Columns of a statement's row in Code.rows: one row is read per statement (one small
