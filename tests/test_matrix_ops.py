@@ -277,14 +277,18 @@ def test_search_draws_matrix_ops_only_when_enabled(tmp_path):
     from optevo.search.core.run import build_search
     from optevo.search.core.workers import InProcessPool, eval_spec
     seen = {}
-    for flag in (False, True):
-        cfg = config_from_dict({
-            "seed": 2, "task": {"name": "quadratic", "steps": 5, "seeds": 1},
-            "search": {"population": 6, "tournament": 2, "max_evals": 24, "max_length": 16,
-                       "matrix_ops": flag, "mutations": {"insert": 1.0, "delete": 0,
-                                                         "change_arg": 0, "scale_const": 0}},
-            "workers": {"count": 0}, "progress": {"enabled": False}})
-        run = build_search(cfg, tmp_path / str(flag), InProcessPool(eval_spec(cfg)))
-        text = " ".join(r.program for r in run.run().rundir.records())
-        seen[flag] = {op for op in ("orthogonalize", "row_mean", "col_mean") if op in text}
+    try:
+        for flag in (False, True):
+            cfg = config_from_dict({
+                "seed": 2, "task": {"name": "quadratic", "steps": 5, "seeds": 1},
+                "search": {"population": 6, "tournament": 2, "max_evals": 24,
+                           "max_length": 16, "matrix_ops": flag,
+                           "mutations": {"insert": 1.0, "delete": 0, "change_arg": 0,
+                                         "scale_const": 0}},
+                "workers": {"count": 0}, "progress": {"enabled": False}})
+            run = build_search(cfg, tmp_path / str(flag), InProcessPool(eval_spec(cfg)))
+            text = " ".join(r.program for r in run.run().rundir.records())
+            seen[flag] = {op for op in ("orthogonalize", "row_mean", "col_mean") if op in text}
+    finally:  # the search set the process-wide switch on; later tests expect it off
+        set_searchable(False)
     assert seen[False] == set() and seen[True]
